@@ -1,0 +1,215 @@
+"""``vaekit`` command line: parse, call one library function, print. Errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import VaekitError
+
+app = typer.Typer(
+    help="Variational Autoencoders for images and tables: train, evaluate, sample, explore.",
+    no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DataArg = Annotated[str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")]
+RunArg = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
+DataOpt = Annotated[str | None, typer.Option("--data", help="Data to use (default: the run's training data).")]
+OutFile = Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")]
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user errors into one red line and exit code 2, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VaekitError as e:
+            err_console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+        except OSError as e:
+            err_console.print(f"[red]error:[/red] {e.strerror or e}: {e.filename or ''}".rstrip(": "))
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _ints(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise VaekitError(f"{what} must be comma-separated integers, got '{text}'") from None
+
+
+def _explicit(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@app.command(epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
+             "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
+             "`vaekit train data.csv --out runs/tab --latent-dim 4`  ·  `vaekit train mnist --out runs/seed --resume`")
+@friendly
+def train(
+    data: DataArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write (bundle, metrics.jsonl).")],
+    preset: Annotated[str | None, typer.Option(help="seed (784-400-20 MLP) or conv. [default: seed]")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs. [default: 10]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size. [default: 128]")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate. [default: 1e-3]")] = None,
+    latent_dim: Annotated[int | None, typer.Option(help="Latent dimensions. [default: 20]")] = None,
+    hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,
+    beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
+    kl_warmup: Annotated[float | None, typer.Option(help="Epochs of linear KL warm-up. [default: 0]")] = None,
+    autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
+    likelihood: Annotated[str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")] = None,
+    binarize: Annotated[Literal["auto", "none", "dynamic", "static"] | None, typer.Option(
+        help="auto: dynamic for grayscale images. [default: auto]")] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Held out for validation. [default: 0.1]")] = None,
+    early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs (off by default).")] = None,
+    subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
+    device: Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(help="[default: auto]")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
+    from .progress import RichProgress
+    from .train import train as train_fn
+
+    model = train_fn(
+        data, out, resume=resume, overwrite=overwrite, callbacks=[] if quiet else [RichProgress(err_console)],
+        **_explicit(preset=preset, latent_dim=latent_dim, hidden=_ints(hidden, "--hidden"), autoencoder=autoencoder,
+                    likelihood=likelihood, image_size=image_size, label_column=label_column, epochs=epochs,
+                    batch_size=batch_size, lr=lr, beta=beta, kl_warmup=kl_warmup, binarize=binarize,
+                    val_fraction=val_fraction, early_stopping=early_stopping, subset=subset, seed=seed,
+                    device=device),
+    )
+    result = model.run_config["training"]["result"]
+    best = result.get("best_val_elbo")
+    tail = f", best validation ELBO {best:.2f} at epoch {result['best_epoch']}" if best is not None else ""
+    out_console.print(f"trained {result['epochs_completed']} epochs{tail} → {out}")
+
+
+@app.command(epilog="Example:  `vaekit evaluate runs/seed`  ·  `vaekit evaluate runs/tab --data other.csv`")
+@friendly
+def evaluate(
+    run: RunArg,
+    data: DataOpt = None,
+    split: Annotated[str, typer.Option(help="test, val, train, all; auto: test if the data has one, "
+                                             "else the run's validation part.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the evaluation noise.")] = 0,
+) -> None:
+    """ELBO, reconstruction log-likelihood and KL (nats per sample); writes RUN/eval.json."""
+    from .tasks import evaluate as evaluate_fn
+
+    r = evaluate_fn(run, data, split, seed)
+    table = Table(title=f"{run} on {r['split']} ({r['n']:,} samples)")
+    for col in ("metric", "value"):
+        table.add_column(col)
+    for key in ("elbo", "reconstruction", "kl", "bits_per_dim"):
+        table.add_row(key, f"{r[key]:.4f}")
+    out_console.print(table)
+    out_console.print(f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, "
+                      f"KL {r['kl']:.2f}) · {run}")
+
+
+@app.command(epilog="Examples:  `vaekit sample runs/seed --n 64 --out samples.png`  ·  "
+             "`vaekit sample runs/tab --n 1000 --out synthetic.csv`")
+@friendly
+def sample(run: RunArg, out: OutFile, n: Annotated[int, typer.Option(help="How many.")] = 64,
+           seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
+    """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv)."""
+    from .tasks import sample as fn
+
+    out_console.print(f"wrote {fn(run, n, out, seed)}")
+
+
+@app.command(epilog="Example:  `vaekit reconstruct runs/seed --data mnist --n 16 --out recon.png`")
+@friendly
+def reconstruct(run: RunArg, out: OutFile, data: DataOpt = None,
+                n: Annotated[int, typer.Option(help="How many inputs.")] = 16) -> None:
+    """Originals (top rows) beside their reconstructions (bottom rows)."""
+    from .tasks import reconstruct as fn
+
+    out_console.print(f"wrote {fn(run, data, n, out)}")
+
+
+@app.command(epilog="Examples:  `vaekit interpolate runs/seed --data mnist --pair 0 1 --steps 10 --out path.png`"
+             "  ·  `... --slerp --out path.gif`")
+@friendly
+def interpolate(
+    run: RunArg, out: OutFile, data: DataOpt = None,
+    pair: Annotated[tuple[int, int], typer.Option(help="Indices I J of the two inputs.")] = (0, 1),
+    steps: Annotated[int, typer.Option(help="Points on the path.")] = 10,
+    slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear.")] = False,
+) -> None:
+    """Decode the path between two inputs' codes (PNG strip or animated GIF)."""
+    from .tasks import interpolate as fn
+
+    out_console.print(f"wrote {fn(run, data, pair, steps, out, slerp)}")
+
+
+@app.command(epilog="Example:  `vaekit traverse runs/seed --dims 0,1,2,3 --range 3 --out traverse.png`")
+@friendly
+def traverse(
+    run: RunArg, out: OutFile,
+    dims: Annotated[str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")] = None,
+    span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
+    steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
+) -> None:
+    """Vary one latent dimension at a time (one row per dimension)."""
+    from .tasks import traverse as fn
+
+    out_console.print(f"wrote {fn(run, out, _ints(dims, '--dims'), span, steps)}")
+
+
+@app.command(epilog="Example:  `vaekit encode runs/seed --data mnist --out codes.csv`")
+@friendly
+def encode(run: RunArg, out: OutFile, data: DataOpt = None,
+           sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
+           seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0) -> None:
+    """Compress inputs to latent codes (posterior means by default): .npy or .csv."""
+    from .tasks import encode as fn
+
+    out_console.print(f"wrote {fn(run, data, out, sample, seed)}")
+
+
+@app.command(epilog="Example:  `vaekit decode runs/seed codes.npy --out decoded.png`")
+@friendly
+def decode(run: RunArg, latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D).")],
+           out: OutFile) -> None:
+    """Decode latent vectors to data (PNG grid, .npy or .csv)."""
+    from .tasks import decode as fn
+
+    out_console.print(f"wrote {fn(run, latents, out)}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
+    if version:
+        out_console.print(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,27 @@
+"""Data loading: every source becomes a :class:`Dataset` of float32 tensors in data units.
+
+``load_dataset(spec)`` accepts ``"mnist"``, IDX files or a folder of them, a folder of PNG/JPEG images, a
+``.npy``/``.npz`` array or a ``.csv``/``.tsv``/``.parquet`` table. Every problem with the input raises
+:class:`vaekit.errors.DataError` with a one-line message.
+"""
+
+from .arrays import load_array
+from .idx import load_idx, read_idx
+from .images import load_image_folder
+from .mnist import load_mnist
+from .registry import load_dataset, read_array_file
+from .schema import Dataset, Schema
+from .tables import load_table
+
+__all__ = [
+    "Dataset",
+    "Schema",
+    "load_array",
+    "load_dataset",
+    "load_idx",
+    "load_image_folder",
+    "load_mnist",
+    "load_table",
+    "read_array_file",
+    "read_idx",
+]

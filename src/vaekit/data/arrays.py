@@ -1,0 +1,216 @@
+"""NumPy arrays (``.npy`` / ``.npz``) as datasets, plus small helpers the other loaders share.
+
+Array shapes understood (N samples):
+
+* ``(N, D)``                     -> kind ``"vector"``: raw float32 values, any real numbers
+* ``(N, H, W)``                  -> image ``(N, 1, H, W)``
+* ``(N, H, W, C)``, C in {1, 3}  -> image, transposed to ``(N, C, H, W)``
+* ``(N, C, H, W)``, C in {1, 3}  -> image
+
+uint8 images are divided by 255; other image arrays must already lie in [0, 1]. In an ``.npz`` the data is
+the array named ``x``, ``X``, ``data`` or ``images`` (else the first non-label array) and labels, when
+present, come from ``y``, ``labels`` or ``targets``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .schema import Dataset, Schema
+
+DATA_KEYS = ("x", "X", "data", "images")
+LABEL_KEYS = ("y", "labels", "targets")
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"  # local file header or, for an empty archive, end of directory
+
+
+def error_text(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line DataErrors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def float_tensor(x: np.ndarray) -> torch.Tensor:
+    """A float32 tensor over ``x`` (copied when ``x`` is not float32, contiguous and writable)."""
+    arr = np.ascontiguousarray(x, dtype=np.float32)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr)
+
+
+def label_tensor(y: np.ndarray) -> torch.Tensor:
+    """A fresh int64 ``(N,)`` tensor of class indices."""
+    return torch.from_numpy(np.array(y, dtype=np.int64))
+
+
+def encode_labels(values: np.ndarray,
+                  known: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class values ``(N,)`` -> (int64 codes ``(N,)``, names): codes index the sorted unique values.
+
+    When ``known`` (a trained model's label names) holds every name, its order is used instead so the codes
+    mean the same classes as in training.
+    """
+    uniques = set(values.tolist())
+    try:
+        ordered = sorted(uniques)
+    except TypeError:  # mixed types: order by their text
+        ordered = sorted(uniques, key=str)
+    names = tuple(str(v) for v in ordered)
+    if known is not None and set(names) <= set(known):
+        names = tuple(known)
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[str(v)] for v in values.tolist()], dtype=np.int64), names
+
+
+def check_finite(x: np.ndarray, where: str) -> None:
+    """Raise DataError when a float array holds NaN or infinite values."""
+    if x.dtype.kind in "fc":
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise DataError(f"{where} has {bad} NaN or infinite values: expected finite numbers")
+
+
+def to_float32(x: np.ndarray, where: str) -> np.ndarray:
+    """A float32 copy of a real array; DataError for NaN, infinite or beyond-float32 values."""
+    check_finite(x, where)
+    with np.errstate(over="ignore"):
+        out = x.astype(np.float32)
+    if x.dtype.kind == "f" and not np.isfinite(out).all():
+        raise DataError(f"{where} has values too large for float32 (beyond ±3.4e38)")
+    return out
+
+
+def read_npy(path: Path, data_keys: tuple[str, ...] = DATA_KEYS) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an ``.npy`` (data, None) or ``.npz`` (data, labels or None) without unpickling anything."""
+    try:
+        with open(path, "rb") as f:  # our own handle: np.load leaks its own when a zip is corrupt
+            head = f.read(6)
+            f.seek(0)
+            if head.startswith(_ZIP_MAGIC):
+                with np.load(f, allow_pickle=False) as npz:
+                    return _pick_npz(npz, path, data_keys)
+            if head != _NPY_MAGIC:
+                raise DataError(f"{path} is not a NumPy .npy/.npz file (its first bytes are {head!r})")
+            return np.load(f, allow_pickle=False), None
+    except DataError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{path} holds Python objects (dtype=object), which vaekit does not load: "
+                            "save a numeric array") from None
+        raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
+    except Exception as e:
+        raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
+
+
+def _pick_npz(npz: np.lib.npyio.NpzFile, path: Path,
+              data_keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    keys = list(npz.files)
+    data_key = next((k for k in data_keys if k in keys), None)
+    if data_key is None:
+        data_key = next((k for k in keys if k not in LABEL_KEYS), None)
+    if data_key is None:
+        raise DataError(f"{path} holds no data array (found {keys}): expected an array named 'x' or 'data'")
+    label_key = next((k for k in LABEL_KEYS if k in keys and k != data_key), None)
+    return npz[data_key], (npz[label_key] if label_key is not None else None)
+
+
+def check_numeric(x: np.ndarray, path: Path) -> None:
+    """Raise DataError unless ``x`` holds real numbers (ints, floats or bools) and at least one sample."""
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path} holds a {x.dtype} array: expected real numbers (int, float or bool)")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise DataError(f"{path} holds an empty array of shape {x.shape}: expected at least one sample")
+
+
+def _layout(x: np.ndarray, path: Path, schema: Schema | None) -> tuple[str, np.ndarray]:
+    """(kind, samples): ``(N, D)`` vectors or ``(N, C, H, W)`` images (a view of ``x`` where possible)."""
+    if x.ndim == 2:
+        return "vector", x
+    if x.ndim == 3:
+        return "image", x[:, None]
+    if x.ndim == 4:
+        nchw, nhwc = x.shape[1] in (1, 3), x.shape[3] in (1, 3)
+        if nchw and nhwc and schema is not None:  # ambiguous: let the model's shape decide
+            nchw = tuple(x.shape[1:]) == tuple(schema.shape)
+        if nchw:
+            return "image", x
+        if nhwc:
+            return "image", np.moveaxis(x, 3, 1)
+    raise DataError(f"{path} has shape {x.shape}: expected (N, D) features, (N, H, W) images, "
+                    "or (N, H, W, C) / (N, C, H, W) images with C = 1 or 3")
+
+
+def _image_values(x: np.ndarray, path: Path) -> np.ndarray:
+    """Image samples -> float32 in [0, 1] (uint8 divided by 255; others must already lie in [0, 1])."""
+    if x.dtype == np.uint8:
+        out = x.astype(np.float32)
+        out /= 255
+        return out
+    out = to_float32(x, str(path))
+    lo, hi = float(out.min()), float(out.max())
+    if lo < 0 or hi > 1:
+        raise DataError(f"{path} holds images with values in [{lo:g}, {hi:g}]: values must be in [0, 1] for "
+                        "images (or uint8 0-255), or pass a 2-D (N, D) array")
+    return out
+
+
+def _labels(y: np.ndarray, n: int, path: Path,
+            known: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Labels ``(N,)`` -> (int64 codes, names or None when they are already integer class indices)."""
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path} has labels of shape {y.shape} for {n} samples: expected ({n},)")
+    if y.dtype.kind in "US":
+        return encode_labels(y, known)
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "biu":
+        raise DataError(f"{path} has {y.dtype} labels: expected integer class indices or class names")
+    return y.astype(np.int64), known
+
+
+def load_array(path: Path, *, image_size: int | None = None, schema: Schema | None = None) -> Dataset:
+    """Load an ``.npy`` / ``.npz`` as split "all": ``(N, D)`` float32 vectors or ``(N, C, H, W)`` images.
+
+    With ``schema`` the per-sample shape must equal ``schema.shape`` (a ``(N, H, W)`` array fits a
+    ``(1, H, W)`` schema); ``image_size`` (no schema) resizes image arrays to ``image_size`` squared.
+    """
+    raw, y = read_npy(path)
+    check_numeric(raw, path)
+    kind, x = _layout(raw, path, schema)
+    if schema is not None and tuple(x.shape[1:]) != tuple(schema.shape):
+        raise DataError(f"{path} has shape {raw.shape} (per sample {tuple(x.shape[1:])}) but the model was "
+                        f"trained on samples of shape {tuple(schema.shape)}")
+    if kind == "image":
+        x = _image_values(x, path)
+        if image_size is not None and schema is None:
+            from .images import conform_images  # images imports this module
+
+            x = conform_images(x, channels=None, size=(image_size, image_size))
+    else:
+        if image_size is not None:
+            raise DataError(f"--image-size applies to images, but {path} holds vectors of shape {raw.shape}")
+        x = to_float32(x, str(path))
+    known = schema.label_names if schema is not None else None
+    codes, names = _labels(y, len(x), path, known) if y is not None else (None, known)
+    if kind == "vector" and schema is not None and schema.kind == "table":
+        out = Schema("table", tuple(x.shape[1:]), columns=schema.columns, label_names=names, source=str(path))
+    else:
+        out = Schema(kind, tuple(x.shape[1:]), label_names=names, source=str(path))  # type: ignore[arg-type]
+    labels = {"all": label_tensor(codes)} if codes is not None else {}
+    return Dataset(splits={"all": float_tensor(x)}, schema=out, labels=labels)
+
+
+def read_matrix(path: Path) -> np.ndarray:
+    """A 2-D float32 matrix ``(N, D)`` from an ``.npy`` or the ``z`` (else first) array of an ``.npz``."""
+    x, _ = read_npy(path, data_keys=("z", "Z", "x", "X", "data"))
+    check_numeric(x, path)
+    if x.ndim != 2:
+        raise DataError(f"{path} has shape {x.shape}: expected a 2-D (N, D) array"
+                        + (" (reshape a single vector to (1, D))" if x.ndim == 1 else ""))
+    return to_float32(x, str(path))

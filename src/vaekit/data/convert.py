@@ -1,0 +1,50 @@
+"""Turn what a user hands the model (numpy, uint8 images, one sample, a DataFrame) into a batch tensor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .schema import Schema
+
+
+def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A float32 batch (N, *schema.shape) in data units from an array, tensor or DataFrame.
+
+    Accepts one sample (``schema.shape``) or a batch; uint8 images are scaled to [0, 1]; (N, H, W) is read as
+    single-channel images; DataFrame columns are matched to the schema by name.
+    """
+    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # pandas DataFrame
+        x = _frame_to_array(x, schema)
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if schema.kind == "image" and t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    t = t.to(device=device, dtype=torch.float32)
+    shape = tuple(schema.shape)
+    if tuple(t.shape) == shape:
+        t = t.unsqueeze(0)
+    elif schema.kind == "image" and shape[0] == 1 and tuple(t.shape[-2:]) == shape[1:] and t.dim() in (2, 3):
+        t = t.reshape(-1, *shape)
+    if tuple(t.shape[1:]) != shape:
+        raise DataError(f"input has shape {tuple(t.shape)}, expected (N, {', '.join(map(str, shape))})")
+    if not torch.isfinite(t).all():
+        raise DataError("input contains NaN or infinite values")
+    return t
+
+
+def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:
+    if schema.columns is None:
+        return frame.to_numpy(dtype=np.float32)
+    cols = [str(c) for c in frame.columns]
+    missing = [c for c in schema.columns if c not in cols]
+    extra = [c for c in cols if c not in schema.columns]
+    if missing or extra:
+        raise DataError(
+            f"table columns do not match the model's: missing {missing}, unexpected {extra} "
+            f"(expected {list(schema.columns)})"
+        )
+    frame = frame.rename(columns=str)
+    return frame[list(schema.columns)].to_numpy(dtype=np.float32)

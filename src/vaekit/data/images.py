@@ -1,0 +1,155 @@
+"""A folder of PNG/JPEG images as a dataset, and resizing/channel conversion of image arrays.
+
+Layout: images directly in the folder (no labels), or one subfolder per class (``folder/cat/1.png``...):
+class names are the sorted subfolder names and labels their index. Files are read in sorted order.
+
+Channels: when every image is single-channel (Pillow modes 1, L, LA, I, I;16, F) the data is grayscale
+(C = 1), otherwise every image is converted to RGB (C = 3). Transparent pixels are composited on white.
+16-bit grayscale is scaled by 1/65535, everything else by 1/255, so values lie in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DataError
+from .arrays import encode_labels, error_text, float_tensor, label_tensor
+from .schema import Dataset, Schema
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_LUMA = (0.299, 0.587, 0.114)  # Pillow's "L" conversion (ITU-R 601-2)
+
+
+def image_target(image_size: int | None, schema: Schema | None) -> tuple[int | None, tuple[int, int] | None]:
+    """(channels, (H, W)) the images must be converted to: from the schema, else ``image_size`` squared."""
+    if schema is not None:
+        return int(schema.shape[0]), (int(schema.shape[1]), int(schema.shape[2]))
+    if image_size is not None:
+        return None, (image_size, image_size)
+    return None, None
+
+
+def conform_images(x: np.ndarray, *, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+    """``(N, C, H, W)`` float32 in [0, 1] -> ``(N, channels, *size)``.
+
+    Channels convert like Pillow's "L" / "RGB" modes (1 -> 3 repeats the gray value; 3 -> 1 takes the
+    luminance); ``size`` (H, W) is reached by Pillow's bilinear resize. ``None`` keeps that property.
+    """
+    if channels not in (None, 1, 3) or x.shape[1] not in (1, 3):
+        raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
+    if channels == 1 and x.shape[1] == 3:
+        x = (_LUMA[0] * x[:, 0] + _LUMA[1] * x[:, 1] + _LUMA[2] * x[:, 2])[:, None].astype(np.float32)
+    if size is not None and tuple(x.shape[2:]) != tuple(size):
+        x = _resize(x, size)
+    if channels == 3 and x.shape[1] == 1:  # after resizing: one plane to resize instead of three
+        x = np.repeat(x, 3, axis=1)
+    return x
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear (Pillow) resize of every plane of ``(N, C, H, W)`` to ``size`` = (H, W)."""
+    h, w = size
+    out = np.empty((x.shape[0], x.shape[1], h, w), dtype=np.float32)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            plane = Image.fromarray(np.ascontiguousarray(x[n, c], dtype=np.float32))
+            out[n, c] = np.asarray(plane.resize((w, h), Image.Resampling.BILINEAR))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The PNG/JPEG files directly inside ``folder`` (not hidden), sorted by name."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _collect(folder: Path) -> tuple[list[Path], list[str] | None]:
+    """(image files, class name per file or None) for a flat or a class-per-subfolder layout."""
+    top = list_images(folder)
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = [(d.name, files) for d in subdirs if (files := list_images(d))]
+    if classes and top:
+        raise DataError(f"{folder} has images both at its top level ({top[0].name}) and in class subfolders "
+                        f"({classes[0][0]}/): put every image in a class subfolder, or none")
+    if classes:
+        return [f for _, files in classes for f in files], [name for name, files in classes for _ in files]
+    if not top:
+        raise DataError(f"no PNG or JPEG images found in {folder}")
+    return top, None
+
+
+def _probe(path: Path) -> tuple[str, tuple[int, int]]:
+    """(Pillow mode, (W, H)) read from the file's header."""
+    try:
+        with Image.open(path) as im:
+            return im.mode, im.size
+    except Exception as e:
+        raise DataError(f"cannot read image {path}: {error_text(e)}") from None
+
+
+def _to_mode(im: Image.Image, gray: bool) -> Image.Image:
+    """Convert to "F" (16/32-bit gray, in [0, 1]), "L" or "RGB", compositing transparency on white."""
+    if im.mode.startswith("I") or im.mode == "F":
+        scale = 65535.0 if im.mode.startswith("I") else 1.0
+        return Image.fromarray(np.asarray(im, dtype=np.float32) / scale)
+    if im.mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("L" if gray else "RGB")
+
+
+def _pixels(path: Path, gray: bool, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file -> float32 ``(C, H, W)`` in [0, 1]; ``size`` is (H, W) or None to keep it."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = _to_mode(im, gray)
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.float32)
+            scaled = arr if im.mode == "F" else arr / 255.0
+    except Exception as e:
+        raise DataError(f"cannot read image {path}: {error_text(e)}") from None
+    scaled = np.clip(scaled, 0.0, 1.0)
+    chw = scaled[None] if scaled.ndim == 2 else scaled.transpose(2, 0, 1)
+    return np.repeat(chw, 3, axis=0) if not gray and chw.shape[0] == 1 else chw
+
+
+def _check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
+    for f, s in zip(files, sizes, strict=True):
+        if s != sizes[0]:
+            a, b = f"{sizes[0][0]}×{sizes[0][1]}", f"{s[0]}×{s[1]}"
+            raise DataError(f"images have different sizes ({a} and {b}, first in {f}): "
+                            "pass --image-size N to resize them all")
+
+
+def load_image_folder(folder: Path, *, image_size: int | None = None,
+                      schema: Schema | None = None) -> Dataset:
+    """Load every PNG/JPEG in ``folder`` as split "all": float32 ``(N, C, H, W)`` in [0, 1].
+
+    ``image_size`` resizes every image to N×N; ``schema`` (a trained model's) fixes both the size and the
+    channels. Labels (class subfolders) use the schema's label order when it knows every class.
+    """
+    files, classes = _collect(folder)
+    probes = [_probe(f) for f in files]
+    channels, size = image_target(image_size, schema)
+    if size is None:
+        _check_sizes(files, [wh for _, wh in probes])
+        size = (probes[0][1][1], probes[0][1][0])
+    gray = channels == 1 if channels is not None else all(mode in _GRAY_MODES for mode, _ in probes)
+    x = np.empty((len(files), 1 if gray else 3, *size), dtype=np.float32)
+    for i, f in enumerate(files):
+        x[i] = _pixels(f, gray, size)
+    labels: dict[str, torch.Tensor] = {}
+    names = schema.label_names if schema is not None else None
+    if classes is not None:
+        codes, names = encode_labels(np.array(classes), names)
+        labels = {"all": label_tensor(codes)}
+    meta = Schema("image", tuple(x.shape[1:]), label_names=names, source=str(folder))
+    return Dataset(splits={"all": float_tensor(x)}, schema=meta, labels=labels)

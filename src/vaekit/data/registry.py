@@ -1,0 +1,127 @@
+"""Pick the loader for a dataset spec: a known name ("mnist") or a path to a file or folder.
+
+Dispatch, in order: the name ``mnist`` (any case; write ``./mnist`` for a folder of that name); a folder
+holding IDX image files (names containing ``idx3``); any other folder (PNG/JPEG images); ``.npy``/``.npz``;
+``.csv``/``.tsv``/``.parquet``; a file that looks like IDX by name or by its first bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .arrays import load_array, read_matrix
+from .idx import find_idx_images, load_idx, looks_like_idx
+from .images import IMAGE_SUFFIXES, load_image_folder
+from .mnist import load_mnist
+from .schema import Dataset, Schema
+from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
+
+KNOWN_DATASETS = ("mnist",)
+FORMATS = ("IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a "
+           ".csv/.tsv/.parquet table")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+def _missing(spec: str) -> DataError:
+    """Error for a spec that names no existing path: an unknown bare name, or a missing path."""
+    bare = not any(sep in spec for sep in (os.sep, "/")) and not Path(spec).suffix
+    if bare and not spec.startswith((".", "~")):
+        return DataError(f"unknown dataset {spec!r}: expected 'mnist' or a path to IDX files, an image "
+                         "folder, a .npy/.npz array or a .csv/.parquet table")
+    return DataError(f"no such file or directory: {spec}")
+
+
+def _check_options(image_size: int | None, schema: Schema | None) -> None:
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
+                                   or image_size < 1):
+        raise DataError(f"image size must be a positive integer, got {image_size!r}")
+    if image_size is not None and schema is not None and schema.kind == "image" \
+            and tuple(schema.shape[1:]) != (image_size, image_size):
+        raise DataError(f"--image-size {image_size} conflicts with the model, which was trained on "
+                        f"{schema.shape[1]}×{schema.shape[2]} images")
+
+
+def _require_image_schema(spec: str, schema: Schema | None) -> None:
+    if schema is not None and schema.kind != "image":
+        raise DataError(f"{spec} holds images but the model was trained on {schema.kind} data "
+                        f"of shape {tuple(schema.shape)}")
+
+
+def _only_for_tables(spec: str, label_column: str | None) -> None:
+    if label_column is not None:
+        raise DataError(f"--label-column applies to .csv/.tsv/.parquet tables, not to {spec}")
+
+
+def _load_path(path: Path, image_size: int | None, label_column: str | None,
+               schema: Schema | None) -> Dataset:
+    if path.is_dir():
+        _only_for_tables(str(path), label_column)
+        _require_image_schema(str(path), schema)
+        if find_idx_images(path):
+            return load_idx(path, image_size=image_size, schema=schema)
+        return load_image_folder(path, image_size=image_size, schema=schema)
+    suffix = path.suffix.lower()
+    if suffix in ARRAY_SUFFIXES:
+        _only_for_tables(str(path), label_column)
+        return load_array(path, image_size=image_size, schema=schema)
+    if suffix in TABLE_SUFFIXES:
+        if image_size is not None:
+            raise DataError(f"--image-size applies to images, not to the table {path}")
+        if schema is not None and schema.kind == "image":
+            raise DataError(f"{path} is a table but the model was trained on images of shape "
+                            f"{tuple(schema.shape)}")
+        return load_table(path, label_column=label_column, schema=schema)
+    if suffix in IMAGE_SUFFIXES:
+        raise DataError(f"{path} is a single image: pass the folder that holds the images")
+    if looks_like_idx(path):
+        _only_for_tables(str(path), label_column)
+        _require_image_schema(str(path), schema)
+        return load_idx(path, image_size=image_size, schema=schema)
+    raise DataError(f"unsupported file {path} ({suffix or 'no extension'}): expected {FORMATS}")
+
+
+def load_dataset(spec: str | os.PathLike[str], *, image_size: int | None = None,
+                 label_column: str | None = None, schema: Schema | None = None) -> Dataset:
+    """Load the dataset ``spec`` names as float32 tensors in data units (see :class:`Dataset`).
+
+    Images come as ``(N, C, H, W)`` in [0, 1], tables as raw ``(N, D)`` values. ``image_size`` resizes images
+    to N×N; ``label_column`` names a table's class column; ``schema`` (a trained model's) makes the data
+    conform to it (resized/converted images, reordered columns) or raises DataError.
+    """
+    spec = os.fspath(spec)
+    _check_options(image_size, schema)
+    if spec.strip().lower() in KNOWN_DATASETS:
+        _only_for_tables(spec, label_column)
+        _require_image_schema(spec, schema)
+        return load_mnist(image_size=image_size, schema=schema)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise _missing(spec)
+    try:
+        return _load_path(path, image_size, label_column, schema)
+    except PermissionError as e:  # folders that cannot be listed; files are handled by the loaders
+        raise DataError(f"cannot read {path}: permission denied ({e.filename})") from None
+
+
+def read_array_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a 2-D float32 matrix ``(N, D)``, e.g. latent codes for ``vaekit decode RUN LATENTS.npy``.
+
+    Accepts ``.npy``, ``.npz`` (the array ``z``, else ``x``/``data``, else the first) and numeric
+    ``.csv``/``.tsv``/``.txt`` with or without a header row.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"no such file or directory: {os.fspath(path)}")
+    if p.is_dir():
+        raise DataError(f"{p} is a folder: expected a .npy, .npz or .csv file of shape (N, D)")
+    suffix = p.suffix.lower()
+    if suffix in ARRAY_SUFFIXES:
+        return read_matrix(p)
+    if suffix in TEXT_SUFFIXES:
+        return read_text_matrix(p)
+    raise DataError(f"unsupported array file {p} ({suffix or 'no extension'}): expected .npy, .npz, .csv, "
+                    ".tsv or .txt of shape (N, D)")

@@ -1,0 +1,67 @@
+"""What a model was trained on: the per-sample shape and feature description stored in the bundle.
+
+Data always reaches the model as float32 tensors in *data units*: images scaled to [0, 1] with shape
+(N, C, H, W); tables as raw numeric values with shape (N, D) (standardization lives inside the model, so the
+statistics are saved with the weights and re-applied at inference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+
+Kind = Literal["image", "table", "vector"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    kind: Kind  # "image": (C, H, W) in [0, 1]; "table": named numeric columns; "vector": unnamed features
+    shape: tuple[int, ...]  # per-sample shape, without the batch dimension
+    columns: tuple[str, ...] | None = None  # table column names, in model order
+    label_names: tuple[str, ...] | None = None  # class names when labels are categorical (folder names)
+    source: str = ""  # where the training data came from (for humans)
+
+    @property
+    def size(self) -> int:
+        """Number of scalar features per sample."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        return cls(
+            kind=d["kind"],
+            shape=tuple(d["shape"]),
+            columns=tuple(d["columns"]) if d.get("columns") is not None else None,
+            label_names=tuple(d["label_names"]) if d.get("label_names") is not None else None,
+            source=d.get("source", ""),
+        )
+
+
+@dataclass
+class Dataset:
+    """Loaded data: named splits of float32 tensors in data units, optional integer labels, and a schema."""
+
+    splits: dict[str, torch.Tensor]  # e.g. {"train": (N, C, H, W), "test": ...} or {"all": (N, D)}
+    schema: Schema
+    labels: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (N,) int64, when known
+
+    @property
+    def train_split(self) -> str:
+        """The split a model trains on: "train" when the data has a published split, else "all"."""
+        return "train" if "train" in self.splits else "all"
+
+    @property
+    def binary_like(self) -> bool:
+        """True when every value lies in [0, 1] (images always do): a Bernoulli likelihood fits."""
+        if self.schema.kind == "image":
+            return True
+        x = self.splits[self.train_split]
+        return bool(x.numel() > 0 and x.min() >= 0 and x.max() <= 1)

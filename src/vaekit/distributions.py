@@ -1,0 +1,77 @@
+"""The approximate posterior q(z|x): a diagonal Gaussian, or a point mass for the plain autoencoder.
+
+Both expose the same interface (``mean``, ``stddev``, ``rsample``, ``sample``, ``kl``), so the loss, the
+trainer and every task work unchanged for the VAE and the autoencoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class DiagonalGaussian:
+    """N(mean, diag(exp(logvar))) over a batch of latent vectors of shape (N, D)."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
+        self.mean = mean
+        self.logvar = logvar
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.exp(self.logvar)
+
+    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterized sample z = mean + stddev * eps, differentiable in mean and logvar. (N, D)"""
+        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + self.stddev * eps
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(generator)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z) summed over latent dimensions. (N,) — z may carry extra leading sample dims."""
+        return (-0.5 * (LOG_2PI + self.logvar + (z - self.mean) ** 2 / self.variance)).sum(-1)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per sample, closed form. (N,)"""
+        return self.kl_per_dim().sum(-1)
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per sample and latent dimension. (N, D)"""
+        return 0.5 * (self.mean**2 + self.variance - 1.0 - self.logvar)
+
+
+class PointMass(DiagonalGaussian):
+    """A deterministic code: the plain autoencoder's 'posterior'. Sampling returns the mean; KL is zero."""
+
+    def __init__(self, mean: torch.Tensor):
+        super().__init__(mean, torch.full_like(mean, -math.inf))
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return torch.zeros_like(self.mean)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.zeros_like(self.mean)
+
+    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        raise ValueError("a point-mass code has no density")
+
+    def kl_per_dim(self) -> torch.Tensor:
+        return torch.zeros_like(self.mean)

@@ -1,0 +1,183 @@
+"""The VAE: encode(x) -> posterior q(z|x), decode(z) -> likelihood p(x|z). No loss in forward.
+
+Inputs and outputs are in data units (images in [0, 1], tables in their original units): standardization is a
+pair of buffers inside the model, so it is saved with the weights and re-applied at inference. A plain
+autoencoder is the same model with a point-mass posterior (``ModelConfig.autoencoder``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import from_dict, to_dict
+from .data.convert import as_batch
+from .data.schema import Schema
+from .distributions import DiagonalGaussian, PointMass
+from .likelihoods import LIKELIHOODS, BernoulliConfig, GaussianConfig, LikelihoodConfig
+from .nn import ConvConfig, ConvDecoder, ConvEncoder, MLPConfig, MLPDecoder, MLPEncoder
+
+ARCHITECTURES: dict[str, type[MLPConfig] | type[ConvConfig]] = {"mlp": MLPConfig, "conv": ConvConfig}
+ENCODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPEncoder, ConvConfig: ConvEncoder}
+DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: ConvDecoder}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    latent_dim: int = 20  # size of z
+    architecture: MLPConfig | ConvConfig = field(default_factory=MLPConfig)  # encoder/decoder bodies
+    likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)  # p(x|z)
+    autoencoder: bool = False  # deterministic encoder, no KL: the plain autoencoder baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        return from_dict(cls, d, {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS})
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "seed": ModelConfig(latent_dim=20, architecture=MLPConfig(hidden=(400,))),  # the classic 784-400-20
+    "conv": ModelConfig(latent_dim=20, architecture=ConvConfig()),
+}
+
+
+class VAE(nn.Module):
+    def __init__(self, config: ModelConfig, schema: Schema):
+        super().__init__()
+        if config.latent_dim < 1:
+            raise ValueError("latent_dim must be at least 1")
+        if isinstance(config.architecture, ConvConfig) and schema.kind != "image":
+            raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
+        self.config, self.schema = config, schema
+        d, arch = config.latent_dim, config.architecture
+        self.encoder = ENCODERS[type(arch)](arch, schema.shape, d if config.autoencoder else 2 * d)
+        self.decoder = DECODERS[type(arch)](arch, d, schema.shape, config.likelihood.params_per_value)
+        # standardization of inputs (and of the Gaussian likelihood's outputs), in data units
+        self.register_buffer("shift", torch.zeros(schema.shape))
+        self.register_buffer("scale", torch.ones(schema.shape))
+        # where new codes are drawn from: N(0, I) for the VAE, fitted to the training codes for the autoencoder
+        self.register_buffer("code_mean", torch.zeros(d))
+        self.register_buffer("code_std", torch.ones(d))
+
+    # -- the model -------------------------------------------------------------------------------------
+    def encode(self, x: Any) -> DiagonalGaussian:
+        """q(z|x) for a batch x (N, *shape) in data units (numpy, uint8 images and one sample accepted)."""
+        x = self._batch(x)
+        h = self.encoder((x - self.shift) / self.scale)
+        if self.config.autoencoder:
+            return PointMass(h)
+        mean, logvar = h.chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar.clamp(-30.0, 20.0))
+
+    def decode(self, z: Any) -> Any:
+        """p(x|z) for latents z (N, D): a likelihood with ``.mean``, ``.sample()``, ``.log_prob(x)``."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.shift.device)
+        if z.dim() == 1:
+            z = z.unsqueeze(0)
+        if z.shape[-1] != self.config.latent_dim:
+            from .errors import DataError
+
+            raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
+        return self.config.likelihood.build(self.decoder(z), self.shift, self.scale)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """(posterior, z, likelihood) for a batch; the loss is computed by ``vaekit.losses``, not here."""
+        posterior = self.encode(x)
+        z = posterior.rsample(generator)
+        return posterior, z, self.decode(z)
+
+    @torch.no_grad()
+    def fit_data_stats(self, x: torch.Tensor) -> None:
+        """Set standardization from training data (Gaussian likelihood only; Bernoulli data stays in [0, 1])."""
+        if not isinstance(self.config.likelihood, GaussianConfig):
+            return
+        dims = [0] if self.schema.kind != "image" else [0, 2, 3]  # per feature, or per image channel
+        mean, std = x.mean(dim=dims, keepdim=True)[0], x.std(dim=dims, keepdim=True)[0]
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        self.shift.copy_(mean.expand(self.schema.shape))
+        self.scale.copy_(std.expand(self.schema.shape))
+
+    @torch.no_grad()
+    def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024) -> None:
+        """For the autoencoder: fit the Gaussian that ``sample`` draws codes from to the training codes."""
+        if not self.config.autoencoder:
+            return
+        codes = torch.cat([self.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)])
+        self.code_mean.copy_(codes.mean(0))
+        self.code_std.copy_(codes.std(0).clamp_min(1e-6))
+
+    # -- what users do with it -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, mean: bool = True) -> torch.Tensor:
+        """n new samples (n, *shape): z from the prior, decoded to the likelihood's mean (or a draw)."""
+        g = _generator(seed)
+        z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
+        p = self.decode(z)
+        return p.mean if mean else p.sample(g)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Any) -> torch.Tensor:
+        """Decoded mean of the posterior mean: the model's reconstruction of x. (N, *shape)"""
+        return self.decode(self.encode(x).mean).mean
+
+    @torch.no_grad()
+    def interpolate(self, a: Any, b: Any, steps: int = 10, slerp: bool = False) -> torch.Tensor:
+        """Decode ``steps`` points on the path between the codes of samples a and b. (steps, *shape)"""
+        za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
+        t = torch.linspace(0, 1, steps, device=za.device)[:, None]
+        return self.decode(slerp_path(za, zb, t) if slerp else (1 - t) * za + t * zb).mean
+
+    @torch.no_grad()
+    def traverse(
+        self, dims: list[int] | None = None, span: float = 3.0, steps: int = 9, base: Any = None
+    ) -> torch.Tensor:
+        """Vary one latent dimension at a time over [-span, span] around ``base`` (a sample's code, or the
+        prior mean). (len(dims), steps, *shape)"""
+        d = self.config.latent_dim
+        dims = list(range(min(d, 10))) if dims is None else dims
+        bad = [i for i in dims if not 0 <= i < d]
+        if bad:
+            from .errors import DataError
+
+            raise DataError(f"latent dimension(s) {bad} out of range: the model has dimensions 0..{d - 1}")
+        z0 = self.code_mean.clone() if base is None else self.encode(base).mean[0]
+        values = torch.linspace(-span, span, steps, device=z0.device)
+        z = z0.repeat(len(dims), steps, 1)
+        for row, i in enumerate(dims):
+            z[row, :, i] = self.code_mean[i] + values * self.code_std[i]
+        out = self.decode(z.flatten(0, 1)).mean
+        return out.view(len(dims), steps, *out.shape[1:])
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        from .bundle import save_model
+
+        save_model(self, path, **extra)
+
+    def _batch(self, x: Any) -> torch.Tensor:
+        return as_batch(x, self.schema, self.shift.device)
+
+
+def slerp_path(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between vectors a and b (D,) at fractions t (S, 1). (S, D)"""
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    so = math.sin(float(omega))
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
+    return g

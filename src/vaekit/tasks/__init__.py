@@ -1,0 +1,6 @@
+"""What users do with a trained bundle."""
+
+from .evaluate import evaluate
+from .explore import decode, encode, interpolate, reconstruct, sample, traverse
+
+__all__ = ["decode", "encode", "evaluate", "interpolate", "reconstruct", "sample", "traverse"]

@@ -1,0 +1,57 @@
+"""Training options: one frozen dataclass, serialized into the bundle's config.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..config import from_dict, to_dict
+
+Binarize = Literal["auto", "none", "dynamic", "static"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # passes over the training data
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam learning rate
+    beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
+    kl_warmup: float = 0.0  # epochs over which the KL weight rises linearly from 0 to beta
+    binarize: Binarize = "auto"  # auto: dynamic for grayscale images with a Bernoulli likelihood, else none
+    val_fraction: float = 0.1  # share of the training data held out for validation / early stopping
+    early_stopping: int | None = None  # stop after this many epochs without a better validation ELBO
+    grad_clip: float | None = 1000.0  # max global gradient norm (None: no clipping)
+    seed: int = 0  # same seed, same machine -> same result
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    subset: int | None = None  # train on a random subset of this many samples
+    max_retries: int = 3  # non-finite loss: roll back, halve the learning rate, at most this many times
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.lr > 0, "learning rate must be positive"),
+            (self.beta >= 0, "beta must be >= 0"),
+            (self.kl_warmup >= 0, "kl warm-up must be >= 0 epochs"),
+            (0 <= self.val_fraction < 1, "val fraction must be in [0, 1)"),
+            (self.early_stopping is None or self.early_stopping >= 1, "early-stopping patience must be >= 1"),
+            (self.subset is None or self.subset >= 2, "subset must be at least 2 samples"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.early_stopping is not None and self.val_fraction == 0:
+            raise ValueError("early stopping needs a validation set: use a --val-fraction above 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return from_dict(cls, d)
+
+    def kl_weight(self, epoch_progress: float) -> float:
+        """beta times the warm-up ramp; epoch_progress counts epochs done, fractional within an epoch."""
+        if self.kl_warmup <= 0:
+            return self.beta
+        return self.beta * min(1.0, epoch_progress / self.kl_warmup)

@@ -1,0 +1,223 @@
+"""The training loop: Adam on the (beta-weighted) negative ELBO, validation, early stopping, NaN guard.
+
+The model never sees the epoch: the loop computes the KL weight from the schedule and passes it to the loss.
+Everything resume needs (weights, optimizer, RNG states, schedule position, history) lives in ``TrainState``
+plus the optimizer and generators, and is handed to ``on_checkpoint`` after every epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from ..errors import TrainingError
+from ..losses import elbo_loss
+from ..model import VAE
+from .config import TrainConfig
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # last completed epoch
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per completed epoch
+    best_val: float | None = None  # best validation ELBO so far
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the best validation ELBO
+    lr_scale: float = 1.0  # halved at each non-finite-loss rollback
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Callback(Protocol):
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def on_batch_end(self, batch: int, loss: float) -> None: ...
+    def on_epoch_end(self, record: dict[str, float]) -> None: ...
+    def on_message(self, text: str) -> None: ...
+
+
+class _NonFinite(Exception):
+    pass
+
+
+@dataclass
+class Generators:
+    data: torch.Generator  # shuffling and dynamic binarization
+    noise: torch.Generator  # reparameterization noise
+
+    @classmethod
+    def seeded(cls, seed: int, device: torch.device) -> Generators:
+        return cls(torch.Generator(device).manual_seed(seed + 1), torch.Generator(device).manual_seed(seed + 2))
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"data": self.data.get_state(), "noise": self.noise.get_state()}
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.data.set_state(state["data"])
+        self.noise.set_state(state["noise"])
+
+
+def fit(
+    model: VAE,
+    x_train: torch.Tensor,
+    x_val: torch.Tensor | None,
+    cfg: TrainConfig,
+    *,
+    dynamic_binarize: bool = False,
+    device: torch.device = torch.device("cpu"),
+    callbacks: list[Callback] = (),  # type: ignore[assignment]
+    on_checkpoint: Callable[[VAE, TrainState, torch.optim.Optimizer, Generators, bool], None] | None = None,
+    resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+) -> TrainState:
+    """Train ``model`` in place; returns the final state. x_*: (N, *shape) in data units.
+
+    ``on_checkpoint(model, state, optimizer, generators, improved)`` runs after every completed epoch.
+    ``resume`` is (weights, saved state) from a checkpoint: training continues from the epoch after it.
+    """
+    model.to(device)
+    x_train = x_train.to(device)
+    x_val = x_val.to(device) if x_val is not None and len(x_val) else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gens = Generators.seeded(cfg.seed, device)
+    state = TrainState()
+    if resume is not None:
+        weights, saved = resume
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(saved["optimizer"])
+        gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
+        state = TrainState(**saved["train_state"])
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        if state.stopped_early:
+            break
+        record = _epoch_with_rollback(model, optimizer, gens, x_train, cfg, state, epoch, dynamic_binarize,
+                                      device, callbacks)
+        if x_val is not None:
+            val = elbo_stats(model, x_val, seed=cfg.seed, device=device)
+            record.update({f"val_{k}": v for k, v in val.items()})
+        improved = _update_best(state, record, epoch, cfg)
+        state.epoch = epoch
+        state.history.append(record)
+        for cb in callbacks:
+            cb.on_epoch_end(record)
+        if on_checkpoint is not None:
+            on_checkpoint(model, state, optimizer, gens, improved)
+        if state.stopped_early:
+            for cb in callbacks:
+                cb.on_message(f"early stopping: no better validation ELBO for {cfg.early_stopping} epochs "
+                              f"(best {state.best_val:.2f} at epoch {state.best_epoch})")
+    return state
+
+
+def _update_best(state: TrainState, record: dict[str, float], epoch: int, cfg: TrainConfig) -> bool:
+    score = record.get("val_elbo")
+    if score is None:  # no validation data: the latest model is the best one
+        state.best_epoch = epoch
+        return True
+    if state.best_val is None or score > state.best_val:
+        state.best_val, state.best_epoch, state.bad_epochs = score, epoch, 0
+        return True
+    state.bad_epochs += 1
+    if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
+        state.stopped_early = True
+    return False
+
+
+def _epoch_with_rollback(model, optimizer, gens, x_train, cfg, state, epoch, dynamic, device, callbacks):
+    """Run one epoch; on a non-finite loss restore the epoch's starting point, halve the lr and retry."""
+    snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), gens.state())
+    for attempt in range(cfg.max_retries + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * state.lr_scale
+        try:
+            return _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, callbacks)
+        except _NonFinite as e:
+            model.load_state_dict(snapshot[0])
+            optimizer.load_state_dict(snapshot[1])
+            gens.restore(snapshot[2])
+            if attempt == cfg.max_retries:
+                raise TrainingError(
+                    f"training diverged: non-finite loss in epoch {epoch} after {cfg.max_retries} rollbacks "
+                    f"(learning rate now {cfg.lr * state.lr_scale:.2e}); try a lower --lr or a smaller --beta"
+                ) from None
+            state.lr_scale *= 0.5
+            for cb in callbacks:
+                cb.on_message(f"non-finite {e} in epoch {epoch}: rolled back to the start of the epoch, "
+                              f"learning rate halved to {cfg.lr * state.lr_scale:.2e}")
+    raise AssertionError("unreachable")
+
+
+def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, callbacks) -> dict[str, float]:
+    model.train()
+    n, bs = len(x_train), cfg.batch_size
+    batches = math.ceil(n / bs)
+    for cb in callbacks:
+        cb.on_epoch_start(epoch, cfg.epochs, batches)
+    perm = torch.randperm(n, generator=gens.data, device=device)
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    start = time.perf_counter()
+    for b in range(batches):
+        xb = x_train[perm[b * bs : (b + 1) * bs]]
+        if dynamic:
+            xb = torch.bernoulli(xb, generator=gens.data)
+        beta = cfg.kl_weight(epoch - 1 + b / batches)
+        with autocast:
+            posterior, _, likelihood = model(xb, gens.noise)
+        out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if cfg.grad_clip is not None else None)
+        loss = out.loss.item()
+        if not math.isfinite(loss):
+            raise _NonFinite("loss")
+        if norm is not None and not torch.isfinite(norm):
+            raise _NonFinite("gradient")
+        optimizer.step()
+        sums += torch.stack([out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()])
+        for cb in callbacks:
+            cb.on_batch_end(b, loss)
+    seconds = time.perf_counter() - start
+    elbo, rec, kl = (sums / n).tolist()
+    return {"epoch": epoch, "elbo": elbo, "reconstruction": rec, "kl": kl, "beta": cfg.kl_weight(epoch),
+            "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "samples_per_s": n / seconds}
+
+
+def _float(dist):
+    """A distribution's tensor parameters in float32 (under bf16 autocast the networks' outputs are bf16)."""
+    for name, value in vars(dist).items():
+        if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
+            setattr(dist, name, value.float())
+    return dist
+
+
+@torch.no_grad()
+def elbo_stats(
+    model: VAE, x: torch.Tensor, *, seed: int = 0, batch_size: int = 1000,
+    device: torch.device | None = None, per_sample: bool = False,
+) -> dict[str, Any]:
+    """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed)
+    parts: list[torch.Tensor] = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(device)
+        posterior, _, likelihood = model(xb, g)
+        out = elbo_loss(xb, posterior, likelihood)
+        parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
+    model.train()
+    values = torch.cat(parts)
+    stats: dict[str, Any] = dict(zip(("elbo", "reconstruction", "kl"), values.mean(0).tolist(), strict=True))
+    if per_sample:
+        stats["per_sample"] = values
+    return stats

@@ -1,0 +1,48 @@
+"""From a loaded Dataset to the tensors the loop trains on: subset, train/validation split, binarization."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.schema import Dataset
+from ..likelihoods import BernoulliConfig, LikelihoodConfig
+
+EVAL_BINARIZE_SEED = 0  # test and validation sets are binarized once, with this fixed seed
+
+
+def resolve_binarize(binarize: str, likelihood: LikelihoodConfig, dataset_kind: str, channels: int) -> str:
+    """'auto' -> 'dynamic' for grayscale images with a Bernoulli likelihood, else 'none'."""
+    bernoulli = isinstance(likelihood, BernoulliConfig)
+    if binarize == "auto":
+        return "dynamic" if bernoulli and dataset_kind == "image" and channels == 1 else "none"
+    if binarize != "none" and not bernoulli:
+        raise ValueError(f"--binarize {binarize} needs a Bernoulli likelihood (data in [0, 1])")
+    return binarize
+
+
+def split_indices(n: int, val_fraction: float, seed: int, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic (train, validation) index tensors over n samples, after an optional random subset."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    if subset is not None:
+        perm = perm[:subset]
+    n_val = int(round(val_fraction * len(perm)))
+    return perm[n_val:], perm[:n_val]
+
+
+def binarize_fixed(x: torch.Tensor, seed: int = EVAL_BINARIZE_SEED) -> torch.Tensor:
+    """One fixed Bernoulli draw per value (static binarization; binarized evaluation sets)."""
+    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+
+
+def training_tensors(
+    data: Dataset, val_fraction: float, seed: int, subset: int | None, binarize: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_train, x_val) in data units; static binarization applied, validation binarized when needed."""
+    x = data.splits[data.train_split]
+    train_idx, val_idx = split_indices(len(x), val_fraction, seed, subset)
+    x_train, x_val = x[train_idx], x[val_idx]
+    if binarize == "static":
+        x_train = binarize_fixed(x_train, seed)
+    if binarize != "none":
+        x_val = binarize_fixed(x_val)
+    return x_train, x_val

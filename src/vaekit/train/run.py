@@ -1,0 +1,194 @@
+"""``vaekit.train``: data spec + options -> a trained model, saved as a bundle with resume support."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import bundle
+from .._io import write_text
+from ..data import load_dataset
+from ..data.schema import Dataset
+from ..errors import BundleError, VaekitError
+from ..likelihoods import LIKELIHOODS
+from ..model import PRESETS, VAE, ModelConfig
+from ..nn import MLPConfig
+from .config import TrainConfig
+from .loop import Callback, Generators, TrainState, fit
+from .prepare import resolve_binarize, training_tensors
+
+RESUMABLE = {"epochs", "device", "early_stopping"}  # options that may change when resuming
+ARCH_DEFAULTS = {"preset": "seed", "latent_dim": None, "hidden": None, "autoencoder": False, "likelihood": "auto"}
+
+
+def train(
+    data: str | Path | Dataset,
+    out: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    latent_dim: int | None = None,
+    hidden: tuple[int, ...] | None = None,
+    autoencoder: bool | None = None,
+    likelihood: str | None = None,
+    image_size: int | None = None,
+    label_column: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[Callback] | None = None,
+    **options: Any,
+) -> VAE:
+    """Train a VAE (or, with ``autoencoder=True``, a plain autoencoder) and return it.
+
+    ``data`` is "mnist", a path (IDX, image folder, .npy/.npz, .csv/.parquet) or a loaded Dataset; ``options``
+    are TrainConfig fields (epochs, batch_size, lr, beta, kl_warmup, binarize, val_fraction, early_stopping,
+    seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
+    """
+    callbacks = callbacks or []
+    spec = {"data": _canonical(data), "image_size": image_size,
+            "label_column": label_column}
+    arch_args = {"preset": preset, "latent_dim": latent_dim, "hidden": hidden, "autoencoder": autoencoder,
+                 "likelihood": likelihood}
+    out = Path(out) if out is not None else None
+    saved = _prepare_out(out, resume, overwrite)
+    if saved is not None:
+        spec, arch_args, options = _resume_arguments(saved, spec, arch_args, options)
+    arch_args = {**ARCH_DEFAULTS, **{k: v for k, v in arch_args.items() if v is not None}}
+    try:
+        cfg = TrainConfig(**options)
+    except (TypeError, ValueError) as e:
+        raise VaekitError(f"invalid training option: {e}") from None
+    dataset = data if isinstance(data, Dataset) else load_dataset(
+        spec["data"], image_size=spec["image_size"], label_column=spec["label_column"])
+    model_cfg = _model_config(dataset, **arch_args)
+    try:
+        binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
+        torch.manual_seed(cfg.seed)
+        model = VAE(model_cfg, dataset.schema)
+    except ValueError as e:
+        raise VaekitError(str(e)) from None
+    x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
+    model.fit_data_stats(x_train)
+    device = _device(cfg.device)
+    training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
+    best = {"weights": copy.deepcopy(model.state_dict())}
+
+    def checkpoint(m: VAE, state: TrainState, optimizer, gens: Generators, improved: bool) -> None:
+        if improved:
+            m.fit_code_stats(x_train.to(device))
+            best["weights"] = copy.deepcopy(m.state_dict())
+        if out is None:
+            return
+        summary = {**training, "result": _result(state)}
+        if improved:
+            bundle.save_model(m, out, training=summary)
+        else:  # the weights on disk stay the best ones; only the progress summary changes
+            bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(m, summary))
+        bundle.save_checkpoint(out, m.state_dict(), {"optimizer": optimizer.state_dict(), "rng": gens.state(),
+                                                     "train_state": state.to_dict()})
+        write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+
+    resume_from = None
+    if saved is not None:
+        resume_from = bundle.load_checkpoint(out)
+        best["weights"] = bundle.read_weights(out / bundle.WEIGHTS)
+    elif out is not None:
+        bundle.save_model(model, out, training={**training, "result": _result(TrainState())})
+    state = fit(model, x_train, x_val if len(x_val) else None, cfg, dynamic_binarize=binarize == "dynamic",
+                device=device, callbacks=callbacks, on_checkpoint=checkpoint, resume=resume_from)
+    model.load_state_dict(best["weights"])
+    model.history = state.history
+    model.run_config = bundle.bundle_config(model, {**training, "result": _result(state)})
+    return model.cpu().eval()
+
+
+def _result(state: TrainState) -> dict[str, Any]:
+    return {"epochs_completed": state.epoch, "best_epoch": state.best_epoch, "best_val_elbo": state.best_val,
+            "stopped_early": state.stopped_early}
+
+
+def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder, likelihood) -> ModelConfig:
+    if preset not in PRESETS:
+        raise VaekitError(f"unknown preset '{preset}': expected one of {', '.join(PRESETS)}")
+    cfg = PRESETS[preset]
+    if likelihood == "auto":
+        likelihood = "gaussian" if dataset.schema.kind == "table" or not dataset.binary_like else "bernoulli"
+    if likelihood not in LIKELIHOODS:
+        raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, {', '.join(LIKELIHOODS)}")
+    if likelihood == "bernoulli" and not dataset.binary_like:
+        raise VaekitError("the Bernoulli likelihood needs data in [0, 1]; use --likelihood gaussian")
+    changes: dict[str, Any] = {"likelihood": LIKELIHOODS[likelihood](), "autoencoder": autoencoder}
+    if latent_dim is not None:
+        changes["latent_dim"] = latent_dim
+    if hidden is not None:
+        if not isinstance(cfg.architecture, MLPConfig):
+            raise VaekitError(f"--hidden applies to MLP presets, not '{preset}'")
+        changes["architecture"] = dataclasses.replace(cfg.architecture, hidden=tuple(hidden))
+    return dataclasses.replace(cfg, **changes)
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise VaekitError("--device cuda was asked for, but no CUDA device is available")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+    """Check the output folder; returns the saved config when resuming."""
+    if out is None:
+        if resume:
+            raise VaekitError("resume needs the run folder (out=...)")
+        return None
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out} is a file, expected a run folder")
+    has_run = (out / bundle.CONFIG).is_file()
+    if resume:
+        if not has_run:
+            raise BundleError(f"cannot resume: {out} holds no vaekit run")
+        return bundle.read_config(out)
+    if has_run and not overwrite:
+        raise BundleError(f"{out} already holds a run: pass --resume to continue it, --overwrite to replace it, "
+                          "or choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not has_run:
+        raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
+    if has_run:  # --overwrite: remove the old run's files only
+        for name in (bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json"):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
+    return None
+
+
+def _resume_arguments(saved, spec, arch_args, options):
+    """The stored run's arguments, with the few that may change (epochs, device, patience) taken from now."""
+    stored = saved.get("training", {})
+    stored_options = dict(stored.get("options", {}))
+    for key, value in options.items():
+        if key not in RESUMABLE and value != stored_options.get(key):
+            raise VaekitError(f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)")
+        stored_options[key] = value
+    new_spec = {k: stored.get(k) for k in spec}
+    for key, value in spec.items():
+        if value is not None and value not in ("<in-memory>", new_spec[key]):
+            raise VaekitError(f"cannot resume with different {key} ({value} vs {new_spec[key]} in the run)")
+    new_arch = {k: stored.get(k) for k in arch_args}
+    if new_arch.get("hidden") is not None:
+        new_arch["hidden"] = tuple(new_arch["hidden"])
+    for key, value in arch_args.items():
+        if value is not None and value != new_arch[key]:
+            raise VaekitError(f"cannot resume with a different {key} ({value} vs {new_arch[key]} in the run)")
+    return new_spec, new_arch, stored_options
+
+
+def _canonical(data: Any) -> str:
+    """How the data is named in the bundle: a known name as is, a path made absolute."""
+    if isinstance(data, Dataset):
+        return "<in-memory>"
+    path = Path(data)
+    return str(path.resolve()) if path.exists() else str(data)
