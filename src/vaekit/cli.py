@@ -6,10 +6,11 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -17,6 +18,8 @@ from .errors import VaekitError
 
 app = typer.Typer(
     help="Variational Autoencoders for images and tables: train, evaluate, sample, explore.",
+    epilog="Example:  `vaekit train mnist --out runs/seed`  ·  `vaekit sample runs/seed --out samples.png`  ·  "
+           "`vaekit COMMAND --help` for each command's options",
     no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -37,16 +40,21 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except VaekitError as e:
-            err_console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(2) from None
+            _error(str(e))
         except OSError as e:
-            err_console.print(f"[red]error:[/red] {e.strerror or e}: {e.filename or ''}".rstrip(": "))
-            raise typer.Exit(2) from None
+            _error(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _error(message: str) -> NoReturn:
+    """Print ``error: message`` as exactly one line (no wrapping, no markup in the message) and exit 2."""
+    one_line = " ".join(message.split())
+    err_console.print(f"[red]error:[/red] {escape(one_line)}", soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def _ints(text: str | None, what: str) -> list[int] | None:

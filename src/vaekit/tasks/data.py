@@ -28,7 +28,8 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     """Load ``spec`` (default: the run's training data) shaped like the model's inputs, and pick ``split``.
 
     split "auto": the published test split when the data has one; else, for the run's own training data, the
-    validation part it held out; else all of it.
+    validation part it held out; else all of it. split "test_or_all": the test split when the data has one,
+    else all of it.
     """
     info = training_info(model)
     spec = spec or info.get("data")
@@ -37,6 +38,8 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     same_data = _canonical(spec) == info.get("data")
     data = load_dataset(spec, schema=model.schema, label_column=info.get("label_column") if same_data else None)
     options = info.get("options", {})
+    if split == "test_or_all":
+        split = "test" if "test" in data.splits else "all"
     if split == "auto":
         if "test" in data.splits:
             split = "test"

@@ -84,10 +84,11 @@ def traverse(run: str | Path, out: str | Path, dims: list[int] | None = None, sp
 
 
 def encode(run: str | Path, data: str | None, out: str | Path, draw: bool = False, seed: int = 0) -> Path:
-    """Posterior means (or one draw) of every input: (N, D) to .npy, or .csv with a label column if known."""
+    """Posterior means (or one draw) of every input (the test split when the data has one): (N, D) to .npy,
+    or .csv with a label column if known."""
     model = load_model(run)
     out = check_out(out, ARRAY_EXT | TABLE_EXT, "latent codes")
-    sel = load_for_model(model, data, split="all")
+    sel = load_for_model(model, data, split="test_or_all")  # MNIST-like data has no "all" split
     g = torch.Generator().manual_seed(seed)
     codes = []
     with torch.no_grad():

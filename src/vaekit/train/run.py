@@ -50,6 +50,7 @@ def train(
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
     """
     callbacks = callbacks or []
+    hidden = tuple(hidden) if hidden is not None else None
     spec = {"data": _canonical(data), "image_size": image_size,
             "label_column": label_column}
     arch_args = {"preset": preset, "latent_dim": latent_dim, "hidden": hidden, "autoencoder": autoencoder,

@@ -1,0 +1,33 @@
+# vaekit — the two set-up commands are `make demo` and `make test`; `make bench` runs the benchmarks.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+VAEKIT := $(VENV)/bin/vaekit
+DEMO   := runs/demo
+
+.PHONY: demo test bench lint clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VAEKIT) train mnist --out $(DEMO) --preset seed --epochs 10 --batch-size 128 --lr 1e-3 \
+		--binarize dynamic --overwrite
+	$(VAEKIT) sample $(DEMO) --n 64 --out $(DEMO)/samples.png
+	$(VAEKIT) reconstruct $(DEMO) --data mnist --n 16 --out $(DEMO)/reconstructions.png
+	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 10 --out $(DEMO)/interpolation.png
+	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 16 --slerp --out $(DEMO)/interpolation.gif
+	$(VAEKIT) traverse $(DEMO) --dims 0,1,2,3,4,5,6,7 --range 3 --out $(DEMO)/traversal.png
+	$(VAEKIT) evaluate $(DEMO)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
