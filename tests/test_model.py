@@ -40,12 +40,23 @@ def test_conv_refuses_tiny_images():
 def test_seed_preset_is_the_classic_784_400_20():
     model = VAE(PRESETS["seed"], Schema("image", (1, 28, 28)))
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(784, 400), (400, 40), (20, 400), (400, 784)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (784, 400),
+        (400, 40),
+        (20, 400),
+        (400, 784),
+    ]
 
 
-@pytest.mark.parametrize("cfg", [
-    PRESETS["seed"], PRESETS["conv"], ModelConfig(autoencoder=True), ModelConfig(likelihood=GaussianConfig()),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        PRESETS["seed"],
+        PRESETS["conv"],
+        ModelConfig(autoencoder=True),
+        ModelConfig(likelihood=GaussianConfig()),
+    ],
+)
 def test_save_load_gives_identical_outputs(tmp_path, cfg):
     torch.manual_seed(1)
     model = VAE(cfg, Schema("image", (1, 28, 28))).eval()

@@ -97,8 +97,24 @@ def test_resume_can_extend_training_but_not_change_the_model(mnist, tmp_path):
 
 
 def _cli_train(run, epochs):
-    cmd = [sys.executable, "-m", "vaekit", "train", "mnist", "--out", str(run), "--subset", "4000", "--hidden",
-           "64", "--latent-dim", "4", "--epochs", str(epochs), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vaekit",
+        "train",
+        "mnist",
+        "--out",
+        str(run),
+        "--subset",
+        "4000",
+        "--hidden",
+        "64",
+        "--latent-dim",
+        "4",
+        "--epochs",
+        str(epochs),
+        "--quiet",
+    ]
     return cmd
 
 
@@ -160,7 +176,9 @@ def test_training_gives_up_with_a_clear_message(mnist, monkeypatch):
 
 def test_early_stopping_on_validation_elbo(mnist, monkeypatch):
     scores = iter([-100.0, -101.0, -102.0, -90.0, -80.0])
-    monkeypatch.setattr(loop, "elbo_stats", lambda *a, **k: {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0})
+    monkeypatch.setattr(
+        loop, "elbo_stats", lambda *a, **k: {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0}
+    )
     model = train(mnist, **small(epochs=5, early_stopping=2))
     assert len(model.history) == 3  # epochs 2 and 3 were no better than epoch 1
 

@@ -22,7 +22,12 @@ from .errors import BundleError
 from .model import VAE, ModelConfig
 
 FORMAT_VERSION = 1
-CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = "config.json", "model.safetensors", "training_state", "checkpoint.safetensors"
+CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = (
+    "config.json",
+    "model.safetensors",
+    "training_state",
+    "checkpoint.safetensors",
+)
 PICKLE_NAMES = ("*.pt", "*.pth", "*.bin", "*.ckpt", "*.pkl")
 
 
@@ -102,9 +107,11 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
         return load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         head = file.read_bytes()[:2]
-        why = "it is a pickle, and pickles are refused because loading one can run code" if head in (
-            b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK"
-        ) else f"not a valid safetensors file: {e}"
+        why = (
+            "it is a pickle, and pickles are refused because loading one can run code"
+            if head in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK")
+            else f"not a valid safetensors file: {e}"
+        )
         raise BundleError(f"cannot load {file}: {why}") from None
 
 
@@ -139,7 +146,10 @@ def _flatten(obj: Any, prefix: str, out: dict[str, torch.Tensor]) -> Any:
         out[prefix] = obj.detach().cpu().contiguous()
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
-        return {(f"#int:{k}" if isinstance(k, int) else k): _flatten(v, f"{prefix}/{k}", out) for k, v in obj.items()}
+        return {
+            (f"#int:{k}" if isinstance(k, int) else k): _flatten(v, f"{prefix}/{k}", out)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list | tuple):
         return [_flatten(v, f"{prefix}/{i}", out) for i, v in enumerate(obj)]
     return obj

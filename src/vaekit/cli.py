@@ -19,16 +19,22 @@ from .errors import VaekitError
 app = typer.Typer(
     help="Variational Autoencoders for images and tables: train, evaluate, sample, explore.",
     epilog="Example:  `vaekit train mnist --out runs/seed`  ·  `vaekit sample runs/seed --out samples.png`  ·  "
-           "`vaekit COMMAND --help` for each command's options",
-    no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+    "`vaekit COMMAND --help` for each command's options",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-DataArg = Annotated[str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")]
+DataArg = Annotated[
+    str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")
+]
 RunArg = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="Data to use (default: the run's training data).")]
+DataOpt = Annotated[
+    str | None, typer.Option("--data", help="Data to use (default: the run's training data).")
+]
 OutFile = Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")]
 
 
@@ -70,9 +76,11 @@ def _explicit(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-@app.command(epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
-             "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
-             "`vaekit train data.csv --out runs/tab --latent-dim 4`  ·  `vaekit train mnist --out runs/seed --resume`")
+@app.command(
+    epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
+    "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
+    "`vaekit train data.csv --out runs/tab --latent-dim 4`  ·  `vaekit train mnist --out runs/seed --resume`"
+)
 @friendly
 def train(
     data: DataArg,
@@ -85,11 +93,19 @@ def train(
     hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,
     beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
     kl_warmup: Annotated[float | None, typer.Option(help="Epochs of linear KL warm-up. [default: 0]")] = None,
-    autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
-    likelihood: Annotated[str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")] = None,
-    binarize: Annotated[Literal["auto", "none", "dynamic", "static"] | None, typer.Option(
-        help="auto: dynamic for grayscale images. [default: auto]")] = None,
-    val_fraction: Annotated[float | None, typer.Option(help="Held out for validation. [default: 0.1]")] = None,
+    autoencoder: Annotated[
+        bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")
+    ] = None,
+    likelihood: Annotated[
+        str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")
+    ] = None,
+    binarize: Annotated[
+        Literal["auto", "none", "dynamic", "static"] | None,
+        typer.Option(help="auto: dynamic for grayscale images. [default: auto]"),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Held out for validation. [default: 0.1]")
+    ] = None,
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs (off by default).")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
@@ -105,12 +121,31 @@ def train(
     from .train import train as train_fn
 
     model = train_fn(
-        data, out, resume=resume, overwrite=overwrite, callbacks=[] if quiet else [RichProgress(err_console)],
-        **_explicit(preset=preset, latent_dim=latent_dim, hidden=_ints(hidden, "--hidden"), autoencoder=autoencoder,
-                    likelihood=likelihood, image_size=image_size, label_column=label_column, epochs=epochs,
-                    batch_size=batch_size, lr=lr, beta=beta, kl_warmup=kl_warmup, binarize=binarize,
-                    val_fraction=val_fraction, early_stopping=early_stopping, subset=subset, seed=seed,
-                    device=device),
+        data,
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        callbacks=[] if quiet else [RichProgress(err_console)],
+        **_explicit(
+            preset=preset,
+            latent_dim=latent_dim,
+            hidden=_ints(hidden, "--hidden"),
+            autoencoder=autoencoder,
+            likelihood=likelihood,
+            image_size=image_size,
+            label_column=label_column,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            beta=beta,
+            kl_warmup=kl_warmup,
+            binarize=binarize,
+            val_fraction=val_fraction,
+            early_stopping=early_stopping,
+            subset=subset,
+            seed=seed,
+            device=device,
+        ),
     )
     result = model.run_config["training"]["result"]
     best = result.get("best_val_elbo")
@@ -123,8 +158,12 @@ def train(
 def evaluate(
     run: RunArg,
     data: DataOpt = None,
-    split: Annotated[str, typer.Option(help="test, val, train, all; auto: test if the data has one, "
-                                             "else the run's validation part.")] = "auto",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="test, val, train, all; auto: test if the data has one, else the run's validation part."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the evaluation noise.")] = 0,
 ) -> None:
     """ELBO, reconstruction log-likelihood and KL (nats per sample); writes RUN/eval.json."""
@@ -137,15 +176,23 @@ def evaluate(
     for key in ("elbo", "reconstruction", "kl", "bits_per_dim"):
         table.add_row(key, f"{r[key]:.4f}")
     out_console.print(table)
-    out_console.print(f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, "
-                      f"KL {r['kl']:.2f}) · {run}")
+    out_console.print(
+        f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, "
+        f"KL {r['kl']:.2f}) · {run}"
+    )
 
 
-@app.command(epilog="Examples:  `vaekit sample runs/seed --n 64 --out samples.png`  ·  "
-             "`vaekit sample runs/tab --n 1000 --out synthetic.csv`")
+@app.command(
+    epilog="Examples:  `vaekit sample runs/seed --n 64 --out samples.png`  ·  "
+    "`vaekit sample runs/tab --n 1000 --out synthetic.csv`"
+)
 @friendly
-def sample(run: RunArg, out: OutFile, n: Annotated[int, typer.Option(help="How many.")] = 64,
-           seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
+def sample(
+    run: RunArg,
+    out: OutFile,
+    n: Annotated[int, typer.Option(help="How many.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
     """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv)."""
     from .tasks import sample as fn
 
@@ -154,19 +201,27 @@ def sample(run: RunArg, out: OutFile, n: Annotated[int, typer.Option(help="How m
 
 @app.command(epilog="Example:  `vaekit reconstruct runs/seed --data mnist --n 16 --out recon.png`")
 @friendly
-def reconstruct(run: RunArg, out: OutFile, data: DataOpt = None,
-                n: Annotated[int, typer.Option(help="How many inputs.")] = 16) -> None:
+def reconstruct(
+    run: RunArg,
+    out: OutFile,
+    data: DataOpt = None,
+    n: Annotated[int, typer.Option(help="How many inputs.")] = 16,
+) -> None:
     """Originals (top rows) beside their reconstructions (bottom rows)."""
     from .tasks import reconstruct as fn
 
     out_console.print(f"wrote {fn(run, data, n, out)}")
 
 
-@app.command(epilog="Examples:  `vaekit interpolate runs/seed --data mnist --pair 0 1 --steps 10 --out path.png`"
-             "  ·  `... --slerp --out path.gif`")
+@app.command(
+    epilog="Examples:  `vaekit interpolate runs/seed --data mnist --pair 0 1 --steps 10 --out path.png`"
+    "  ·  `... --slerp --out path.gif`"
+)
 @friendly
 def interpolate(
-    run: RunArg, out: OutFile, data: DataOpt = None,
+    run: RunArg,
+    out: OutFile,
+    data: DataOpt = None,
     pair: Annotated[tuple[int, int], typer.Option(help="Indices I J of the two inputs.")] = (0, 1),
     steps: Annotated[int, typer.Option(help="Points on the path.")] = 10,
     slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear.")] = False,
@@ -180,8 +235,11 @@ def interpolate(
 @app.command(epilog="Example:  `vaekit traverse runs/seed --dims 0,1,2,3 --range 3 --out traverse.png`")
 @friendly
 def traverse(
-    run: RunArg, out: OutFile,
-    dims: Annotated[str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")] = None,
+    run: RunArg,
+    out: OutFile,
+    dims: Annotated[
+        str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")
+    ] = None,
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
 ) -> None:
@@ -193,9 +251,13 @@ def traverse(
 
 @app.command(epilog="Example:  `vaekit encode runs/seed --data mnist --out codes.csv`")
 @friendly
-def encode(run: RunArg, out: OutFile, data: DataOpt = None,
-           sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
-           seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0) -> None:
+def encode(
+    run: RunArg,
+    out: OutFile,
+    data: DataOpt = None,
+    sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
+) -> None:
     """Compress inputs to latent codes (posterior means by default): .npy or .csv."""
     from .tasks import encode as fn
 
@@ -204,8 +266,11 @@ def encode(run: RunArg, out: OutFile, data: DataOpt = None,
 
 @app.command(epilog="Example:  `vaekit decode runs/seed codes.npy --out decoded.png`")
 @friendly
-def decode(run: RunArg, latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D).")],
-           out: OutFile) -> None:
+def decode(
+    run: RunArg,
+    latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D).")],
+    out: OutFile,
+) -> None:
     """Decode latent vectors to data (PNG grid, .npy or .csv)."""
     from .tasks import decode as fn
 

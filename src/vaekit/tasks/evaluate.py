@@ -13,8 +13,9 @@ from ..train.loop import elbo_stats
 from .data import binarized_like_training, load_for_model
 
 
-def evaluate(run: str | Path, data: str | None = None, split: str = "auto", seed: int = 0,
-             write: bool = True) -> dict[str, Any]:
+def evaluate(
+    run: str | Path, data: str | None = None, split: str = "auto", seed: int = 0, write: bool = True
+) -> dict[str, Any]:
     """Mean per-sample ELBO, reconstruction log-likelihood and KL (nats), bits/dim; saved as RUN/eval.json."""
     model = load_model(run)
     sel = load_for_model(model, data, split)

@@ -14,7 +14,17 @@ from ..data import read_array_file
 from ..errors import VaekitError
 from ..model import VAE
 from .data import load_for_model
-from .outputs import ARRAY_EXT, GIF_EXT, IMAGE_EXT, TABLE_EXT, check_out, grid, save_array, save_gif, save_image
+from .outputs import (
+    ARRAY_EXT,
+    GIF_EXT,
+    IMAGE_EXT,
+    TABLE_EXT,
+    check_out,
+    grid,
+    save_array,
+    save_gif,
+    save_image,
+)
 
 
 def _formats(model: VAE, gif: bool = False) -> set[str]:
@@ -54,15 +64,18 @@ def reconstruct(run: str | Path, data: str | None, n: int, out: str | Path) -> P
     return out
 
 
-def interpolate(run: str | Path, data: str | None, pair: tuple[int, int], steps: int, out: str | Path,
-                slerp: bool = False) -> Path:
+def interpolate(
+    run: str | Path, data: str | None, pair: tuple[int, int], steps: int, out: str | Path, slerp: bool = False
+) -> Path:
     """Decode the path between the codes of samples I and J of the data (a PNG strip or an animated GIF)."""
     model = load_model(run)
     out = check_out(out, _formats(model, gif=True), "the interpolation")
     x = load_for_model(model, data).x
     for i in pair:
         if not 0 <= i < len(x):
-            raise VaekitError(f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})")
+            raise VaekitError(
+                f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})"
+            )
     if steps < 2:
         raise VaekitError("--steps must be at least 2")
     path = model.interpolate(x[pair[0]], x[pair[1]], steps, slerp=slerp)
@@ -73,8 +86,9 @@ def interpolate(run: str | Path, data: str | None, pair: tuple[int, int], steps:
     return out
 
 
-def traverse(run: str | Path, out: str | Path, dims: list[int] | None = None, span: float = 3.0,
-             steps: int = 9) -> Path:
+def traverse(
+    run: str | Path, out: str | Path, dims: list[int] | None = None, span: float = 3.0, steps: int = 9
+) -> Path:
     """One row per latent dimension, varied over [-span, span] prior standard deviations around the mean."""
     model = load_model(run)
     out = check_out(out, _formats(model), "the traversal")
@@ -108,8 +122,10 @@ def decode(run: str | Path, latents: str | Path, out: str | Path) -> Path:
     if z.dim() == 1:
         z = z[None]
     if z.dim() != 2 or z.shape[1] != model.config.latent_dim:
-        raise VaekitError(f"{latents} holds an array of shape {tuple(z.shape)}, expected (N, "
-                          f"{model.config.latent_dim}) latent vectors")
+        raise VaekitError(
+            f"{latents} holds an array of shape {tuple(z.shape)}, expected (N, "
+            f"{model.config.latent_dim}) latent vectors"
+        )
     with torch.no_grad():
         x = model.decode(z).mean
     _write(model, x, out, ncol=round(len(x) ** 0.5 + 0.49))

@@ -23,7 +23,9 @@ def check_out(path: str | Path, allowed: set[str], what: str) -> Path:
     """Refuse an output path with an extension this command cannot write (before any work is done)."""
     path = Path(path)
     if path.suffix.lower() not in allowed:
-        raise VaekitError(f"cannot write {what} to '{path}': expected a file ending in {', '.join(sorted(allowed))}")
+        raise VaekitError(
+            f"cannot write {what} to '{path}': expected a file ending in {', '.join(sorted(allowed))}"
+        )
     if path.is_dir():
         raise VaekitError(f"--out {path} is a folder, expected a file name")
     return path
@@ -43,13 +45,15 @@ def grid(x: torch.Tensor, ncol: int, pad: int = 2) -> Image.Image:
     canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, dtype=np.uint8)
     for i, img in enumerate(imgs):
         r, q = divmod(i, ncol)
-        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = img
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w
+        ] = img
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
 
 
 def save_image(img: Image.Image, path: Path, upscale: int | None = None) -> None:
     if upscale is None:  # small images (MNIST) are enlarged so they are comfortable to look at
-        upscale = max(1, min(4, 512 // max(img.size)))
+        upscale = max(1, min(4, 800 // max(img.size)))
     if upscale > 1:
         img = img.resize((img.width * upscale, img.height * upscale), Image.Resampling.NEAREST)
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
@@ -61,15 +65,25 @@ def save_gif(frames: torch.Tensor, path: Path, ms_per_frame: int = 120) -> None:
     images = [grid(f[None], 1, pad=0) for f in frames]
     images = [i.resize((i.width * 4, i.height * 4), Image.Resampling.NEAREST) for i in images]
     images = images + images[-2:0:-1]
-    atomic_write(path, lambda p: images[0].save(p, format="GIF", save_all=True, append_images=images[1:],
-                                                duration=ms_per_frame, loop=0))
+    atomic_write(
+        path,
+        lambda p: images[0].save(
+            p, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0
+        ),
+    )
 
 
-def save_array(x: torch.Tensor | np.ndarray, path: Path, schema: Schema | None = None,
-               labels: np.ndarray | None = None, prefix: str = "x") -> None:
+def save_array(
+    x: torch.Tensor | np.ndarray,
+    path: Path,
+    schema: Schema | None = None,
+    labels: np.ndarray | None = None,
+    prefix: str = "x",
+) -> None:
     """(N, ...) values to .npy (shape kept) or .csv (one row per sample; table columns keep their names)."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if path.suffix.lower() == ".npy":
+
         def write_npy(p: Path) -> None:
             with open(p, "wb") as f:  # a file object: np.save would append ".npy" to the temp name
                 np.save(f, arr, allow_pickle=False)

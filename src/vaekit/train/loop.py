@@ -55,7 +55,9 @@ class Generators:
 
     @classmethod
     def seeded(cls, seed: int, device: torch.device) -> Generators:
-        return cls(torch.Generator(device).manual_seed(seed + 1), torch.Generator(device).manual_seed(seed + 2))
+        return cls(
+            torch.Generator(device).manual_seed(seed + 1), torch.Generator(device).manual_seed(seed + 2)
+        )
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"data": self.data.get_state(), "noise": self.noise.get_state()}
@@ -72,7 +74,7 @@ def fit(
     cfg: TrainConfig,
     *,
     dynamic_binarize: bool = False,
-    device: torch.device = torch.device("cpu"),
+    device: torch.device | None = None,
     callbacks: list[Callback] = (),  # type: ignore[assignment]
     on_checkpoint: Callable[[VAE, TrainState, torch.optim.Optimizer, Generators, bool], None] | None = None,
     resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
@@ -82,6 +84,7 @@ def fit(
     ``on_checkpoint(model, state, optimizer, generators, improved)`` runs after every completed epoch.
     ``resume`` is (weights, saved state) from a checkpoint: training continues from the epoch after it.
     """
+    device = device or torch.device("cpu")
     model.to(device)
     x_train = x_train.to(device)
     x_val = x_val.to(device) if x_val is not None and len(x_val) else None
@@ -97,8 +100,9 @@ def fit(
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.stopped_early:
             break
-        record = _epoch_with_rollback(model, optimizer, gens, x_train, cfg, state, epoch, dynamic_binarize,
-                                      device, callbacks)
+        record = _epoch_with_rollback(
+            model, optimizer, gens, x_train, cfg, state, epoch, dynamic_binarize, device, callbacks
+        )
         if x_val is not None:
             val = elbo_stats(model, x_val, seed=cfg.seed, device=device)
             record.update({f"val_{k}": v for k, v in val.items()})
@@ -111,8 +115,10 @@ def fit(
             on_checkpoint(model, state, optimizer, gens, improved)
         if state.stopped_early:
             for cb in callbacks:
-                cb.on_message(f"early stopping: no better validation ELBO for {cfg.early_stopping} epochs "
-                              f"(best {state.best_val:.2f} at epoch {state.best_epoch})")
+                cb.on_message(
+                    f"early stopping: no better validation ELBO for {cfg.early_stopping} epochs "
+                    f"(best {state.best_val:.2f} at epoch {state.best_epoch})"
+                )
     return state
 
 
@@ -149,8 +155,10 @@ def _epoch_with_rollback(model, optimizer, gens, x_train, cfg, state, epoch, dyn
                 ) from None
             state.lr_scale *= 0.5
             for cb in callbacks:
-                cb.on_message(f"non-finite {e} in epoch {epoch}: rolled back to the start of the epoch, "
-                              f"learning rate halved to {cfg.lr * state.lr_scale:.2e}")
+                cb.on_message(
+                    f"non-finite {e} in epoch {epoch}: rolled back to the start of the epoch, "
+                    f"learning rate halved to {cfg.lr * state.lr_scale:.2e}"
+                )
     raise AssertionError("unreachable")
 
 
@@ -162,8 +170,9 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         cb.on_epoch_start(epoch, cfg.epochs, batches)
     perm = torch.randperm(n, generator=gens.data, device=device)
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    )
     start = time.perf_counter()
     for b in range(batches):
         xb = x_train[perm[b * bs : (b + 1) * bs]]
@@ -175,21 +184,34 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if cfg.grad_clip is not None else None)
+        norm = (
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if cfg.grad_clip is not None
+            else None
+        )
         loss = out.loss.item()
         if not math.isfinite(loss):
             raise _NonFinite("loss")
         if norm is not None and not torch.isfinite(norm):
             raise _NonFinite("gradient")
         optimizer.step()
-        sums += torch.stack([out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()])
+        sums += torch.stack(
+            [out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()]
+        )
         for cb in callbacks:
             cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start
     elbo, rec, kl = (sums / n).tolist()
-    return {"epoch": epoch, "elbo": elbo, "reconstruction": rec, "kl": kl, "beta": cfg.kl_weight(epoch),
-            "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "samples_per_s": n / seconds}
+    return {
+        "epoch": epoch,
+        "elbo": elbo,
+        "reconstruction": rec,
+        "kl": kl,
+        "beta": cfg.kl_weight(epoch),
+        "lr": optimizer.param_groups[0]["lr"],
+        "seconds": seconds,
+        "samples_per_s": n / seconds,
+    }
 
 
 def _float(dist):
@@ -202,8 +224,13 @@ def _float(dist):
 
 @torch.no_grad()
 def elbo_stats(
-    model: VAE, x: torch.Tensor, *, seed: int = 0, batch_size: int = 1000,
-    device: torch.device | None = None, per_sample: bool = False,
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    seed: int = 0,
+    batch_size: int = 1000,
+    device: torch.device | None = None,
+    per_sample: bool = False,
 ) -> dict[str, Any]:
     """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
     model.eval()

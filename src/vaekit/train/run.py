@@ -24,7 +24,13 @@ from .loop import Callback, Generators, TrainState, fit
 from .prepare import resolve_binarize, training_tensors
 
 RESUMABLE = {"epochs", "device", "early_stopping"}  # options that may change when resuming
-ARCH_DEFAULTS = {"preset": "seed", "latent_dim": None, "hidden": None, "autoencoder": False, "likelihood": "auto"}
+ARCH_DEFAULTS = {
+    "preset": "seed",
+    "latent_dim": None,
+    "hidden": None,
+    "autoencoder": False,
+    "likelihood": "auto",
+}
 
 
 def train(
@@ -51,10 +57,14 @@ def train(
     """
     callbacks = callbacks or []
     hidden = tuple(hidden) if hidden is not None else None
-    spec = {"data": _canonical(data), "image_size": image_size,
-            "label_column": label_column}
-    arch_args = {"preset": preset, "latent_dim": latent_dim, "hidden": hidden, "autoencoder": autoencoder,
-                 "likelihood": likelihood}
+    spec = {"data": _canonical(data), "image_size": image_size, "label_column": label_column}
+    arch_args = {
+        "preset": preset,
+        "latent_dim": latent_dim,
+        "hidden": hidden,
+        "autoencoder": autoencoder,
+        "likelihood": likelihood,
+    }
     out = Path(out) if out is not None else None
     saved = _prepare_out(out, resume, overwrite)
     if saved is not None:
@@ -64,11 +74,16 @@ def train(
         cfg = TrainConfig(**options)
     except (TypeError, ValueError) as e:
         raise VaekitError(f"invalid training option: {e}") from None
-    dataset = data if isinstance(data, Dataset) else load_dataset(
-        spec["data"], image_size=spec["image_size"], label_column=spec["label_column"])
+    dataset = (
+        data
+        if isinstance(data, Dataset)
+        else load_dataset(spec["data"], image_size=spec["image_size"], label_column=spec["label_column"])
+    )
     model_cfg = _model_config(dataset, **arch_args)
     try:
-        binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
+        binarize = resolve_binarize(
+            cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0]
+        )
         torch.manual_seed(cfg.seed)
         model = VAE(model_cfg, dataset.schema)
     except ValueError as e:
@@ -90,8 +105,11 @@ def train(
             bundle.save_model(m, out, training=summary)
         else:  # the weights on disk stay the best ones; only the progress summary changes
             bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(m, summary))
-        bundle.save_checkpoint(out, m.state_dict(), {"optimizer": optimizer.state_dict(), "rng": gens.state(),
-                                                     "train_state": state.to_dict()})
+        bundle.save_checkpoint(
+            out,
+            m.state_dict(),
+            {"optimizer": optimizer.state_dict(), "rng": gens.state(), "train_state": state.to_dict()},
+        )
         write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
 
     resume_from = None
@@ -100,8 +118,17 @@ def train(
         best["weights"] = bundle.read_weights(out / bundle.WEIGHTS)
     elif out is not None:
         bundle.save_model(model, out, training={**training, "result": _result(TrainState())})
-    state = fit(model, x_train, x_val if len(x_val) else None, cfg, dynamic_binarize=binarize == "dynamic",
-                device=device, callbacks=callbacks, on_checkpoint=checkpoint, resume=resume_from)
+    state = fit(
+        model,
+        x_train,
+        x_val if len(x_val) else None,
+        cfg,
+        dynamic_binarize=binarize == "dynamic",
+        device=device,
+        callbacks=callbacks,
+        on_checkpoint=checkpoint,
+        resume=resume_from,
+    )
     model.load_state_dict(best["weights"])
     model.history = state.history
     model.run_config = bundle.bundle_config(model, {**training, "result": _result(state)})
@@ -109,8 +136,12 @@ def train(
 
 
 def _result(state: TrainState) -> dict[str, Any]:
-    return {"epochs_completed": state.epoch, "best_epoch": state.best_epoch, "best_val_elbo": state.best_val,
-            "stopped_early": state.stopped_early}
+    return {
+        "epochs_completed": state.epoch,
+        "best_epoch": state.best_epoch,
+        "best_val_elbo": state.best_val,
+        "stopped_early": state.stopped_early,
+    }
 
 
 def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder, likelihood) -> ModelConfig:
@@ -155,8 +186,10 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
             raise BundleError(f"cannot resume: {out} holds no vaekit run")
         return bundle.read_config(out)
     if has_run and not overwrite:
-        raise BundleError(f"{out} already holds a run: pass --resume to continue it, --overwrite to replace it, "
-                          "or choose another --out")
+        raise BundleError(
+            f"{out} already holds a run: pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --out"
+        )
     if out.is_dir() and any(out.iterdir()) and not has_run:
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
     if has_run:  # --overwrite: remove the old run's files only
@@ -172,7 +205,9 @@ def _resume_arguments(saved, spec, arch_args, options):
     stored_options = dict(stored.get("options", {}))
     for key, value in options.items():
         if key not in RESUMABLE and value != stored_options.get(key):
-            raise VaekitError(f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)")
+            raise VaekitError(
+                f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)"
+            )
         stored_options[key] = value
     new_spec = {k: stored.get(k) for k in spec}
     for key, value in spec.items():
