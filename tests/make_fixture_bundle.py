@@ -18,9 +18,7 @@ HERE = Path(__file__).parent / "fixtures" / "bundle_v1"
 if __name__ == "__main__":
     torch.manual_seed(0)
     schema = Schema(kind="table", shape=(3,), columns=("a", "b", "c"), source="fixture")
-    model = VAE(
-        ModelConfig(latent_dim=2, architecture=MLPConfig(hidden=(8,)), likelihood=GaussianConfig()), schema
-    )
+    model = VAE(ModelConfig(latent_dim=2, architecture=MLPConfig(hidden=(8,)), likelihood=GaussianConfig()), schema)
     model.fit_data_stats(torch.randn(50, 3) * torch.tensor([1.0, 10.0, 0.1]) + 5)
     model.save(HERE, training={"data": "<in-memory>"})
     z = torch.tensor([[0.0, 0.0], [1.0, -1.0]])

@@ -92,9 +92,7 @@ def test_checkpoint_round_trip_restores_optimizer_and_rng(tmp_path):
     model.decode(model.encode(x).mean).log_prob(x).sum().neg().backward()
     opt.step()
     g = torch.Generator().manual_seed(7)
-    save_checkpoint(
-        tmp_path, model.state_dict(), {"optimizer": opt.state_dict(), "rng": g.get_state(), "n": 3}
-    )
+    save_checkpoint(tmp_path, model.state_dict(), {"optimizer": opt.state_dict(), "rng": g.get_state(), "n": 3})
     weights, state = load_checkpoint(tmp_path)
     opt2 = torch.optim.Adam(VAE(PRESETS["seed"], Schema("image", (1, 28, 28))).parameters())
     opt2.load_state_dict(state["optimizer"])

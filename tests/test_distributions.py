@@ -72,9 +72,7 @@ def test_gradient_flows_through_reparameterization(params):
 
 
 def test_rsample_distribution_moments():
-    q = DiagonalGaussian(
-        torch.full((20000, 1), 2.0), torch.full((20000, 1), 2 * torch.log(torch.tensor(3.0)))
-    )
+    q = DiagonalGaussian(torch.full((20000, 1), 2.0), torch.full((20000, 1), 2 * torch.log(torch.tensor(3.0))))
     z = q.rsample(torch.Generator().manual_seed(0))
     assert abs(z.mean().item() - 2.0) < 0.1 and abs(z.std().item() - 3.0) < 0.1
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaekit.bundle import load_model
-from vaekit.train import train
+from vaekit.training import train
 
 pytestmark = [
     pytest.mark.gpu,

@@ -11,12 +11,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import vaekit.train.loop as loop
+import vaekit.training.loop as loop
 from vaekit.bundle import load_model
 from vaekit.data.schema import Dataset, Schema
 from vaekit.errors import TrainingError, VaekitError
-from vaekit.train import TrainConfig, train
-from vaekit.train.prepare import training_tensors
+from vaekit.training import TrainConfig, train
+from vaekit.training.prepare import training_tensors
 
 TIMING = {"seconds", "samples_per_s"}
 SMALL = {"hidden": (64,), "latent_dim": 4, "subset": 1000, "batch_size": 100, "quiet": None}
@@ -176,9 +176,7 @@ def test_training_gives_up_with_a_clear_message(mnist, monkeypatch):
 
 def test_early_stopping_on_validation_elbo(mnist, monkeypatch):
     scores = iter([-100.0, -101.0, -102.0, -90.0, -80.0])
-    monkeypatch.setattr(
-        loop, "elbo_stats", lambda *a, **k: {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0}
-    )
+    monkeypatch.setattr(loop, "elbo_stats", lambda *a, **k: {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0})
     model = train(mnist, **small(epochs=5, early_stopping=2))
     assert len(model.history) == 3  # epochs 2 and 3 were no better than epoch 1
 

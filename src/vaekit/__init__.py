@@ -1,3 +1,32 @@
-"""vaekit: Variational Autoencoders for images and tables — train, save, generate, explore."""
+"""vaekit: Variational Autoencoders for images and tables — train, save, generate, explore.
+
+>>> import vaekit
+>>> model = vaekit.train("mnist", out="runs/seed", epochs=10)      # or vaekit.load("runs/seed")
+>>> q = model.encode(x)                                              # q.mean, q.stddev, q.sample()
+>>> images = model.sample(16, seed=0)
+"""
 
 __version__ = "0.1.0"
+
+from .bundle import load_model as load  # noqa: E402
+from .data import Dataset, Schema, load_dataset  # noqa: E402
+from .errors import BundleError, DataError, TrainingError, VaekitError  # noqa: E402
+from .model import PRESETS, VAE, ModelConfig  # noqa: E402
+from .training import TrainConfig, train  # noqa: E402
+
+__all__ = [
+    "PRESETS",
+    "VAE",
+    "BundleError",
+    "DataError",
+    "Dataset",
+    "ModelConfig",
+    "Schema",
+    "TrainConfig",
+    "TrainingError",
+    "VaekitError",
+    "__version__",
+    "load",
+    "load_dataset",
+    "train",
+]

@@ -146,10 +146,7 @@ def _flatten(obj: Any, prefix: str, out: dict[str, torch.Tensor]) -> Any:
         out[prefix] = obj.detach().cpu().contiguous()
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
-        return {
-            (f"#int:{k}" if isinstance(k, int) else k): _flatten(v, f"{prefix}/{k}", out)
-            for k, v in obj.items()
-        }
+        return {(f"#int:{k}" if isinstance(k, int) else k): _flatten(v, f"{prefix}/{k}", out) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_flatten(v, f"{prefix}/{i}", out) for i, v in enumerate(obj)]
     return obj

@@ -28,13 +28,9 @@ app = typer.Typer(
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-DataArg = Annotated[
-    str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")
-]
+DataArg = Annotated[str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")]
 RunArg = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
-DataOpt = Annotated[
-    str | None, typer.Option("--data", help="Data to use (default: the run's training data).")
-]
+DataOpt = Annotated[str | None, typer.Option("--data", help="Data to use (default: the run's training data).")]
 OutFile = Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")]
 
 
@@ -93,19 +89,13 @@ def train(
     hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,
     beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
     kl_warmup: Annotated[float | None, typer.Option(help="Epochs of linear KL warm-up. [default: 0]")] = None,
-    autoencoder: Annotated[
-        bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")
-    ] = None,
-    likelihood: Annotated[
-        str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")
-    ] = None,
+    autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
+    likelihood: Annotated[str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")] = None,
     binarize: Annotated[
         Literal["auto", "none", "dynamic", "static"] | None,
         typer.Option(help="auto: dynamic for grayscale images. [default: auto]"),
     ] = None,
-    val_fraction: Annotated[
-        float | None, typer.Option(help="Held out for validation. [default: 0.1]")
-    ] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Held out for validation. [default: 0.1]")] = None,
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs (off by default).")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
@@ -118,7 +108,7 @@ def train(
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
     from .progress import RichProgress
-    from .train import train as train_fn
+    from .training import train as train_fn
 
     model = train_fn(
         data,
@@ -160,9 +150,7 @@ def evaluate(
     data: DataOpt = None,
     split: Annotated[
         str,
-        typer.Option(
-            help="test, val, train, all; auto: test if the data has one, else the run's validation part."
-        ),
+        typer.Option(help="test, val, train, all; auto: test if the data has one, else the run's validation part."),
     ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the evaluation noise.")] = 0,
 ) -> None:
@@ -177,8 +165,7 @@ def evaluate(
         table.add_row(key, f"{r[key]:.4f}")
     out_console.print(table)
     out_console.print(
-        f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, "
-        f"KL {r['kl']:.2f}) · {run}"
+        f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, KL {r['kl']:.2f}) · {run}"
     )
 
 
@@ -237,9 +224,7 @@ def interpolate(
 def traverse(
     run: RunArg,
     out: OutFile,
-    dims: Annotated[
-        str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")
-    ] = None,
+    dims: Annotated[str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")] = None,
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
 ) -> None:

@@ -30,9 +30,7 @@ class DiagonalGaussian:
 
     def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparameterized sample z = mean + stddev * eps, differentiable in mean and logvar. (N, D)"""
-        eps = torch.randn(
-            self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device
-        )
+        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
         return self.mean + self.stddev * eps
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -118,9 +118,7 @@ class VAE(nn.Module):
     def sample(self, n: int, seed: int | None = None, mean: bool = True) -> torch.Tensor:
         """n new samples (n, *shape): z from the prior, decoded to the likelihood's mean (or a draw)."""
         g = _generator(seed)
-        z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(
-            self.shift
-        )
+        z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
         p = self.decode(z)
         return p.mean if mean else p.sample(g)
 

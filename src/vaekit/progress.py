@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class RichProgress:
-    """A training callback (see ``vaekit.train.loop.Callback``)."""
+    """A training callback (see ``vaekit.training.loop.Callback``)."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)

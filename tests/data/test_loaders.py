@@ -71,14 +71,19 @@ def test_mnist_name_is_case_insensitive_and_tensors_are_fresh():
 
 
 def test_mnist_refuses_a_table_model():
-    raises(r"mnist holds images but the model was trained on table data", load_dataset, "mnist",
-           schema=Schema("table", (4,), columns=("a", "b", "c", "d")))
+    raises(
+        r"mnist holds images but the model was trained on table data",
+        load_dataset,
+        "mnist",
+        schema=Schema("table", (4,), columns=("a", "b", "c", "d")),
+    )
 
 
 def test_unknown_name_and_missing_path(tmp_path):
     assert raises("unknown dataset", load_dataset, "mnsit") == (
         "unknown dataset 'mnsit': expected 'mnist' or a path to IDX files, an image folder, "
-        "a .npy/.npz array or a .csv/.parquet table")
+        "a .npy/.npz array or a .csv/.parquet table"
+    )
     missing = tmp_path / "nope.csv"
     assert raises("no such", load_dataset, str(missing)) == f"no such file or directory: {missing}"
 
@@ -194,8 +199,11 @@ def test_class_subfolders_and_mixed_modes_give_rgb(tmp_path):
 def test_images_of_different_sizes(tmp_path):
     gray_png(tmp_path / "a.png", np.zeros((28, 28)))
     gray_png(tmp_path / "b.png", np.full((32, 32), 255))
-    raises(r"^images have different sizes \(28×28 and 32×32, first in .*b\.png\): pass --image-size N",
-           load_dataset, tmp_path)
+    raises(
+        r"^images have different sizes \(28×28 and 32×32, first in .*b\.png\): pass --image-size N",
+        load_dataset,
+        tmp_path,
+    )
     d = load_dataset(tmp_path, image_size=8)
     assert d.splits["all"].shape == (2, 1, 8, 8)
     assert float(d.splits["all"][0].max()) == 0.0 and float(d.splits["all"][1].min()) == 1.0
@@ -207,8 +215,9 @@ def test_image_folder_conforms_to_schema_and_its_label_order(tmp_path):
     Image.new("RGB", (6, 6), (255, 255, 255)).save(tmp_path / "b" / "x.png")
     gray_png(tmp_path / "a" / "y.png", np.zeros((6, 6)))
     schema = Schema("image", (1, 3, 3), label_names=("b", "a", "c"))
-    raises(r"has images both at its top level \(x\.png\) and in class subfolders", load_dataset, tmp_path,
-           schema=schema)
+    raises(
+        r"has images both at its top level \(x\.png\) and in class subfolders", load_dataset, tmp_path, schema=schema
+    )
     (tmp_path / "x.png").unlink()
     d = load_dataset(tmp_path, schema=schema)
     assert d.splits["all"].shape == (2, 1, 3, 3)
@@ -287,8 +296,12 @@ def test_npy_corrupt(tmp_path):
 
 
 def test_npz_keys_and_labels(tmp_path):
-    np.savez(tmp_path / "d.npz", extra=np.zeros(3), images=np.full((3, 2, 2), 255, np.uint8),
-             labels=np.array(["dog", "cat", "dog"]))
+    np.savez(
+        tmp_path / "d.npz",
+        extra=np.zeros(3),
+        images=np.full((3, 2, 2), 255, np.uint8),
+        labels=np.array(["dog", "cat", "dog"]),
+    )
     d = load_dataset(tmp_path / "d.npz")
     assert d.splits["all"].shape == (3, 1, 2, 2) and float(d.splits["all"].min()) == 1.0
     assert d.labels["all"].tolist() == [1, 0, 1] and d.schema.label_names == ("cat", "dog")
@@ -301,9 +314,14 @@ def test_npy_against_a_schema(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))
     d = load_dataset(tmp_path / "x.npy", schema=Schema("image", (1, 28, 28)))
     assert d.splits["all"].shape == (2, 1, 28, 28)
-    raises(re.escape("has shape (2, 28, 28) (per sample (1, 28, 28)) but the model was trained on samples "
-                     "of shape (3, 32, 32)"), load_dataset, tmp_path / "x.npy",
-           schema=Schema("image", (3, 32, 32)))
+    raises(
+        re.escape(
+            "has shape (2, 28, 28) (per sample (1, 28, 28)) but the model was trained on samples of shape (3, 32, 32)"
+        ),
+        load_dataset,
+        tmp_path / "x.npy",
+        schema=Schema("image", (3, 32, 32)),
+    )
     np.save(tmp_path / "v.npy", np.zeros((2, 4)))
     t = load_dataset(tmp_path / "v.npy", schema=Schema("table", (4,), columns=("a", "b", "c", "d")))
     assert t.schema.kind == "table" and t.schema.columns == ("a", "b", "c", "d")
@@ -338,12 +356,19 @@ def test_csv_table_raw_values_and_labels(tmp_path):
     d = load_dataset(tmp_path / "t.csv", label_column="species")
     assert d.splits["all"].tolist() == [[1.5, 0.0], [-2.0, 1.0], [300.0, 2.0]]  # not standardized
     assert d.labels["all"].tolist() == [1, 0, 1] and d.schema.label_names == ("a", "b")
-    assert d.schema == Schema("table", (2,), columns=("a", "c"), label_names=("a", "b"),
-                              source=str(tmp_path / "t.csv"))
-    raises(r"^column\(s\) \['species'\] in .* are not numeric: vaekit tables must be numeric \(drop them, or "
-           r"pass --label-column NAME for a class column\)$", load_dataset, tmp_path / "t.csv")
-    raises(r"label column 'kind' not found in .*: its columns are \['a', 'species', 'c'\]", load_dataset,
-           tmp_path / "t.csv", label_column="kind")
+    assert d.schema == Schema("table", (2,), columns=("a", "c"), label_names=("a", "b"), source=str(tmp_path / "t.csv"))
+    raises(
+        r"^column\(s\) \['species'\] in .* are not numeric: vaekit tables must be numeric \(drop them, or "
+        r"pass --label-column NAME for a class column\)$",
+        load_dataset,
+        tmp_path / "t.csv",
+    )
+    raises(
+        r"label column 'kind' not found in .*: its columns are \['a', 'species', 'c'\]",
+        load_dataset,
+        tmp_path / "t.csv",
+        label_column="kind",
+    )
 
 
 def test_parquet_and_tsv(tmp_path):
@@ -358,11 +383,14 @@ def test_parquet_and_tsv(tmp_path):
 
 def test_missing_values_and_empty_tables(tmp_path):
     (tmp_path / "m.csv").write_text("a,b\n1,2\n3,\n,5\n")
-    raises(r"^table .*m\.csv has 2 missing values \(first in column 'b', row 2\): "
-           r"missing-data training is not supported yet$", load_dataset, tmp_path / "m.csv")
+    raises(
+        r"^table .*m\.csv has 2 missing values \(first in column 'b', row 2\): "
+        r"missing-data training is not supported yet$",
+        load_dataset,
+        tmp_path / "m.csv",
+    )
     (tmp_path / "i.csv").write_text("a,b\n1,2\n3,1e300\n")
-    raises(r"has 1 infinite or too large values \(first in column 'b', row 2\)", load_dataset,
-           tmp_path / "i.csv")
+    raises(r"has 1 infinite or too large values \(first in column 'b', row 2\)", load_dataset, tmp_path / "i.csv")
     (tmp_path / "e.csv").write_text("")
     raises(r"^table .*e\.csv is empty", load_dataset, tmp_path / "e.csv")
     (tmp_path / "h.csv").write_text("a,b\n")
@@ -384,14 +412,26 @@ def test_table_against_a_schema(tmp_path):
     d = load_dataset(tmp_path / "t.csv", schema=schema)
     assert d.splits["all"].tolist() == [[1.0, 2.0, 3.0, 4.0]] and d.schema.columns == ("a", "b", "c", "d")
     pd.DataFrame({"a": [1], "b": [2], "c": [3]}).to_csv(tmp_path / "three.csv", index=False)
-    raises(r"table .*three\.csv has 3 columns but the model was trained on 4: missing \['d'\]$", load_dataset,
-           tmp_path / "three.csv", schema=schema)
+    raises(
+        r"table .*three\.csv has 3 columns but the model was trained on 4: missing \['d'\]$",
+        load_dataset,
+        tmp_path / "three.csv",
+        schema=schema,
+    )
     five = pd.DataFrame({"a": [1], "b": [2], "c": [3], "d": [4], "e": [5]})
     five.to_csv(tmp_path / "five.csv", index=False)
-    raises(r"has 5 columns but the model was trained on 4: unexpected \['e'\]$", load_dataset,
-           tmp_path / "five.csv", schema=schema)
-    raises(r"is a table but the model was trained on images", load_dataset, tmp_path / "t.csv",
-           schema=Schema("image", (1, 2, 2)))
+    raises(
+        r"has 5 columns but the model was trained on 4: unexpected \['e'\]$",
+        load_dataset,
+        tmp_path / "five.csv",
+        schema=schema,
+    )
+    raises(
+        r"is a table but the model was trained on images",
+        load_dataset,
+        tmp_path / "t.csv",
+        schema=Schema("image", (1, 2, 2)),
+    )
 
 
 # ---------------------------------------------------------------- dispatch
@@ -399,13 +439,23 @@ def test_table_against_a_schema(tmp_path):
 
 def test_unsupported_files_and_misplaced_options(tmp_path):
     (tmp_path / "t.xlsx").write_bytes(b"xx")
-    raises(r"unsupported file .*t\.xlsx \(\.xlsx\): expected IDX files .*\.npy/\.npz array or a "
-           r"\.csv/\.tsv/\.parquet table", load_dataset, tmp_path / "t.xlsx")
+    raises(
+        r"unsupported file .*t\.xlsx \(\.xlsx\): expected IDX files .*\.npy/\.npz array or a "
+        r"\.csv/\.tsv/\.parquet table",
+        load_dataset,
+        tmp_path / "t.xlsx",
+    )
     gray_png(tmp_path / "one.png", np.zeros((2, 2)))
     raises(r"is a single image: pass the folder", load_dataset, tmp_path / "one.png")
     np.save(tmp_path / "x.npy", np.zeros((2, 2)))
-    raises(r"--label-column applies to \.csv/\.tsv/\.parquet tables", load_dataset, tmp_path / "x.npy",
-           label_column="y")
+    raises(
+        r"--label-column applies to \.csv/\.tsv/\.parquet tables", load_dataset, tmp_path / "x.npy", label_column="y"
+    )
     raises(r"image size must be a positive integer", load_dataset, tmp_path, image_size=0)
-    raises(r"--image-size 8 conflicts with the model", load_dataset, tmp_path, image_size=8,
-           schema=Schema("image", (1, 2, 2)))
+    raises(
+        r"--image-size 8 conflicts with the model",
+        load_dataset,
+        tmp_path,
+        image_size=8,
+        schema=Schema("image", (1, 2, 2)),
+    )

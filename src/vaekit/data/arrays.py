@@ -47,9 +47,7 @@ def label_tensor(y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(y, dtype=np.int64))
 
 
-def encode_labels(
-    values: np.ndarray, known: tuple[str, ...] | None = None
-) -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(values: np.ndarray, known: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class values ``(N,)`` -> (int64 codes ``(N,)``, names): codes index the sorted unique values.
 
     When ``known`` (a trained model's label names) holds every name, its order is used instead so the codes
@@ -102,8 +100,7 @@ def read_npy(path: Path, data_keys: tuple[str, ...] = DATA_KEYS) -> tuple[np.nda
     except ValueError as e:
         if "allow_pickle" in str(e):
             raise DataError(
-                f"{path} holds Python objects (dtype=object), which vaekit does not load: "
-                "save a numeric array"
+                f"{path} holds Python objects (dtype=object), which vaekit does not load: save a numeric array"
             ) from None
         raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
     except Exception as e:

@@ -121,8 +121,7 @@ def _split_files(folder: Path) -> dict[str, Path]:
         return {"train": train[0], "test": test[0]}
     names = [f.name for f in files]
     raise DataError(
-        f"{folder} has {len(files)} IDX image files {names}: expected one, or a train-* and a "
-        "t10k-*/test-* pair"
+        f"{folder} has {len(files)} IDX image files {names}: expected one, or a train-* and a t10k-*/test-* pair"
     )
 
 

@@ -66,9 +66,7 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def list_images(folder: Path) -> list[Path]:
     """The PNG/JPEG files directly inside ``folder`` (not hidden), sorted by name."""
     return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     )
 
 
@@ -131,14 +129,11 @@ def _check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
         if s != sizes[0]:
             a, b = f"{sizes[0][0]}×{sizes[0][1]}", f"{s[0]}×{s[1]}"
             raise DataError(
-                f"images have different sizes ({a} and {b}, first in {f}): "
-                "pass --image-size N to resize them all"
+                f"images have different sizes ({a} and {b}, first in {f}): pass --image-size N to resize them all"
             )
 
 
-def load_image_folder(
-    folder: Path, *, image_size: int | None = None, schema: Schema | None = None
-) -> Dataset:
+def load_image_folder(folder: Path, *, image_size: int | None = None, schema: Schema | None = None) -> Dataset:
     """Load every PNG/JPEG in ``folder`` as split "all": float32 ``(N, C, H, W)`` in [0, 1].
 
     ``image_size`` resizes every image to N×N; ``schema`` (a trained model's) fixes both the size and the

@@ -21,9 +21,7 @@ from .schema import Dataset, Schema
 from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
 
 KNOWN_DATASETS = ("mnist",)
-FORMATS = (
-    "IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a .csv/.tsv/.parquet table"
-)
+FORMATS = "IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a .csv/.tsv/.parquet table"
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -39,9 +37,7 @@ def _missing(spec: str) -> DataError:
 
 
 def _check_options(image_size: int | None, schema: Schema | None) -> None:
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-    ):
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
         raise DataError(f"image size must be a positive integer, got {image_size!r}")
     if (
         image_size is not None
@@ -58,8 +54,7 @@ def _check_options(image_size: int | None, schema: Schema | None) -> None:
 def _require_image_schema(spec: str, schema: Schema | None) -> None:
     if schema is not None and schema.kind != "image":
         raise DataError(
-            f"{spec} holds images but the model was trained on {schema.kind} data "
-            f"of shape {tuple(schema.shape)}"
+            f"{spec} holds images but the model was trained on {schema.kind} data of shape {tuple(schema.shape)}"
         )
 
 
@@ -68,9 +63,7 @@ def _only_for_tables(spec: str, label_column: str | None) -> None:
         raise DataError(f"--label-column applies to .csv/.tsv/.parquet tables, not to {spec}")
 
 
-def _load_path(
-    path: Path, image_size: int | None, label_column: str | None, schema: Schema | None
-) -> Dataset:
+def _load_path(path: Path, image_size: int | None, label_column: str | None, schema: Schema | None) -> Dataset:
     if path.is_dir():
         _only_for_tables(str(path), label_column)
         _require_image_schema(str(path), schema)
@@ -85,9 +78,7 @@ def _load_path(
         if image_size is not None:
             raise DataError(f"--image-size applies to images, not to the table {path}")
         if schema is not None and schema.kind == "image":
-            raise DataError(
-                f"{path} is a table but the model was trained on images of shape {tuple(schema.shape)}"
-            )
+            raise DataError(f"{path} is a table but the model was trained on images of shape {tuple(schema.shape)}")
         return load_table(path, label_column=label_column, schema=schema)
     if suffix in IMAGE_SUFFIXES:
         raise DataError(f"{path} is a single image: pass the folder that holds the images")

@@ -56,9 +56,7 @@ def _take_labels(
     values = frame[column]
     missing = int(values.isna().sum())
     if missing:
-        raise DataError(
-            f"label column {column!r} in {path} has {missing} missing values: every row needs a label"
-        )
+        raise DataError(f"label column {column!r} in {path} has {missing} missing values: every row needs a label")
     codes, names = encode_labels(values.to_numpy(), known)
     features = frame.drop(columns=[column])
     if features.shape[1] == 0:
@@ -71,8 +69,7 @@ def _match_columns(frame: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFr
     if schema.kind == "vector" or schema.columns is None:  # unnamed features: match by count
         if frame.shape[1] != schema.size:
             raise DataError(
-                f"table {path} has {frame.shape[1]} columns but the model was trained on "
-                f"{schema.size} features"
+                f"table {path} has {frame.shape[1]} columns but the model was trained on {schema.size} features"
             )
         return frame
     expected = list(schema.columns)

@@ -10,7 +10,7 @@ import torch
 from ..data import load_dataset
 from ..errors import VaekitError
 from ..model import VAE
-from ..train.prepare import binarize_fixed, split_indices
+from ..training.prepare import binarize_fixed, split_indices
 
 
 @dataclass
@@ -36,9 +36,7 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     if spec is None or spec == "<in-memory>":
         raise VaekitError("this run was trained on in-memory data: pass --data DATA")
     same_data = _canonical(spec) == info.get("data")
-    data = load_dataset(
-        spec, schema=model.schema, label_column=info.get("label_column") if same_data else None
-    )
+    data = load_dataset(spec, schema=model.schema, label_column=info.get("label_column") if same_data else None)
     options = info.get("options", {})
     if split == "test_or_all":
         split = "test" if "test" in data.splits else "all"

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._io import write_json
 from ..bundle import load_model
-from ..train.loop import elbo_stats
+from ..training.loop import elbo_stats
 from .data import binarized_like_training, load_for_model
 
 

@@ -73,9 +73,7 @@ def interpolate(
     x = load_for_model(model, data).x
     for i in pair:
         if not 0 <= i < len(x):
-            raise VaekitError(
-                f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})"
-            )
+            raise VaekitError(f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})")
     if steps < 2:
         raise VaekitError("--steps must be at least 2")
     path = model.interpolate(x[pair[0]], x[pair[1]], steps, slerp=slerp)

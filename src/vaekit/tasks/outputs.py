@@ -23,9 +23,7 @@ def check_out(path: str | Path, allowed: set[str], what: str) -> Path:
     """Refuse an output path with an extension this command cannot write (before any work is done)."""
     path = Path(path)
     if path.suffix.lower() not in allowed:
-        raise VaekitError(
-            f"cannot write {what} to '{path}': expected a file ending in {', '.join(sorted(allowed))}"
-        )
+        raise VaekitError(f"cannot write {what} to '{path}': expected a file ending in {', '.join(sorted(allowed))}")
     if path.is_dir():
         raise VaekitError(f"--out {path} is a folder, expected a file name")
     return path
@@ -45,9 +43,7 @@ def grid(x: torch.Tensor, ncol: int, pad: int = 2) -> Image.Image:
     canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, dtype=np.uint8)
     for i, img in enumerate(imgs):
         r, q = divmod(i, ncol)
-        canvas[
-            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w
-        ] = img
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = img
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
 
 

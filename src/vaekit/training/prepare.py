@@ -20,9 +20,7 @@ def resolve_binarize(binarize: str, likelihood: LikelihoodConfig, dataset_kind: 
     return binarize
 
 
-def split_indices(
-    n: int, val_fraction: float, seed: int, subset: int | None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(n: int, val_fraction: float, seed: int, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic (train, validation) index tensors over n samples, after an optional random subset."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     if subset is not None:

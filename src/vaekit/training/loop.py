@@ -55,9 +55,7 @@ class Generators:
 
     @classmethod
     def seeded(cls, seed: int, device: torch.device) -> Generators:
-        return cls(
-            torch.Generator(device).manual_seed(seed + 1), torch.Generator(device).manual_seed(seed + 2)
-        )
+        return cls(torch.Generator(device).manual_seed(seed + 1), torch.Generator(device).manual_seed(seed + 2))
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"data": self.data.get_state(), "noise": self.noise.get_state()}
@@ -170,9 +168,7 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         cb.on_epoch_start(epoch, cfg.epochs, batches)
     perm = torch.randperm(n, generator=gens.data, device=device)
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     start = time.perf_counter()
     for b in range(batches):
         xb = x_train[perm[b * bs : (b + 1) * bs]]
@@ -184,20 +180,14 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        norm = (
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if cfg.grad_clip is not None
-            else None
-        )
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip is not None else None
         loss = out.loss.item()
         if not math.isfinite(loss):
             raise _NonFinite("loss")
         if norm is not None and not torch.isfinite(norm):
             raise _NonFinite("gradient")
         optimizer.step()
-        sums += torch.stack(
-            [out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()]
-        )
+        sums += torch.stack([out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()])
         for cb in callbacks:
             cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start

@@ -81,9 +81,7 @@ def train(
     )
     model_cfg = _model_config(dataset, **arch_args)
     try:
-        binarize = resolve_binarize(
-            cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0]
-        )
+        binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
         torch.manual_seed(cfg.seed)
         model = VAE(model_cfg, dataset.schema)
     except ValueError as e:
@@ -205,9 +203,7 @@ def _resume_arguments(saved, spec, arch_args, options):
     stored_options = dict(stored.get("options", {}))
     for key, value in options.items():
         if key not in RESUMABLE and value != stored_options.get(key):
-            raise VaekitError(
-                f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)"
-            )
+            raise VaekitError(f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)")
         stored_options[key] = value
     new_spec = {k: stored.get(k) for k in spec}
     for key, value in spec.items():
