@@ -26,6 +26,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+bench: $(VENV)/.installed
+	$(PY) benchmarks/throughput.py --epochs 3 --out benchmarks/results
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests
 

@@ -224,3 +224,15 @@ def test_gaussian_table_model_learns_correlated_columns():
     recon = model.reconstruct(x[:200])
     rel = ((recon - x[:200]).abs().mean(0) / x.std(0)).max()
     assert rel < 0.3  # reconstructions in data units, close relative to each column's spread
+
+
+def test_gradient_clipping_caps_the_global_norm_only_when_exceeded():
+    model = torch.nn.Linear(3, 2)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    before = [p.grad.clone() for p in model.parameters()]
+    norm = loop._clip_gradients(model, 1000.0)
+    assert all(torch.equal(a, p.grad) for a, p in zip(before, model.parameters(), strict=True))
+    loop._clip_gradients(model, 1.0)
+    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert norm > 1.0 and abs(after.item() - 1.0) < 1e-4
