@@ -236,3 +236,12 @@ def test_gradient_clipping_caps_the_global_norm_only_when_exceeded():
     loop._clip_gradients(model, 1.0)
     after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))
     assert norm > 1.0 and abs(after.item() - 1.0) < 1e-4
+
+
+def test_a_run_killed_before_its_first_config_can_start_again(mnist, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"partial")
+    (run / ".config.json.abc.tmp").write_text("{")
+    train(mnist, run, **small(epochs=1))
+    assert load_model(run).config.latent_dim == 4

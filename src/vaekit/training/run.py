@@ -188,7 +188,12 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
             f"{out} already holds a run: pass --resume to continue it, --overwrite to replace it, "
             "or choose another --out"
         )
-    if out.is_dir() and any(out.iterdir()) and not has_run:
+    # a run killed before its first config.json leaves only vaekit's own files: starting again is safe
+    leftovers = {bundle.WEIGHTS, bundle.STATE_DIR}
+    foreign = (
+        [p for p in out.iterdir() if p.name not in leftovers and not p.name.endswith(".tmp")] if out.is_dir() else []
+    )
+    if foreign and not has_run:
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
     if has_run:  # --overwrite: remove the old run's files only
         for name in (bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json"):
