@@ -504,3 +504,13 @@ def test_resume_without_a_run(here):
     assert list((here / "empty").iterdir()) == []
     refused("train", "mnist", "--out", "missing", "--resume", "--quiet", match="cannot resume")
     assert not (here / "missing").exists()
+
+
+def test_reconstruct_uses_the_rows_of_the_given_file_in_order(csv_run, table_csv, tmp_path):
+    """--data FILE means that file's rows, first N in order, not the run's validation split."""
+    import vaekit
+
+    out = tmp_path / "r.csv"
+    ok("reconstruct", csv_run, "--data", table_csv, "--n", 3, "--out", out)
+    expected = vaekit.load(csv_run).reconstruct(pd.read_csv(table_csv).iloc[:3]).numpy()
+    assert np.allclose(pd.read_csv(out).to_numpy(), expected, atol=1e-4)

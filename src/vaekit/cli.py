@@ -192,7 +192,7 @@ def reconstruct(
     run: RunArg,
     out: OutFile,
     data: DataOpt = None,
-    n: Annotated[int, typer.Option(help="How many inputs.")] = 16,
+    n: Annotated[int, typer.Option(help="How many inputs (the first N of DATA; its test split when it has one).")] = 16,
 ) -> None:
     """Originals (top rows) beside their reconstructions (bottom rows)."""
     from .tasks import reconstruct as fn
@@ -209,7 +209,10 @@ def interpolate(
     run: RunArg,
     out: OutFile,
     data: DataOpt = None,
-    pair: Annotated[tuple[int, int], typer.Option(help="Indices I J of the two inputs.")] = (0, 1),
+    pair: Annotated[tuple[int, int], typer.Option(help="Row indices I J in DATA (its test split when it has one).")] = (
+        0,
+        1,
+    ),
     steps: Annotated[int, typer.Option(help="Points on the path.")] = 10,
     slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear.")] = False,
 ) -> None:

@@ -53,7 +53,7 @@ def reconstruct(run: str | Path, data: str | None, n: int, out: str | Path) -> P
     """The first n inputs and their reconstructions: image grids pair originals (top) with reconstructions."""
     model = load_model(run)
     out = check_out(out, _formats(model), "reconstructions")
-    x = load_for_model(model, data).x[:n]
+    x = load_for_model(model, data, split="test_or_all").x[:n]
     recon = model.reconstruct(x)
     if out.suffix.lower() in IMAGE_EXT:
         cols = min(len(x), 16)
@@ -70,7 +70,7 @@ def interpolate(
     """Decode the path between the codes of samples I and J of the data (a PNG strip or an animated GIF)."""
     model = load_model(run)
     out = check_out(out, _formats(model, gif=True), "the interpolation")
-    x = load_for_model(model, data).x
+    x = load_for_model(model, data, split="test_or_all").x
     for i in pair:
         if not 0 <= i < len(x):
             raise VaekitError(f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})")
