@@ -30,7 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py --epochs 3 --out benchmarks/results
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -98,10 +98,19 @@ def main() -> None:
         cfg = TrainConfig(epochs=1, val_fraction=0, seed=epoch, batch_size=128, lr=1e-3)
         # one epoch of vaekit's loop per round (fit restarts Adam; throughput is unaffected)
         rec = fit(ours, x, None, cfg, dynamic_binarize=True).history[0]
-        rows.append({"epoch": epoch, "reference_samples_per_s": ref_speed, "vaekit_samples_per_s":
-                     rec["samples_per_s"], "reference_loss": ref_loss, "vaekit_loss": -rec["elbo"]})
-        print(f"epoch {epoch}: reference {ref_speed:,.0f}/s (loss {ref_loss:.2f})  "
-              f"vaekit {rec['samples_per_s']:,.0f}/s (loss {-rec['elbo']:.2f})")
+        rows.append(
+            {
+                "epoch": epoch,
+                "reference_samples_per_s": ref_speed,
+                "vaekit_samples_per_s": rec["samples_per_s"],
+                "reference_loss": ref_loss,
+                "vaekit_loss": -rec["elbo"],
+            }
+        )
+        print(
+            f"epoch {epoch}: reference {ref_speed:,.0f}/s (loss {ref_loss:.2f})  "
+            f"vaekit {rec['samples_per_s']:,.0f}/s (loss {-rec['elbo']:.2f})"
+        )
     ref_best = max(r["reference_samples_per_s"] for r in rows)
     our_best = max(r["vaekit_samples_per_s"] for r in rows)
     peak = matmul_peak_gflops()
@@ -124,8 +133,10 @@ def main() -> None:
     ax.set_title(f"seed preset training throughput: {result['speedup']:.2f}×")
     fig.tight_layout()
     fig.savefig(args.out / "throughput.png", dpi=120)
-    print(f"vaekit {our_best:,.0f} samples/s = {result['speedup']:.2f}× the reference loop ({ref_best:,.0f}/s); "
-          f"matmul peak {peak:.0f} GFLOP/s, vaekit reaches {100 * result['vaekit_fraction_of_peak']:.0f}%")
+    print(
+        f"vaekit {our_best:,.0f} samples/s = {result['speedup']:.2f}× the reference loop ({ref_best:,.0f}/s); "
+        f"matmul peak {peak:.0f} GFLOP/s, vaekit reaches {100 * result['vaekit_fraction_of_peak']:.0f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -131,7 +131,6 @@ def test_kill_9_during_training_then_resume(tmp_path):
     proc.wait()
     assert (cut / "config.json").exists()
     load_model(cut)  # whatever moment it died at, the bundle loads
-    assert not list(cut.glob(".*.tmp")) or True  # stray temp files are harmless and never read
     done = subprocess.run(_cli_train(cut, 4) + ["--resume"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert read_metrics(cut) == read_metrics(full)

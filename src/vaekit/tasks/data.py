@@ -47,8 +47,6 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
             split = "val"
         else:
             split = "all"
-    if split in ("val", "train") and data.train_split not in data.splits:
-        raise VaekitError(f"split '{split}' is not available")
     if split in ("val", "train") and "train" not in data.splits and not same_data:
         raise VaekitError(f"split '{split}' needs the run's own training data")
     if split in ("val", "train") and split not in data.splits:
