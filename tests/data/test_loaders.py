@@ -459,3 +459,14 @@ def test_unsupported_files_and_misplaced_options(tmp_path):
         image_size=8,
         schema=Schema("image", (1, 2, 2)),
     )
+
+
+def test_canonical_spec_names_mnist_and_makes_paths_absolute(tmp_path, monkeypatch):
+    from vaekit.data import canonical_spec
+
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    monkeypatch.chdir(tmp_path)
+    assert canonical_spec(" MNIST") == "mnist"  # the built-in name wins over a folder called mnist
+    assert canonical_spec("t.csv") == str(tmp_path / "t.csv")
+    assert canonical_spec("nowhere.csv") == "nowhere.csv"

@@ -9,13 +9,14 @@ from .arrays import load_array
 from .idx import load_idx, read_idx
 from .images import load_image_folder
 from .mnist import load_mnist
-from .registry import load_dataset, read_array_file
+from .registry import canonical_spec, load_dataset, read_array_file
 from .schema import Dataset, Schema
 from .tables import load_table
 
 __all__ = [
     "Dataset",
     "Schema",
+    "canonical_spec",
     "load_array",
     "load_dataset",
     "load_idx",

@@ -89,6 +89,15 @@ def _load_path(path: Path, image_size: int | None, label_column: str | None, sch
     raise DataError(f"unsupported file {path} ({suffix or 'no extension'}): expected {FORMATS}")
 
 
+def canonical_spec(spec: str | os.PathLike[str]) -> str:
+    """How a run records its data: a known name in lower case, an existing path made absolute."""
+    spec = os.fspath(spec)
+    if spec.strip().lower() in KNOWN_DATASETS:
+        return spec.strip().lower()
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
 def load_dataset(
     spec: str | os.PathLike[str],
     *,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from ..data import load_dataset
+from ..data import canonical_spec, load_dataset
 from ..errors import VaekitError
 from ..model import VAE
 from ..training.prepare import binarize_fixed, split_indices
@@ -35,7 +34,7 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     spec = spec or info.get("data")
     if spec is None or spec == "<in-memory>":
         raise VaekitError("this run was trained on in-memory data: pass --data DATA")
-    same_data = _canonical(spec) == info.get("data")
+    same_data = canonical_spec(spec) == info.get("data")
     data = load_dataset(spec, schema=model.schema, label_column=info.get("label_column") if same_data else None)
     options = info.get("options", {})
     if split == "test_or_all":
@@ -68,8 +67,3 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
 def binarized_like_training(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Binarize evaluation data (fixed seed) when the run trained on binarized data."""
     return binarize_fixed(x) if training_info(model).get("binarize_resolved", "none") != "none" else x
-
-
-def _canonical(spec: str) -> str:
-    path = Path(spec)
-    return str(path.resolve()) if path.exists() else spec

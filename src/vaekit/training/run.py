@@ -13,7 +13,7 @@ import torch
 
 from .. import bundle
 from .._io import write_text
-from ..data import load_dataset
+from ..data import canonical_spec, load_dataset
 from ..data.schema import Dataset
 from ..errors import BundleError, VaekitError
 from ..likelihoods import LIKELIHOODS
@@ -223,9 +223,5 @@ def _resume_arguments(saved, spec, arch_args, options):
     return new_spec, new_arch, stored_options
 
 
-def _canonical(data: Any) -> str:
-    """How the data is named in the bundle: a known name as is, a path made absolute."""
-    if isinstance(data, Dataset):
-        return "<in-memory>"
-    path = Path(data)
-    return str(path.resolve()) if path.exists() else str(data)
+def _canonical(data: str | Path | Dataset) -> str:
+    return "<in-memory>" if isinstance(data, Dataset) else canonical_spec(data)
