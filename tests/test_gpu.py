@@ -26,3 +26,11 @@ def test_cuda_and_cpu_agree_on_the_first_steps(mnist):
     cpu = train(mnist, device="cpu", **kw).history[0]["elbo"]
     gpu = train(mnist, device="cuda", **kw).history[0]["elbo"]
     assert abs(cpu - gpu) < 0.05 * abs(cpu)  # bf16 autocast and other noise streams: close, not equal
+
+
+def test_a_cpu_run_resumes_on_cuda(mnist, tmp_path):
+    kw = {"subset": 2000, "hidden": (64,), "latent_dim": 4}
+    train(mnist, tmp_path / "run", device="cpu", epochs=1, **kw)
+    model = train(mnist, tmp_path / "run", resume=True, device="cuda", epochs=2)
+    assert [r["epoch"] for r in model.history] == [1, 2]
+    assert model.history[1]["val_elbo"] > model.history[0]["val_elbo"]

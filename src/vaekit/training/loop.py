@@ -93,8 +93,13 @@ def fit(
         weights, saved = resume
         model.load_state_dict(weights)
         optimizer.load_state_dict(saved["optimizer"])
-        gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
         state = TrainState(**saved["train_state"])
+        try:
+            gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
+        except (RuntimeError, ValueError):  # saved on another kind of device: its RNG states do not fit here
+            gens = Generators.seeded(cfg.seed + state.epoch, device)
+            for cb in callbacks:
+                cb.on_message("resuming on another kind of device: random streams restarted from the seed")
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.stopped_early:
             break
