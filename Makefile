@@ -21,7 +21,8 @@ demo: $(VENV)/.installed
 	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 10 --out $(DEMO)/interpolation.png
 	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 16 --slerp --out $(DEMO)/interpolation.gif
 	$(VAEKIT) traverse $(DEMO) --dims 0,1,2,3,4,5,6,7 --range 3 --out $(DEMO)/traversal.png
-	$(VAEKIT) evaluate $(DEMO)
+	$(VAEKIT) evaluate $(DEMO) --iw-samples 200
+	$(VAEKIT) report $(DEMO)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

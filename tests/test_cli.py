@@ -169,16 +169,30 @@ def test_train_writes_a_complete_run(mnist_run):
 
 
 def test_evaluate(mnist_run):
-    result = ok("evaluate", mnist_run)
+    result = ok("evaluate", mnist_run, "--iw-samples", 0)
     r = json.loads((mnist_run / "eval.json").read_text())
-    assert r["split"] == "test" and r["n"] == 10000
+    assert r["split"] == "test" and r["n"] == 10000 and "iwae" not in r
     for key in ("elbo", "reconstruction", "kl", "bits_per_dim"):
         assert math.isfinite(r[key]), key
     assert r["elbo"] == pytest.approx(r["reconstruction"] - r["kl"], rel=1e-6)
     assert r["kl"] >= 0 and r["elbo"] < 0
     assert r["bits_per_dim"] == pytest.approx(-r["elbo"] / (784 * math.log(2)), rel=1e-6)
+    assert len(r["kl_per_dim"]) == 4 and 0 <= r["active_units"] <= 4
+    assert sum(r["kl_per_dim"]) == pytest.approx(r["kl"], rel=1e-4)
     assert f"{r['elbo']:.2f}" in result.stdout and "test ELBO" in result.stdout
     assert result.stderr == ""
+
+
+def test_evaluate_with_importance_sampling_and_per_sample_rows(mnist_run, here):
+    result = ok("evaluate", mnist_run, "--split", "val", "--iw-samples", 20, "--per-sample", "rows.csv")
+    r = json.loads((mnist_run / "eval.json").read_text())
+    assert r["split"] == "val" and r["iw_samples"] == 20
+    assert r["iwae"] > r["elbo"] and r["nll"] == pytest.approx(-r["iwae"])
+    assert r["bits_per_dim"] == pytest.approx(r["nll"] / (784 * math.log(2)), rel=1e-6)
+    rows = pd.read_csv(here / "rows.csv")
+    assert list(rows.columns) == ["label", "elbo", "reconstruction", "kl", "iwae"] and len(rows) == r["n"]
+    assert rows["iwae"].mean() == pytest.approx(r["iwae"], rel=1e-6)
+    assert f"NLL {r['nll']:.2f} (K=20)" in result.stdout
 
 
 def test_sample_png_and_npy(mnist_run, here):
@@ -299,7 +313,7 @@ def test_image_folder_runs(which, channels, request, here):
     ok("decode", run, "z.npy", "--out", "d.png")
     assert image(here / "d.png").mode == ("RGB" if channels == 3 else "L")
 
-    ok("evaluate", run)
+    ok("evaluate", run, "--iw-samples", 10)
     r = json.loads((run / "eval.json").read_text())
     assert r["split"] == "val" and r["n"] == 4  # 10 % of 40 held out
     assert math.isfinite(r["elbo"]) and r["elbo"] == pytest.approx(r["reconstruction"] - r["kl"], rel=1e-6)
@@ -340,7 +354,7 @@ def test_table_run(csv_run, table_csv, here):
     assert list(d.columns) == list(CSV_MEANS) and len(d) == 200
     assert abs(d["large"].mean() - 1000) < 150
 
-    ok("evaluate", csv_run)
+    ok("evaluate", csv_run, "--iw-samples", 50)
     e = json.loads((csv_run / "eval.json").read_text())
     assert e["split"] == "val" and e["n"] == 20 and math.isfinite(e["elbo"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,13 @@ def _ints(text: str | None, what: str) -> list[int] | None:
         return [int(t) for t in text.replace(" ", "").split(",") if t]
     except ValueError:
         raise VaekitError(f"{what} must be comma-separated integers, got '{text}'") from None
+
+
+def _summary(r: dict[str, Any], run: Path) -> str:
+    """The one line that sums up an evaluation: split, ELBO, NLL when importance sampling ran, the run."""
+    nll = f", NLL {r['nll']:.2f} (K={r['iw_samples']})" if "nll" in r else ""
+    parts = f"reconstruction {r['reconstruction']:.2f}, KL {r['kl']:.2f}"
+    return f"{r['split']} ELBO {r['elbo']:.2f} nats{nll} ({parts}) · {run}"
 
 
 def _explicit(**values: Any) -> dict[str, Any]:
@@ -153,20 +161,38 @@ def evaluate(
         typer.Option(help="test, val, train, all; auto: test if the data has one, else the run's validation part."),
     ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the evaluation noise.")] = 0,
+    iw_samples: Annotated[int, typer.Option(help="Importance samples K for log p(x); 0 skips it (ELBO only).")] = 1000,
+    precision: Annotated[
+        Literal["auto", "fp32", "bf16"],
+        typer.Option(help="Network precision for importance sampling; auto: bf16 where the CPU/GPU has it."),
+    ] = "auto",
+    per_sample: Annotated[Path | None, typer.Option(help="Also write one row per input to this .csv.")] = None,
 ) -> None:
-    """ELBO, reconstruction log-likelihood and KL (nats per sample); writes RUN/eval.json."""
+    """ELBO, importance-weighted log p(x) (K samples), bits/dim, KL per dimension and active units.
+
+    Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K."""
     from .tasks import evaluate as evaluate_fn
 
-    r = evaluate_fn(run, data, split, seed)
+    r = evaluate_fn(run, data, split, seed, iw_samples=iw_samples, precision=precision, per_sample=per_sample)
     table = Table(title=f"{run} on {r['split']} ({r['n']:,} samples)")
     for col in ("metric", "value"):
         table.add_column(col)
-    for key in ("elbo", "reconstruction", "kl", "bits_per_dim"):
-        table.add_row(key, f"{r[key]:.4f}")
+    rows = [("ELBO (nats)", "elbo"), ("reconstruction log p(x|z)", "reconstruction"), ("KL (nats)", "kl")]
+    if "iwae" in r:
+        rows += [(f"log p(x), IWAE K={r['iw_samples']}", "iwae"), ("NLL (nats)", "nll")]
+    rows += [("bits/dim", "bits_per_dim"), ("active units", "active_units")]
+    for label, key in rows:
+        value = r[key]
+        table.add_row(
+            label,
+            f"{value:.4f}"
+            if isinstance(value, float)
+            else f"{value} of {len(r['kl_per_dim'])}"
+            if key == "active_units"
+            else str(value),
+        )
     out_console.print(table)
-    out_console.print(
-        f"{r['split']} ELBO {r['elbo']:.2f} nats (reconstruction {r['reconstruction']:.2f}, KL {r['kl']:.2f}) · {run}"
-    )
+    out_console.print(_summary(r, run), soft_wrap=True)
 
 
 @app.command(
@@ -263,6 +289,22 @@ def decode(
     from .tasks import decode as fn
 
     out_console.print(f"wrote {fn(run, latents, out)}")
+
+
+@app.command(epilog="Examples:  `vaekit report runs/seed`  ·  `vaekit report runs/tab --data other.csv --out tab.html`")
+@friendly
+def report(
+    run: RunArg,
+    data: DataOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file. [default: RUN/report.html]")] = None,
+) -> None:
+    """One self-contained HTML page: metrics, training curves, samples, reconstructions, latent space."""
+    from .tasks import report as fn
+
+    out_console.print(f"wrote {fn(run, data, out)}")
+    evaluation = run / "eval.json"
+    if evaluation.is_file():  # end with the headline numbers the page shows
+        out_console.print(_summary(json.loads(evaluation.read_text(encoding="utf-8")), run), soft_wrap=True)
 
 
 @app.callback(invoke_without_command=True)

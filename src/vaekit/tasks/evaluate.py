@@ -1,4 +1,7 @@
-"""``vaekit evaluate``: ELBO, reconstruction and KL of a run on a data split, written to RUN/eval.json."""
+"""``vaekit evaluate``: ELBO, importance-weighted log-likelihood and latent diagnostics of a run on a split.
+
+Writes RUN/eval.json (means and diagnostics) and, with ``per_sample``, a CSV with one row per input.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,43 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .._io import write_json
 from ..bundle import load_model
+from ..errors import VaekitError
+from ..estimators import Precision, iwae_log_px, latent_diagnostics
 from ..training.loop import elbo_stats
 from .data import binarized_like_training, load_for_model
+from .outputs import check_out, save_array
 
 
 def evaluate(
-    run: str | Path, data: str | None = None, split: str = "auto", seed: int = 0, write: bool = True
+    run: str | Path,
+    data: str | None = None,
+    split: str = "auto",
+    seed: int = 0,
+    write: bool = True,
+    iw_samples: int = 0,
+    precision: Precision = "auto",
+    per_sample: str | Path | None = None,
+    batch_size: int = 100,
 ) -> dict[str, Any]:
-    """Mean per-sample ELBO, reconstruction log-likelihood and KL (nats), bits/dim; saved as RUN/eval.json."""
+    """Mean per-sample ELBO, reconstruction and KL (nats); with ``iw_samples`` = K > 0 also the K-sample
+    importance-weighted estimate of log p(x) ("iwae") and its NLL; bits/dim; KL per dimension and active units."""
+    if iw_samples < 0:
+        raise VaekitError("--iw-samples must be >= 0 (0 skips importance sampling)")
     model = load_model(run)
+    if iw_samples and model.config.autoencoder:
+        raise VaekitError("importance sampling needs a VAE: this run is a plain autoencoder (use --iw-samples 0)")
+    per_sample = check_out(per_sample, {".csv"}, "per-sample results") if per_sample else None
     sel = load_for_model(model, data, split)
     x = binarized_like_training(model, sel.x)
     start = time.perf_counter()
-    stats = elbo_stats(model, x, seed=seed)
+    stats = elbo_stats(model, x, seed=seed, per_sample=True)
+    elbo_seconds = time.perf_counter() - start
     dims = model.schema.size
-    result = {
+    result: dict[str, Any] = {
         "data": data or model.run_config.get("training", {}).get("data"),
         "split": sel.split,
         "n": len(x),
@@ -31,9 +54,46 @@ def evaluate(
         "reconstruction": stats["reconstruction"],
         "kl": stats["kl"],
         "bits_per_dim": -stats["elbo"] / (dims * math.log(2)),
-        "seconds": time.perf_counter() - start,
+        "elbo_seconds": elbo_seconds,
         "seed": seed,
     }
+    columns = {
+        "elbo": stats["per_sample"][:, 0],
+        "reconstruction": stats["per_sample"][:, 1],
+        "kl": stats["per_sample"][:, 2],
+    }
+    if iw_samples:
+        start = time.perf_counter()
+        log_px = iwae_per_sample(model, x, iw_samples, seed=seed, precision=precision, batch_size=batch_size)
+        result.update(
+            {
+                "iw_samples": iw_samples,
+                "iwae": log_px.mean().item(),
+                "nll": -log_px.mean().item(),
+                "bits_per_dim": -log_px.mean().item() / (dims * math.log(2)),
+                "iwae_seconds": time.perf_counter() - start,
+                "precision": precision,
+            }
+        )
+        columns["iwae"] = log_px
+    result.update(latent_diagnostics(model, x))
+    if per_sample is not None:
+        table = torch.stack([v.double() for v in columns.values()], 1)
+        labels = sel.labels.numpy() if sel.labels is not None else None
+        save_array(table, per_sample, labels=labels, column_names=list(columns))
     if write:
         write_json(Path(run) / "eval.json", result)
     return result
+
+
+def iwae_per_sample(
+    model, x: torch.Tensor, k: int, *, seed: int = 0, precision: Precision = "auto", batch_size: int = 100
+) -> torch.Tensor:
+    """K-sample importance-weighted log p(x) for every row of x, in batches. (N,) float64"""
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat(
+        [
+            iwae_log_px(model, x[i : i + batch_size], k, generator=g, precision=precision)
+            for i in range(0, len(x), batch_size)
+        ]
+    )

@@ -75,6 +75,7 @@ def save_array(
     schema: Schema | None = None,
     labels: np.ndarray | None = None,
     prefix: str = "x",
+    column_names: list[str] | None = None,
 ) -> None:
     """(N, ...) values to .npy (shape kept) or .csv (one row per sample; table columns keep their names)."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -89,7 +90,9 @@ def save_array(
     import pandas as pd
 
     flat = arr.reshape(len(arr), -1)
-    if schema is not None and schema.columns is not None and flat.shape[1] == len(schema.columns):
+    if column_names is not None:
+        columns = column_names
+    elif schema is not None and schema.columns is not None and flat.shape[1] == len(schema.columns):
         columns = list(schema.columns)
     else:
         columns = [f"{prefix}{i}" for i in range(flat.shape[1])]

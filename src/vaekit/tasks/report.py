@@ -1,0 +1,345 @@
+"""``vaekit report``: one self-contained HTML page about a run (metrics, curves, samples, latent space).
+
+Every image is an inline base64 PNG and the CSS is inline: the file can be mailed, archived or opened offline.
+Figures are drawn on ``matplotlib.figure.Figure`` objects (the Agg renderer, no pyplot state, nothing to close).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator
+from PIL import Image
+
+from .. import __version__
+from .._io import write_text
+from ..bundle import load_model
+from ..model import VAE
+from .data import Selected, load_for_model, training_info
+from .evaluate import evaluate
+from .outputs import check_out, grid
+
+MAX_POINTS, ACTIVE_VARIANCE, DPI = 5000, 0.01, 110
+EVAL_LABELS: dict[str, tuple[str, str, str]] = {  # key -> (label, unit, format)
+    "elbo": ("ELBO", "nats", ",.2f"),
+    "reconstruction": ("Reconstruction log-likelihood", "nats", ",.2f"),
+    "kl": ("KL(q(z|x) ‖ p(z))", "nats", ",.2f"),
+    "iwae": ("IWAE bound", "nats", ",.2f"),
+    "nll": ("Negative log-likelihood (IWAE estimate)", "nats", ",.2f"),
+    "bits_per_dim": ("Bits per dimension", "bits", ".4f"),
+    "iw_samples": ("Importance samples", "", ",d"),
+    "active_units": ("Active units", "", ",d"),
+    "n": ("Samples evaluated", "", ",d"),
+}
+SKIP_KEYS = {"data", "split", "seed"}  # and timings (*seconds)
+CURVES = (("elbo", "ELBO"), ("reconstruction", "Reconstruction"), ("kl", "KL"))
+
+
+def report(run: str | Path, data: str | None = None, out: str | Path | None = None) -> Path:
+    """Write RUN/report.html (or ``out``): a single HTML file describing the run, with every image inline."""
+    run = Path(run)
+    out = check_out(out if out is not None else run / "report.html", {".html"}, "the report")
+    model = load_model(run)
+    sel = load_for_model(model, data, split="test_or_all")
+    ev = _eval_results(run, data)
+    means, kl = _encode(model, sel.x[:MAX_POINTS])
+    history = _history(run)
+    cards = [_metrics_card(model, ev, history), _curves_card(history)]
+    cards += _image_cards(model, sel.x) if model.schema.kind == "image" else _table_cards(model, sel.x)
+    labels = sel.labels[:MAX_POINTS] if sel.labels is not None else None
+    cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind == "image")]
+    write_text(out, _page(model, run, sel, cards))
+    return out
+
+
+# -- numbers ---------------------------------------------------------------------------------------------------
+def _eval_results(run: Path, data: str | None) -> dict[str, Any]:
+    """RUN/eval.json when it is about this data; else a fresh evaluation (not written)."""
+    path = run / "eval.json"
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        ev = None  # unreadable: evaluate afresh
+    if isinstance(ev, dict) and (data is None or ev.get("data") == data):
+        return ev
+    return evaluate(run, data, write=False)
+
+
+def _history(run: Path) -> list[dict[str, Any]]:
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return list({r["epoch"]: r for r in rows}.values())  # the last record of each epoch (after a resume)
+
+
+@torch.no_grad()
+def _encode(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (N, D) and per-dimension KL (N, D) of the inputs, in batches."""
+    qs = [model.encode(x[i : i + 1000]) for i in range(0, len(x), 1000)]
+    return torch.cat([q.mean for q in qs]), torch.cat([q.kl_per_dim() for q in qs])
+
+
+def _fmt(value: Any, spec: str = ",.2f") -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return format(int(value) if spec.endswith("d") else value, spec)
+
+
+# -- cards -------------------------------------------------------------------------------------------------------
+def _card(title: str, body: str, caption: str = "", cls: str = "") -> str:
+    """A titled box; cls "wide" spans the page, "tall" two rows of the grid."""
+    cap = f'<p class="cap">{caption}</p>' if caption else ""
+    return f'<section class="card {cls}"><h2>{html.escape(title)}</h2>{cap}{body}</section>'
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _metrics_card(model: VAE, ev: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    scalars = {
+        k: v for k, v in ev.items() if k not in SKIP_KEYS and not k.endswith("seconds") and isinstance(v, int | float)
+    }
+    order = [k for k in EVAL_LABELS if k in scalars] + [k for k in scalars if k not in EVAL_LABELS]
+    rows = []
+    for k in order:
+        label, unit, spec = EVAL_LABELS.get(k, (k.replace("_", " ").capitalize(), "", ",.4g"))
+        value = _fmt(scalars[k], spec) + (f" of {model.config.latent_dim}" if k == "active_units" else "")
+        rows.append([html.escape(label), f'<b>{value}</b> <span class="unit">{unit}</span>'])
+    split = html.escape(f"{ev.get('split', '?')} split")
+    parts = [f"<div><h3>Evaluation · {split}</h3>{_table(['metric', 'value'], rows, 'metrics')}</div>"]
+    if history:
+        last, has_val = history[-1], "val_elbo" in history[-1]
+        rows = [
+            [name, _fmt(last.get(key)), _fmt(last.get(f"val_{key}")) if has_val else "–"]
+            for name, key in (("ELBO", "elbo"), ("Reconstruction", "reconstruction"), ("KL", "kl"))
+        ]
+        table = _table([f"epoch {last['epoch']} (nats)", "train", "validation"], rows, "metrics")
+        parts.append(f"<div><h3>Training · final epoch</h3>{table}{_result_line(model, last)}</div>")
+    return _card("Metrics", f'<div class="split">{"".join(parts)}</div>', "Per-sample averages.", "wide")
+
+
+def _result_line(model: VAE, last: dict[str, Any]) -> str:
+    result = training_info(model).get("result", {})
+    bits = [f"best epoch <b>{result.get('best_epoch', '?')}</b>"]
+    if result.get("best_val_elbo") is not None:
+        bits.append(f"best validation ELBO <b>{_fmt(result['best_val_elbo'])}</b> nats")
+    bits.append("stopped early" if result.get("stopped_early") else "ran all epochs")
+    if last.get("samples_per_s"):
+        bits.append(f"{_fmt(last['samples_per_s'], ',.0f')} samples/s")
+    return f'<p class="note">{" · ".join(bits)}</p>'
+
+
+def _curves_card(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return _card("Training curves", '<p class="note">No metrics.jsonl in this run.</p>', "wide")
+    fig = Figure(figsize=(11, 3.1))
+    epochs = [r["epoch"] for r in history]
+    for ax, (key, title) in zip(fig.subplots(1, 3), CURVES, strict=True):
+        ax.plot(epochs, [r[key] for r in history], "o-", ms=3, lw=1.8, color="#2563eb", label="train")
+        if f"val_{key}" in history[0]:
+            ax.plot(epochs, [r[f"val_{key}"] for r in history], "o-", ms=3, lw=1.8, color="#f97316", label="validation")
+        _style_axes(ax, title, "epoch", "nats")
+        ax.legend(frameon=False, fontsize=8)
+        ax.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 12 else MaxNLocator(integer=True))
+    fig.tight_layout()
+    return _card("Training curves", _fig_img(fig, "training curves"), "Per-sample nats, by epoch.", "wide")
+
+
+def _image_cards(model: VAE, x: torch.Tensor) -> list[str]:
+    d, xs = model.config.latent_dim, x[:16]
+    cards = [
+        _card("Samples", _grid_img(model.sample(64, seed=0), 8, "samples"), "64 draws from the prior, decoded.", "tall")
+    ]
+    recon = model.reconstruct(xs)
+    rows = torch.cat([t for i in range(0, len(xs), 8) for t in (xs[i : i + 8], recon[i : i + 8])])
+    cap = f"The first {len(xs)} inputs (odd rows) over their reconstructions (even rows)."
+    cards.append(_card("Reconstructions", _grid_img(rows, 8, "reconstructions"), cap))
+    if len(x) >= 2:
+        cap = "Decoded straight line between the codes of data rows 0 and 1 (10 steps)."
+        cards.append(_card("Interpolation", _grid_img(model.interpolate(x[0], x[1], 10), 10, "interpolation"), cap))
+    dims = list(range(min(d, 8)))
+    trav = model.traverse(dims, span=3.0, steps=9).flatten(0, 1)
+    cap = f"One row per latent dimension (0–{dims[-1]} of {d}), varied over ±3 prior standard deviations."
+    return [*cards, _card("Latent traversal", _grid_img(trav, 9, "latent traversal"), cap)]
+
+
+def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
+    flat, n = x.reshape(len(x), -1), min(len(x), 6)
+    recon = model.reconstruct(x[:n]).reshape(n, -1)
+    samples = model.sample(8, seed=0).reshape(8, -1)
+    cols = list(model.schema.columns or [f"x{i}" for i in range(flat.shape[1])])[:10]
+    more = f" (first 10 of {flat.shape[1]} columns)" if flat.shape[1] > 10 else ""
+    head, places = [html.escape(c) for c in cols], _decimals(flat[:MAX_POINTS, : len(cols)])
+    wide = "wide" if len(cols) > 5 else ""  # many columns: one table per row of the page
+
+    def cells(row: torch.Tensor) -> list[str]:
+        return [f"{v:,.{k}f}" for v, k in zip(row[: len(cols)].tolist(), places, strict=True)]
+
+    rows = [[str(i + 1), *cells(r)] for i, r in enumerate(samples)]
+    cards = [
+        _card("Samples", _table(["#", *head], rows, "data"), f"8 draws from the prior, in data units{more}.", wide)
+    ]
+    rows = [r for i in range(n) for r in ([f"{i} original", *cells(flat[i])], ["reconstruction", *cells(recon[i])])]
+    cap = f"The first {n} rows and their reconstructions (shaded), in data units{more}."
+    return cards + [_card("Reconstructions", _table(["row", *head], rows, "data pairs"), cap, wide)]
+
+
+def _decimals(x: torch.Tensor) -> list[int]:
+    """Digits after the point for each column: about four significant digits at the column's largest value."""
+    return (3 - x.abs().amax(0).clamp_min(1e-12).log10().floor()).clamp(0, 6).int().tolist()
+
+
+def _map_card(model: VAE, means: torch.Tensor, labels: torch.Tensor | None) -> str:
+    d = means.shape[1]
+    if d > 2:
+        centred = means - means.mean(0)
+        _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+        xy, share = centred @ vh[:2].T, (s**2 / (s**2).sum().clamp_min(1e-12))[:2].tolist()
+        axes, how = (f"PC 1 ({share[0]:.0%})", f"PC 2 ({share[1]:.0%})"), "first two principal components"
+    else:
+        xy = means if d == 2 else torch.cat([means, torch.zeros_like(means)], 1)
+        axes, how = ("z0", "z1" if d == 2 else ""), "the latent dimensions directly"
+    fig = Figure(figsize=(5.6, 4.6))
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], color="#2563eb", linewidths=0, **_dots(len(xy)))
+    else:
+        _scatter_by_label(ax, xy, labels, model.schema.label_names)
+    _style_axes(ax, "", *axes)
+    fig.tight_layout()
+    cap = f"Posterior means of {len(means):,} inputs, shown by {how}."
+    return _card("Latent space", _fig_img(fig, "latent space map"), cap)
+
+
+def _scatter_by_label(ax: Any, xy: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...] | None) -> None:
+    classes = sorted(int(c) for c in labels.unique())
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    for k, c in enumerate(classes):
+        pts = xy[labels == c]
+        name = names[c] if names is not None and 0 <= c < len(names) else str(c)
+        ax.scatter(pts[:, 0], pts[:, 1], color=cmap(k % cmap.N), linewidths=0, label=name, **_dots(len(xy)))
+    if len(classes) <= 20:
+        legend = ax.legend(markerscale=2, fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        for handle in legend.legend_handles:
+            handle.set_alpha(1.0)
+
+
+def _dots(n: int) -> dict[str, float]:
+    return {"s": 5, "alpha": 0.45} if n > 1000 else {"s": 16, "alpha": 0.75}
+
+
+def _kl_card(ev: dict[str, Any], means: torch.Tensor, kl: torch.Tensor, wide: bool) -> str:
+    per_dim = torch.as_tensor(ev["kl_per_dim"]) if "kl_per_dim" in ev else kl.mean(0)
+    var = torch.as_tensor(ev["posterior_mean_variance"]) if "posterior_mean_variance" in ev else means.var(0)
+    active = (var > ACTIVE_VARIANCE).tolist() if len(means) > 1 else [False] * len(per_dim)
+    fig = Figure(figsize=(11, 3.2) if wide else (5.6, 4.6))
+    ax = fig.subplots()
+    colours = ["#2563eb" if a else "#cbd5e1" for a in active]
+    ax.bar(range(len(per_dim)), per_dim.tolist(), color=colours, width=0.8)
+    if len(per_dim) <= 32:
+        ax.set_xticks(range(len(per_dim)))
+    _style_axes(ax, "", "latent dimension", "KL (nats)")
+    fig.tight_layout()
+    cap = (
+        f"<b>{sum(active)} of {len(active)} active</b> (blue: posterior-mean variance over the data &gt; "
+        f"{ACTIVE_VARIANCE}); grey dimensions are unused. Total {_fmt(float(per_dim.sum()))} nats."
+    )
+    return _card("KL per latent dimension", _fig_img(fig, "KL per dimension"), cap, "wide" * wide)
+
+
+# -- images ------------------------------------------------------------------------------------------------------
+def _style_axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=11, loc="left", color="#111827")
+    ax.set_xlabel(xlabel, fontsize=9, color="#4b5563")
+    ax.set_ylabel(ylabel, fontsize=9, color="#4b5563")
+    ax.tick_params(labelsize=8, colors="#4b5563")
+    ax.grid(alpha=0.25)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _fig_img(fig: Figure, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white", bbox_inches="tight")
+    return _img(buf.getvalue(), alt)
+
+
+def _grid_img(x: torch.Tensor, ncol: int, alt: str) -> str:
+    """Tile images and enlarge them (nearest neighbour) so each tile is at least ~64 pixels tall."""
+    img, scale = grid(x, ncol), max(1, min(8, math.ceil(64 / x.shape[-2])))
+    buf = io.BytesIO()
+    img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST).save(buf, format="PNG")
+    return _img(buf.getvalue(), alt, "px")
+
+
+def _img(png: bytes, alt: str, cls: str = "fig") -> str:
+    return f'<img class="{cls}" alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+# -- page --------------------------------------------------------------------------------------------------------
+def _page(model: VAE, run: Path, sel: Selected, cards: list[str]) -> str:
+    info, cfg = training_info(model), model.config
+    arch = cfg.architecture
+    body = (
+        f"MLP {'-'.join(map(str, arch.hidden))}" if arch.kind == "mlp" else f"conv {arch.channels} ch, fc {arch.hidden}"
+    )
+    facts = {
+        "data": f"{info.get('data', '?')} · {sel.split} ({len(sel.x):,} × {'×'.join(map(str, model.schema.shape))})",
+        "model": f"{info.get('preset') or 'custom'} preset · {body}{' · autoencoder' if cfg.autoencoder else ''}",
+        "latent dim": str(cfg.latent_dim),
+        "epochs": str(info.get("result", {}).get("epochs_completed", "?")),
+        "likelihood": cfg.likelihood.kind,
+    }
+    chips = "".join(f"<div><dt>{k}</dt><dd>{html.escape(v)}</dd></div>" for k, v in facts.items())
+    name = html.escape(run.resolve().name)
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{name} · vaekit report</title>'
+        f'<style>{CSS}</style></head><body><main><header><p class="kicker">vaekit report</p><h1>{name}</h1>'
+        f'<dl>{chips}</dl></header><div class="grid">{"".join(cards)}</div>'
+        f"<footer>vaekit {__version__} · {html.escape(str(run))} · {stamp}</footer></main></body></html>\n"
+    )
+
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;background:#f3f4f6;color:#111827;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,
+"DejaVu Sans",sans-serif}
+main{max-width:1200px;margin:0 auto;padding:32px 24px 48px}
+header,.card{background:#fff;border-radius:14px;padding:20px 24px;box-shadow:0 1px 3px rgba(0,0,0,.08);min-width:0}
+header{padding:24px 28px;margin-bottom:20px;border-top:4px solid #2563eb}
+.kicker{margin:0;text-transform:uppercase;letter-spacing:.08em;font-size:12px;color:#2563eb;font-weight:600}
+h1{margin:2px 0 14px;font-size:30px;letter-spacing:-.01em} h2{margin:0 0 2px;font-size:18px}
+dl{display:flex;flex-wrap:wrap;gap:10px;margin:0} dl div{background:#f3f4f6;border-radius:8px;padding:6px 12px}
+dt,h3{font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:#6b7280} h3{margin:10px 0 6px;font-size:13px}
+dd{margin:0;font-weight:600;font-size:14px;overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:20px}
+.wide{grid-column:1/-1} .tall{grid-row:span 2}
+.split{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:28px}
+.cap,.note{margin:0 0 12px;color:#6b7280;font-size:13px} .note{margin-top:10px} .unit{color:#9ca3af;font-size:12px}
+.scroll{overflow-x:auto}
+img{display:block;max-width:100%;height:auto;margin:0 auto}
+img.px{image-rendering:pixelated;width:100%;border-radius:6px}
+table{border-collapse:collapse;width:100%;font-size:14px;font-variant-numeric:tabular-nums}
+th{text-align:left;font-weight:600;color:#6b7280;font-size:12px;border-bottom:2px solid #e5e7eb;padding:6px 8px}
+td{padding:6px 8px;border-bottom:1px solid #f0f1f3} th+th,td+td{text-align:right} table.data{font-size:13px}
+table.pairs tbody tr:nth-child(even){background:#f8fafc;color:#6b7280}
+footer{margin-top:24px;text-align:center;color:#9ca3af;font-size:12px}
+"""
