@@ -97,6 +97,10 @@ def train(
     hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,
     beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
     kl_warmup: Annotated[float | None, typer.Option(help="Epochs of linear KL warm-up. [default: 0]")] = None,
+    objective: Annotated[
+        Literal["elbo", "iwae"] | None, typer.Option(help="elbo, or iwae: the K-sample bound. [default: elbo]")
+    ] = None,
+    iw_samples: Annotated[int | None, typer.Option(help="K for --objective iwae. [default: 5]")] = None,
     autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
     likelihood: Annotated[str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")] = None,
     binarize: Annotated[
@@ -137,6 +141,8 @@ def train(
             lr=lr,
             beta=beta,
             kl_warmup=kl_warmup,
+            objective=objective,
+            iw_samples=iw_samples,
             binarize=binarize,
             val_fraction=val_fraction,
             early_stopping=early_stopping,
@@ -146,8 +152,8 @@ def train(
         ),
     )
     result = model.run_config["training"]["result"]
-    best = result.get("best_val_elbo")
-    tail = f", best validation ELBO {best:.2f} at epoch {result['best_epoch']}" if best is not None else ""
+    best = result.get("best_val")
+    tail = f", best {result['selected_by']} {best:.2f} at epoch {result['best_epoch']}" if best is not None else ""
     out_console.print(f"trained {result['epochs_completed']} epochs{tail} → {out}")
 
 

@@ -28,9 +28,12 @@ class DiagonalGaussian:
     def variance(self) -> torch.Tensor:
         return torch.exp(self.logvar)
 
-    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Reparameterized sample z = mean + stddev * eps, differentiable in mean and logvar. (N, D)"""
-        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+    def rsample(self, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """Reparameterized sample z = mean + stddev * eps, differentiable in mean and logvar.
+
+        Shape (*sample_shape, N, D): e.g. ``sample_shape=(K,)`` draws K samples per input for importance weighting."""
+        shape = (*sample_shape, *self.mean.shape)
+        eps = torch.randn(shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
         return self.mean + self.stddev * eps
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -67,8 +70,8 @@ class PointMass(DiagonalGaussian):
     def variance(self) -> torch.Tensor:
         return torch.zeros_like(self.mean)
 
-    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.mean
+    def rsample(self, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        return self.mean.expand(*sample_shape, *self.mean.shape)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         raise ValueError("a point-mass code has no density")

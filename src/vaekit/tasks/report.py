@@ -137,8 +137,8 @@ def _metrics_card(model: VAE, ev: dict[str, Any], history: list[dict[str, Any]])
 def _result_line(model: VAE, last: dict[str, Any]) -> str:
     result = training_info(model).get("result", {})
     bits = [f"best epoch <b>{result.get('best_epoch', '?')}</b>"]
-    if result.get("best_val_elbo") is not None:
-        bits.append(f"best validation ELBO <b>{_fmt(result['best_val_elbo'])}</b> nats")
+    if result.get("best_val") is not None:
+        bits.append(f"best {result.get('selected_by', 'validation ELBO')} <b>{_fmt(result['best_val'])}</b> nats")
     bits.append("stopped early" if result.get("stopped_early") else "ran all epochs")
     if last.get("samples_per_s"):
         bits.append(f"{_fmt(last['samples_per_s'], ',.0f')} samples/s")

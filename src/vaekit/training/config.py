@@ -16,6 +16,8 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # Adam learning rate
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
+    objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the K-sample importance-weighted bound (Burda et al.)
+    iw_samples: int = 5  # K, samples per input for the iwae objective
     kl_warmup: float = 0.0  # epochs over which the KL weight rises linearly from 0 to beta
     binarize: Binarize = "auto"  # auto: dynamic for grayscale images with a Bernoulli likelihood, else none
     val_fraction: float = 0.1  # share of the training data held out for validation / early stopping
@@ -36,6 +38,7 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, "val fraction must be in [0, 1)"),
             (self.early_stopping is None or self.early_stopping >= 1, "early-stopping patience must be >= 1"),
             (self.subset is None or self.subset >= 2, "subset must be at least 2 samples"),
+            (self.iw_samples >= 1, "iw-samples must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import torch
 
 from ..errors import TrainingError
-from ..losses import elbo_loss
+from ..estimators import iwae_log_px
+from ..losses import elbo_loss, iwae_loss
 from ..model import VAE
 from .config import TrainConfig
 
@@ -27,9 +28,9 @@ from .config import TrainConfig
 class TrainState:
     epoch: int = 0  # last completed epoch
     history: list[dict[str, float]] = field(default_factory=list)  # one record per completed epoch
-    best_val: float | None = None  # best validation ELBO so far
+    best_val: float | None = None  # best validation score so far (ELBO, or the IWAE bound with that objective)
     best_epoch: int = 0
-    bad_epochs: int = 0  # epochs since the best validation ELBO
+    bad_epochs: int = 0  # epochs since the best validation score
     lr_scale: float = 1.0  # halved at each non-finite-loss rollback
     stopped_early: bool = False
 
@@ -108,6 +109,15 @@ def fit(
         )
         if x_val is not None:
             val = elbo_stats(model, x_val, seed=cfg.seed, device=device)
+            if cfg.objective == "iwae":  # select models by the bound they are trained on
+                g = torch.Generator(device).manual_seed(cfg.seed)
+                log_px = torch.cat(
+                    [
+                        iwae_log_px(model, x_val[i : i + 500], cfg.iw_samples, generator=g)
+                        for i in range(0, len(x_val), 500)
+                    ]
+                )
+                val["iwae"] = log_px.mean().item()
             record.update({f"val_{k}": v for k, v in val.items()})
         improved = _update_best(state, record, epoch, cfg)
         state.epoch = epoch
@@ -119,14 +129,14 @@ def fit(
         if state.stopped_early:
             for cb in callbacks:
                 cb.on_message(
-                    f"early stopping: no better validation ELBO for {cfg.early_stopping} epochs "
+                    f"early stopping: no better validation score for {cfg.early_stopping} epochs "
                     f"(best {state.best_val:.2f} at epoch {state.best_epoch})"
                 )
     return state
 
 
 def _update_best(state: TrainState, record: dict[str, float], epoch: int, cfg: TrainConfig) -> bool:
-    score = record.get("val_elbo")
+    score = record.get("val_iwae", record.get("val_elbo"))
     if score is None:  # no validation data: the latest model is the best one
         state.best_epoch = epoch
         return True
@@ -172,7 +182,7 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
     for cb in callbacks:
         cb.on_epoch_start(epoch, cfg.epochs, batches)
     perm = torch.randperm(n, generator=gens.data, device=device)
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    sums: torch.Tensor | None = None  # running sums of ELBO, reconstruction, KL (and the IWAE bound)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     start = time.perf_counter()
     for b in range(batches):
@@ -181,8 +191,16 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
             xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
         beta = cfg.kl_weight(epoch - 1 + b / batches)
         with autocast:
-            posterior, _, likelihood = model(xb, gens.noise)
-        out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
+            if cfg.objective == "iwae":
+                posterior = model.encode(xb)
+                z = posterior.rsample(gens.noise, (cfg.iw_samples,))  # (K, B, D)
+                likelihood = model.decode(z.flatten(0, 1))
+            else:
+                posterior, z, likelihood = model(xb, gens.noise)
+        if cfg.objective == "iwae":
+            out = iwae_loss(xb, _float(posterior), z.float(), _float(likelihood), beta)
+        else:
+            out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         norm = _clip_gradients(model, cfg.grad_clip)
@@ -192,16 +210,17 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         if norm is not None and not torch.isfinite(norm):
             raise _NonFinite("gradient")
         optimizer.step()
-        sums += torch.stack([out.elbo.detach().sum(), out.reconstruction.detach().sum(), out.kl.detach().sum()])
+        terms = [out.elbo, out.reconstruction, out.kl] + ([out.iwae] if out.iwae is not None else [])
+        batch_sums = torch.stack([t.detach().sum() for t in terms]).double()
+        sums = batch_sums if sums is None else sums + batch_sums
         for cb in callbacks:
             cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start
-    elbo, rec, kl = (sums / n).tolist()
+    means = (sums / n).tolist()
+    record = dict(zip(("elbo", "reconstruction", "kl", "iwae"), means, strict=False))
     return {
         "epoch": epoch,
-        "elbo": elbo,
-        "reconstruction": rec,
-        "kl": kl,
+        **record,
         "beta": cfg.kl_weight(epoch),
         "lr": optimizer.param_groups[0]["lr"],
         "seconds": seconds,

@@ -80,6 +80,8 @@ def train(
         else load_dataset(spec["data"], image_size=spec["image_size"], label_column=spec["label_column"])
     )
     model_cfg = _model_config(dataset, **arch_args)
+    if cfg.objective == "iwae" and model_cfg.autoencoder:
+        raise VaekitError("the iwae objective needs a VAE, not a plain autoencoder")
     try:
         binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
         torch.manual_seed(cfg.seed)
@@ -98,7 +100,7 @@ def train(
             best["weights"] = copy.deepcopy(m.state_dict())
         if out is None:
             return
-        summary = {**training, "result": _result(state)}
+        summary = {**training, "result": _result(state, cfg)}
         if improved:
             bundle.save_model(m, out, training=summary)
         else:  # the weights on disk stay the best ones; only the progress summary changes
@@ -115,7 +117,7 @@ def train(
         resume_from = bundle.load_checkpoint(out)
         best["weights"] = bundle.read_weights(out / bundle.WEIGHTS)
     elif out is not None:
-        bundle.save_model(model, out, training={**training, "result": _result(TrainState())})
+        bundle.save_model(model, out, training={**training, "result": _result(TrainState(), cfg)})
     state = fit(
         model,
         x_train,
@@ -129,15 +131,16 @@ def train(
     )
     model.load_state_dict(best["weights"])
     model.history = state.history
-    model.run_config = bundle.bundle_config(model, {**training, "result": _result(state)})
+    model.run_config = bundle.bundle_config(model, {**training, "result": _result(state, cfg)})
     return model.cpu().eval()
 
 
-def _result(state: TrainState) -> dict[str, Any]:
+def _result(state: TrainState, cfg: TrainConfig) -> dict[str, Any]:
     return {
         "epochs_completed": state.epoch,
         "best_epoch": state.best_epoch,
-        "best_val_elbo": state.best_val,
+        "best_val": state.best_val,
+        "selected_by": f"validation IWAE bound (K={cfg.iw_samples})" if cfg.objective == "iwae" else "validation ELBO",
         "stopped_early": state.stopped_early,
     }
 
