@@ -29,6 +29,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py --epochs 3 --out benchmarks/results
+	test -f $(DEMO)/config.json || $(MAKE) demo
+	$(PY) benchmarks/eval_throughput.py --run $(DEMO) --n 1000 --k 1000 --out benchmarks/results
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

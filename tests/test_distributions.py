@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Bernoulli as TorchBernoulli
 from torch.distributions import Normal, kl_divergence
 
@@ -37,6 +38,12 @@ def test_bernoulli_log_prob_matches_torch():
     expected = TorchBernoulli(logits=logits).log_prob(x).flatten(1).sum(-1)
     torch.testing.assert_close(Bernoulli(logits).log_prob(x), expected)
     torch.testing.assert_close(Bernoulli(logits).mean, torch.sigmoid(logits))
+    mask = (torch.rand(4, 1, 3, 3) < 0.5).float()
+    per_value = TorchBernoulli(logits=logits).log_prob(x)
+    torch.testing.assert_close(Bernoulli(logits).log_prob(x, mask), (per_value * mask).flatten(1).sum(-1))
+    soft = torch.rand(4, 1, 3, 3)  # targets in [0, 1] (non-binarized images): x log p + (1 - x) log (1 - p)
+    expected = (soft * F.logsigmoid(logits) + (1 - soft) * F.logsigmoid(-logits)).flatten(1).sum(-1)
+    torch.testing.assert_close(Bernoulli(logits).log_prob(soft), expected)
 
 
 def test_gaussian_log_prob_matches_torch_and_mask_drops_entries():

@@ -132,3 +132,14 @@ def test_autoencoder_codes_drive_sampling():
     codes = model.encode(x).mean
     torch.testing.assert_close(model.code_mean, codes.mean(0))
     assert torch.equal(model.encode(x).kl(), torch.zeros(64))
+
+
+def test_decode_accepts_extra_batch_dims_and_log_prob_broadcasts():
+    model = image_model(ConvConfig(channels=8, hidden=32), (3, 20, 18), likelihood=GaussianConfig())
+    z = torch.randn(5, 2, 6)  # K=5 samples for each of 2 inputs
+    lik = model.decode(z)
+    assert lik.mean.shape == (5, 2, 3, 20, 18)
+    x = torch.rand(2, 3, 20, 18)
+    lp = lik.log_prob(x)
+    assert lp.shape == (5, 2)
+    torch.testing.assert_close(lp[3], model.decode(z[3]).log_prob(x))

@@ -67,12 +67,11 @@ def iwae_log_px(
         log_q = posterior.log_prob(z)  # (c, B)
         log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)  # (c, B)
         with cast:
-            likelihood = model.decode(z.reshape(c * b, d))
+            likelihood = model.decode(z)  # over (c, B, *shape)
         for name, value in vars(likelihood).items():  # densities in float32 even when the networks ran in bf16
             if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
                 setattr(likelihood, name, value.float())
-        targets = x.unsqueeze(0).expand(c, *x.shape).reshape(c * b, *x.shape[1:])
-        log_px_z = likelihood.log_prob(targets).view(c, b)
+        log_px_z = likelihood.log_prob(x)  # x broadcasts over the c samples: (c, B)
         log_w = (log_px_z + log_prior - log_q).double()
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
     return total - math.log(k)

@@ -43,14 +43,12 @@ def iwae_loss(
 ) -> LossOutput:
     """Negative K-sample importance-weighted bound (Burda et al., 2016), the IWAE objective.
 
-    z: (K, N, D) reparameterized samples of ``posterior``; ``likelihood`` covers the K*N decoded rows, in that
-    order. log w_k = log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x)); the loss is -mean_n logmeanexp_k log w.
+    z: (K, N, D) reparameterized samples of ``posterior``; ``likelihood`` is p(x|z) over (K, N, *shape).
+    log w_k = log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x)); the loss is -mean_n logmeanexp_k log w.
     The reported ELBO, reconstruction and KL are the per-sample averages (KL in closed form).
     """
-    k, n = z.shape[:2]
-    targets = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
-    masks = mask.unsqueeze(0).expand(k, *mask.shape).reshape(k * n, *mask.shape[1:]) if mask is not None else None
-    rec = likelihood.log_prob(targets, masks).view(k, n)
+    k = z.shape[0]
+    rec = likelihood.log_prob(x, mask)  # x (N, *shape) broadcasts over the K samples: (K, N)
     log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - posterior.log_prob(z)  # log p(z) - log q(z|x), (K, N)
     bound = torch.logsumexp(rec + beta * log_ratio, 0) - math.log(k)
     kl = posterior.kl()

@@ -77,15 +77,17 @@ class VAE(nn.Module):
         return DiagonalGaussian(mean, logvar.clamp(-30.0, 20.0))
 
     def decode(self, z: Any) -> Any:
-        """p(x|z) for latents z (N, D): a likelihood with ``.mean``, ``.sample()``, ``.log_prob(x)``."""
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.shift.device)
+        """p(x|z) for latents z (N, D) or (*batch, D): a likelihood over (*batch, *shape) with ``.mean``,
+        ``.sample()``, ``.log_prob(x)`` (x broadcasts, e.g. (N, *shape) against K samples each: (K, N, D))."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.shift.device) if not torch.is_tensor(z) else z
         if z.dim() == 1:
             z = z.unsqueeze(0)
         if z.shape[-1] != self.config.latent_dim:
             from .errors import DataError
 
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
-        return self.config.likelihood.build(self.decoder(z), self.shift, self.scale)
+        out = self.decoder(z.reshape(-1, z.shape[-1]))
+        return self.config.likelihood.build(out.view(*z.shape[:-1], *out.shape[1:]), self.shift, self.scale)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """(posterior, z, likelihood) for a batch; the loss is computed by ``vaekit.losses``, not here."""

@@ -194,7 +194,7 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
             if cfg.objective == "iwae":
                 posterior = model.encode(xb)
                 z = posterior.rsample(gens.noise, (cfg.iw_samples,))  # (K, B, D)
-                likelihood = model.decode(z.flatten(0, 1))
+                likelihood = model.decode(z)  # over (K, B, *shape)
             else:
                 posterior, z, likelihood = model(xb, gens.noise)
         if cfg.objective == "iwae":
