@@ -13,6 +13,15 @@ import torch
 LOG_2PI = math.log(2 * math.pi)
 
 
+def float32(dist):
+    """The same distribution object with its tensor parameters in float32 (networks run under bf16 autocast
+    return bf16 parameters; densities are always summed in float32)."""
+    for name, value in vars(dist).items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+            setattr(dist, name, value.float())
+    return dist
+
+
 class DiagonalGaussian:
     """N(mean, diag(exp(logvar))) over a batch of latent vectors of shape (N, D)."""
 

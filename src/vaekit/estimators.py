@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from .distributions import LOG_2PI, PointMass
+from .distributions import LOG_2PI, PointMass, float32
 from .model import VAE
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -67,14 +67,23 @@ def iwae_log_px(
         log_q = posterior.log_prob(z)  # (c, B)
         log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)  # (c, B)
         with cast:
-            likelihood = model.decode(z)  # over (c, B, *shape)
-        for name, value in vars(likelihood).items():  # densities in float32 even when the networks ran in bf16
-            if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
-                setattr(likelihood, name, value.float())
+            likelihood = float32(model.decode(z))  # over (c, B, *shape)
         log_px_z = likelihood.log_prob(x)  # x broadcasts over the c samples: (c, B)
         log_w = (log_px_z + log_prior - log_q).double()
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
     return total - math.log(k)
+
+
+def iwae_per_sample(
+    model: VAE, x: torch.Tensor, k: int, *, seed: int = 0, precision: Precision = "fp32", batch_size: int = 100
+) -> torch.Tensor:
+    """K-sample importance-weighted log p(x) for every row of x, ``batch_size`` inputs at a time. (N,) float64"""
+    g = torch.Generator(x.device).manual_seed(seed)
+    parts = [
+        iwae_log_px(model, x[i : i + batch_size], k, generator=g, precision=precision)
+        for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(parts)
 
 
 @torch.no_grad()

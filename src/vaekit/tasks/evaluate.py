@@ -15,7 +15,7 @@ import torch
 from .._io import write_json
 from ..bundle import load_model
 from ..errors import VaekitError
-from ..estimators import Precision, iwae_log_px, latent_diagnostics
+from ..estimators import Precision, iwae_per_sample, latent_diagnostics
 from ..training.loop import elbo_stats
 from .data import binarized_like_training, load_for_model
 from .outputs import check_out, save_array
@@ -84,16 +84,3 @@ def evaluate(
     if write:
         write_json(Path(run) / "eval.json", result)
     return result
-
-
-def iwae_per_sample(
-    model, x: torch.Tensor, k: int, *, seed: int = 0, precision: Precision = "auto", batch_size: int = 100
-) -> torch.Tensor:
-    """K-sample importance-weighted log p(x) for every row of x, in batches. (N,) float64"""
-    g = torch.Generator().manual_seed(seed)
-    return torch.cat(
-        [
-            iwae_log_px(model, x[i : i + batch_size], k, generator=g, precision=precision)
-            for i in range(0, len(x), batch_size)
-        ]
-    )

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import torch
 
+from ..distributions import float32
 from ..errors import TrainingError
-from ..estimators import iwae_log_px
+from ..estimators import iwae_per_sample
 from ..losses import elbo_loss, iwae_loss
 from ..model import VAE
 from .config import TrainConfig
@@ -110,14 +111,7 @@ def fit(
         if x_val is not None:
             val = elbo_stats(model, x_val, seed=cfg.seed, device=device)
             if cfg.objective == "iwae":  # select models by the bound they are trained on
-                g = torch.Generator(device).manual_seed(cfg.seed)
-                log_px = torch.cat(
-                    [
-                        iwae_log_px(model, x_val[i : i + 500], cfg.iw_samples, generator=g)
-                        for i in range(0, len(x_val), 500)
-                    ]
-                )
-                val["iwae"] = log_px.mean().item()
+                val["iwae"] = iwae_per_sample(model, x_val, cfg.iw_samples, seed=cfg.seed, batch_size=500).mean().item()
             record.update({f"val_{k}": v for k, v in val.items()})
         improved = _update_best(state, record, epoch, cfg)
         state.epoch = epoch
@@ -198,9 +192,9 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
             else:
                 posterior, z, likelihood = model(xb, gens.noise)
         if cfg.objective == "iwae":
-            out = iwae_loss(xb, _float(posterior), z.float(), _float(likelihood), beta)
+            out = iwae_loss(xb, float32(posterior), z.float(), float32(likelihood), beta)
         else:
-            out = elbo_loss(xb, _float(posterior), _float(likelihood), beta)
+            out = elbo_loss(xb, float32(posterior), float32(likelihood), beta)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         norm = _clip_gradients(model, cfg.grad_clip)
@@ -240,14 +234,6 @@ def _clip_gradients(model: VAE, max_norm: float | None) -> torch.Tensor | None:
     if norm > max_norm:
         torch._foreach_mul_(grads, max_norm / (float(norm) + 1e-6))
     return norm
-
-
-def _float(dist):
-    """A distribution's tensor parameters in float32 (under bf16 autocast the networks' outputs are bf16)."""
-    for name, value in vars(dist).items():
-        if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
-            setattr(dist, name, value.float())
-    return dist
 
 
 @torch.no_grad()
