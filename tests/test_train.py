@@ -272,3 +272,12 @@ def test_iwae_loss_with_one_sample_is_the_elbo():
     single_sample_elbo = lik.log_prob(x) + (-0.5 * (math.log(2 * math.pi) + z[0] ** 2).sum(-1) - q.log_prob(z[0]))
     torch.testing.assert_close(iw.iwae, single_sample_elbo)
     torch.testing.assert_close(iw.elbo, elbo_loss(x, q, lik).elbo)  # reported ELBO uses the closed-form KL
+
+
+def test_time_limit_stops_after_the_epoch_that_reaches_it_and_resume_respects_it(mnist, tmp_path):
+    model = train(mnist, tmp_path / "r", **small(epochs=50, time_limit=1e-9))
+    assert len(model.history) == 1  # the first epoch already used up the budget
+    again = train(mnist, tmp_path / "r", resume=True)
+    assert len(again.history) == 1
+    more = train(mnist, tmp_path / "r", resume=True, time_limit=60.0, epochs=2)  # a larger budget goes on
+    assert [r["epoch"] for r in more.history] == [1, 2]

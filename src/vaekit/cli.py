@@ -109,6 +109,9 @@ def train(
     ] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Held out for validation. [default: 0.1]")] = None,
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs (off by default).")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Stop after the epoch that reaches this many minutes of training.")
+    ] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
@@ -146,6 +149,7 @@ def train(
             binarize=binarize,
             val_fraction=val_fraction,
             early_stopping=early_stopping,
+            time_limit=time_limit,
             subset=subset,
             seed=seed,
             device=device,

@@ -27,6 +27,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     subset: int | None = None  # train on a random subset of this many samples
     max_retries: int = 3  # non-finite loss: roll back, halve the learning rate, at most this many times
+    time_limit: float | None = None  # minutes of training (epoch time, summed over resumes); stops after the epoch
 
     def __post_init__(self) -> None:
         checks = [
@@ -39,6 +40,7 @@ class TrainConfig:
             (self.early_stopping is None or self.early_stopping >= 1, "early-stopping patience must be >= 1"),
             (self.subset is None or self.subset >= 2, "subset must be at least 2 samples"),
             (self.iw_samples >= 1, "iw-samples must be at least 1"),
+            (self.time_limit is None or self.time_limit > 0, "time limit must be positive (minutes)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -103,7 +103,7 @@ def fit(
             for cb in callbacks:
                 cb.on_message("resuming on another kind of device: random streams restarted from the seed")
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
-        if state.stopped_early:
+        if state.stopped_early or _out_of_time(state, cfg):
             break
         record = _epoch_with_rollback(
             model, optimizer, gens, x_train, cfg, state, epoch, dynamic_binarize, device, callbacks
@@ -127,6 +127,11 @@ def fit(
                     f"(best {state.best_val:.2f} at epoch {state.best_epoch})"
                 )
     return state
+
+
+def _out_of_time(state: TrainState, cfg: TrainConfig) -> bool:
+    """True once the epochs trained so far (this run and the ones it resumed) used up ``cfg.time_limit``."""
+    return cfg.time_limit is not None and sum(r["seconds"] for r in state.history) >= 60 * cfg.time_limit
 
 
 def _update_best(state: TrainState, record: dict[str, float], epoch: int, cfg: TrainConfig) -> bool:

@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import resolve_binarize, training_tensors
 
-RESUMABLE = {"epochs", "device", "early_stopping"}  # options that may change when resuming
+RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
 ARCH_DEFAULTS = {
     "preset": "seed",
     "latent_dim": None,
