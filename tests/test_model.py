@@ -9,7 +9,7 @@ from vaekit.data.schema import Schema
 from vaekit.errors import DataError
 from vaekit.likelihoods import BernoulliConfig, GaussianConfig
 from vaekit.model import PRESETS, VAE, ModelConfig, slerp_path
-from vaekit.nn import ConvConfig, MLPConfig
+from vaekit.nn import ConvConfig, MLPConfig, ResConvConfig
 
 IMAGE_SHAPES = [(1, 28, 28), (3, 32, 32), (1, 16, 16), (3, 30, 17), (2, 64, 48)]
 
@@ -20,7 +20,9 @@ def image_model(arch, shape, **kw):
 
 
 @pytest.mark.parametrize("shape", IMAGE_SHAPES)
-@pytest.mark.parametrize("arch", [MLPConfig(hidden=(32,)), ConvConfig(channels=8, hidden=32)])
+@pytest.mark.parametrize(
+    "arch", [MLPConfig(hidden=(32,)), ConvConfig(channels=8, hidden=32), ResConvConfig(channels=4, hidden=16)]
+)
 @pytest.mark.parametrize("likelihood", [BernoulliConfig(), GaussianConfig()])
 def test_shapes_for_any_image_size(arch, shape, likelihood):
     model = image_model(arch, shape, likelihood=likelihood)
@@ -53,6 +55,7 @@ def test_seed_preset_is_the_classic_784_400_20():
     [
         PRESETS["seed"],
         PRESETS["conv"],
+        PRESETS["resconv"],
         ModelConfig(autoencoder=True),
         ModelConfig(likelihood=GaussianConfig()),
     ],

@@ -89,7 +89,9 @@ def _explicit(**values: Any) -> dict[str, Any]:
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write (bundle, metrics.jsonl).")],
-    preset: Annotated[str | None, typer.Option(help="seed (784-400-20 MLP) or conv. [default: seed]")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="seed (784-400-20 MLP), conv or resconv (residual conv). [default: seed]")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs. [default: 10]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size. [default: 128]")] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate. [default: 1e-3]")] = None,

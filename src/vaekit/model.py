@@ -20,17 +20,27 @@ from .data.convert import as_batch
 from .data.schema import Schema
 from .distributions import DiagonalGaussian, PointMass
 from .likelihoods import LIKELIHOODS, BernoulliConfig, GaussianConfig, LikelihoodConfig
-from .nn import ConvConfig, ConvDecoder, ConvEncoder, MLPConfig, MLPDecoder, MLPEncoder
+from .nn import (
+    ConvConfig,
+    ConvDecoder,
+    ConvEncoder,
+    MLPConfig,
+    MLPDecoder,
+    MLPEncoder,
+    ResConvConfig,
+    ResConvDecoder,
+    ResConvEncoder,
+)
 
-ARCHITECTURES: dict[str, type[MLPConfig] | type[ConvConfig]] = {"mlp": MLPConfig, "conv": ConvConfig}
-ENCODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPEncoder, ConvConfig: ConvEncoder}
-DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: ConvDecoder}
+ARCHITECTURES: dict[str, type] = {"mlp": MLPConfig, "conv": ConvConfig, "resconv": ResConvConfig}
+ENCODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPEncoder, ConvConfig: ConvEncoder, ResConvConfig: ResConvEncoder}
+DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: ConvDecoder, ResConvConfig: ResConvDecoder}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     latent_dim: int = 20  # size of z
-    architecture: MLPConfig | ConvConfig = field(default_factory=MLPConfig)  # encoder/decoder bodies
+    architecture: MLPConfig | ConvConfig | ResConvConfig = field(default_factory=MLPConfig)  # encoder/decoder bodies
     likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)  # p(x|z)
     autoencoder: bool = False  # deterministic encoder, no KL: the plain autoencoder baseline
 
@@ -45,6 +55,7 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "seed": ModelConfig(latent_dim=20, architecture=MLPConfig(hidden=(400,))),  # the classic 784-400-20
     "conv": ModelConfig(latent_dim=20, architecture=ConvConfig()),
+    "resconv": ModelConfig(latent_dim=32, architecture=ResConvConfig()),
 }
 
 
@@ -53,7 +64,7 @@ class VAE(nn.Module):
         super().__init__()
         if config.latent_dim < 1:
             raise ValueError("latent_dim must be at least 1")
-        if isinstance(config.architecture, ConvConfig) and schema.kind != "image":
+        if not isinstance(config.architecture, MLPConfig) and schema.kind != "image":
             raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
         self.config, self.schema = config, schema
         d, arch = config.latent_dim, config.architecture
