@@ -261,6 +261,7 @@ def test_iwae_loss_with_one_sample_is_the_elbo():
     from vaekit.distributions import DiagonalGaussian
     from vaekit.likelihoods import Bernoulli
     from vaekit.losses import elbo_loss, iwae_loss
+    from vaekit.model import Latents
 
     g = torch.Generator().manual_seed(0)
     q = DiagonalGaussian(torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g))
@@ -268,7 +269,8 @@ def test_iwae_loss_with_one_sample_is_the_elbo():
     z = q.rsample(torch.Generator().manual_seed(1), (1,))
     logits = torch.randn(6, 10, generator=g)
     lik = Bernoulli(logits)
-    iw = iwae_loss(x, q, z, Bernoulli(logits[None], event_dims=1))  # p(x|z) over (K=1, N, 10)
+    log_ratio = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1) - q.log_prob(z)
+    iw = iwae_loss(x, Latents(z, log_ratio, q.kl()), Bernoulli(logits[None], event_dims=1))  # over (K=1, N, 10)
     single_sample_elbo = lik.log_prob(x) + (-0.5 * (math.log(2 * math.pi) + z[0] ** 2).sum(-1) - q.log_prob(z[0]))
     torch.testing.assert_close(iw.iwae, single_sample_elbo)
     torch.testing.assert_close(iw.elbo, elbo_loss(x, q, lik).elbo)  # reported ELBO uses the closed-form KL

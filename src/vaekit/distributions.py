@@ -64,6 +64,15 @@ class DiagonalGaussian:
         """KL(q || N(0, I)) per sample and latent dimension. (N, D)"""
         return 0.5 * (self.mean**2 + self.variance - 1.0 - self.logvar)
 
+    def kl_to(self, other: DiagonalGaussian) -> torch.Tensor:
+        """KL(self || other) for another diagonal Gaussian of the same (broadcastable) shape, summed over D."""
+        return self.kl_per_dim_to(other).sum(-1)
+
+    def kl_per_dim_to(self, other: DiagonalGaussian) -> torch.Tensor:
+        return 0.5 * (
+            other.logvar - self.logvar + (self.variance + (self.mean - other.mean) ** 2) / other.variance - 1.0
+        )
+
 
 class PointMass(DiagonalGaussian):
     """A deterministic code: the plain autoencoder's 'posterior'. Sampling returns the mean; KL is zero."""

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from .distributions import LOG_2PI, PointMass, float32
+from .distributions import PointMass, float32
 from .model import VAE
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -53,23 +53,19 @@ def iwae_log_px(
     """
     if k < 1:
         raise ValueError("the number of importance samples must be at least 1")
-    posterior = model.encode(x)
-    if isinstance(posterior, PointMass):
+    levels = model.encode_levels(x)
+    if isinstance(levels[0], PointMass):
         raise ValueError("importance sampling needs a stochastic encoder: this run is a plain autoencoder")
-    b, d = posterior.mean.shape
+    b = len(x)
     chunk = max(1, min(k, rows_per_chunk // max(b, 1)))
     total = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)
     cast = _autocast(x.device, precision)
     for start in range(0, k, chunk):
-        c = min(chunk, k - start)
-        eps = torch.randn(c, b, d, generator=generator, device=x.device, dtype=posterior.mean.dtype)
-        z = posterior.mean + posterior.stddev * eps  # (c, B, D)
-        log_q = posterior.log_prob(z)  # (c, B)
-        log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)  # (c, B)
+        latents = model.sample_latents(levels, (min(chunk, k - start),), generator)  # z: (c, B, D)
         with cast:
-            likelihood = float32(model.decode(z))  # over (c, B, *shape)
+            likelihood = float32(model.decode(latents.z))  # over (c, B, *shape)
         log_px_z = likelihood.log_prob(x)  # x broadcasts over the c samples: (c, B)
-        log_w = (log_px_z + log_prior - log_q).double()
+        log_w = (log_px_z + latents.log_ratio).double()
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
     return total - math.log(k)
 
@@ -89,12 +85,12 @@ def iwae_per_sample(
 @torch.no_grad()
 def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = 2000, threshold: float = 0.01) -> dict:
     """KL per latent dimension (mean over x) and active units: dims whose posterior mean varies over the data
-    with variance above ``threshold`` (Burda et al., 2016)."""
+    with variance above ``threshold`` (Burda et al., 2016). A two-level model lists z2's dimensions, then z1's."""
     means, kls = [], []
     for i in range(0, len(x), batch_size):
-        q = model.encode(x[i : i + batch_size])
-        means.append(q.mean.double())
-        kls.append(q.kl_per_dim().double())
+        mean, kl = model.latent_stats(x[i : i + batch_size])
+        means.append(mean.double())
+        kls.append(kl.double())
     mean = torch.cat(means)
     variance = mean.var(0) if len(mean) > 1 else torch.zeros(mean.shape[1], dtype=torch.float64)
     return {

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .distributions import LOG_2PI, DiagonalGaussian
-
 
 @dataclass
 class LossOutput:
@@ -21,12 +19,15 @@ class LossOutput:
 
 def elbo_loss(
     x: torch.Tensor,
-    posterior: DiagonalGaussian,
+    posterior,
     likelihood,
     beta: float = 1.0,
     mask: torch.Tensor | None = None,
 ) -> LossOutput:
-    """Negative (beta-weighted) ELBO. x: (N, ...) targets in data units; mask: 1 where observed."""
+    """Negative (beta-weighted) ELBO. x: (N, ...) targets in data units; mask: 1 where observed.
+
+    ``posterior`` is anything with ``kl()`` -> (N,): a ``DiagonalGaussian`` (KL to N(0, I)) or the model's
+    ``Latents`` (the KL of every latent level to its prior)."""
     reconstruction = likelihood.log_prob(x, mask)
     kl = posterior.kl()
     loss = -(reconstruction - beta * kl).mean()
@@ -35,23 +36,22 @@ def elbo_loss(
 
 def iwae_loss(
     x: torch.Tensor,
-    posterior: DiagonalGaussian,
-    z: torch.Tensor,
+    latents,
     likelihood,
     beta: float = 1.0,
     mask: torch.Tensor | None = None,
 ) -> LossOutput:
     """Negative K-sample importance-weighted bound (Burda et al., 2016), the IWAE objective.
 
-    z: (K, N, D) reparameterized samples of ``posterior``; ``likelihood`` is p(x|z) over (K, N, *shape).
-    log w_k = log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x)); the loss is -mean_n logmeanexp_k log w.
-    The reported ELBO, reconstruction and KL are the per-sample averages (KL in closed form).
+    ``latents``: the model's ``Latents`` for K draws per input (``log_ratio`` (K, N) = log p(z) - log q(z|x));
+    ``likelihood`` is p(x|z) over (K, N, *shape). log w_k = log p(x|z_k) + beta * log_ratio_k; the loss is
+    -mean_n logmeanexp_k log w. The reported ELBO, reconstruction and KL are per-sample averages.
     """
-    k = z.shape[0]
+    log_ratio = latents.log_ratio
+    k = log_ratio.shape[0]
     rec = likelihood.log_prob(x, mask)  # x (N, *shape) broadcasts over the K samples: (K, N)
-    log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - posterior.log_prob(z)  # log p(z) - log q(z|x), (K, N)
     bound = torch.logsumexp(rec + beta * log_ratio, 0) - math.log(k)
-    kl = posterior.kl()
+    kl = latents.kl()
     reconstruction = rec.mean(0)
     iwae = torch.logsumexp(rec + log_ratio, 0) - math.log(k) if beta != 1.0 else bound
     return LossOutput(loss=-bound.mean(), elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl, iwae=iwae)

@@ -18,7 +18,7 @@ from torch import nn
 from .config import from_dict, to_dict
 from .data.convert import as_batch
 from .data.schema import Schema
-from .distributions import DiagonalGaussian, PointMass
+from .distributions import LOG_2PI, DiagonalGaussian, PointMass, float32
 from .likelihoods import LIKELIHOODS, BernoulliConfig, GaussianConfig, LikelihoodConfig
 from .nn import (
     ConvConfig,
@@ -43,6 +43,7 @@ class ModelConfig:
     architecture: MLPConfig | ConvConfig | ResConvConfig = field(default_factory=MLPConfig)  # encoder/decoder bodies
     likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)  # p(x|z)
     autoencoder: bool = False  # deterministic encoder, no KL: the plain autoencoder baseline
+    top_latent_dim: int | None = None  # a second, top latent level z2 -> z1 -> x (ladder-style); None: one level
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -56,7 +57,30 @@ PRESETS: dict[str, ModelConfig] = {
     "seed": ModelConfig(latent_dim=20, architecture=MLPConfig(hidden=(400,))),  # the classic 784-400-20
     "conv": ModelConfig(latent_dim=20, architecture=ConvConfig()),
     "resconv": ModelConfig(latent_dim=32, architecture=ResConvConfig()),
+    # two latent levels, z2 (16) -> z1 (32) -> x, over the resconv bodies
+    "ladder": ModelConfig(latent_dim=32, top_latent_dim=16, architecture=ResConvConfig()),
+    # what reached the lowest test NLL per CPU-minute on MNIST (benchmarks/time_to_quality.py)
+    "best": ModelConfig(latent_dim=32, architecture=ResConvConfig()),
 }
+# training options a preset brings with it (explicit options win): ``best`` is tuned for 60 minutes on 2 cores
+PRESET_TRAINING: dict[str, dict[str, Any]] = {"best": {"epochs": 40, "time_limit": 60.0}}
+
+
+@dataclass
+class Latents:
+    """A draw z ~ q(z|x) of every latent level, with the terms the bounds need (float32).
+
+    ``z`` is what the decoder reads, (*S, N, D); ``log_ratio`` is log p(z) - log q(z|x) summed over levels,
+    (*S, N); ``kl_terms`` the KL of each level to its prior in closed form given the sampled parents, summed."""
+
+    z: torch.Tensor
+    log_ratio: torch.Tensor
+    kl_terms: torch.Tensor
+
+    def kl(self) -> torch.Tensor:
+        """Closed-form KL per input (averaged over the sample dimensions, if any). (N,)"""
+        kl = self.kl_terms
+        return kl.mean(dim=tuple(range(kl.dim() - 1))) if kl.dim() > 1 else kl
 
 
 class VAE(nn.Module):
@@ -66,9 +90,15 @@ class VAE(nn.Module):
             raise ValueError("latent_dim must be at least 1")
         if not isinstance(config.architecture, MLPConfig) and schema.kind != "image":
             raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
+        top = config.top_latent_dim
+        if top is not None and (top < 1 or config.autoencoder):
+            raise ValueError("a top latent level needs top_latent_dim >= 1 and a VAE (not an autoencoder)")
         self.config, self.schema = config, schema
         d, arch = config.latent_dim, config.architecture
-        self.encoder = ENCODERS[type(arch)](arch, schema.shape, d if config.autoencoder else 2 * d)
+        out = d if config.autoencoder else 2 * d + 2 * (top or 0)
+        self.encoder = ENCODERS[type(arch)](arch, schema.shape, out)
+        if top is not None:  # p(z1|z2): the top-down path of the ladder
+            self.top_down = nn.Sequential(nn.Linear(top, 256), nn.SiLU(), nn.Linear(256, 2 * d))
         self.decoder = DECODERS[type(arch)](arch, d, schema.shape, config.likelihood.params_per_value)
         # standardization of inputs (and of the Gaussian likelihood's outputs), in data units
         self.register_buffer("shift", torch.zeros(schema.shape))
@@ -77,15 +107,64 @@ class VAE(nn.Module):
         self.register_buffer("code_mean", torch.zeros(d))
         self.register_buffer("code_std", torch.ones(d))
 
+    @property
+    def total_latent_dim(self) -> int:
+        """Latent dimensions over all levels (z1 and, with two levels, z2)."""
+        return self.config.latent_dim + (self.config.top_latent_dim or 0)
+
     # -- the model -------------------------------------------------------------------------------------
     def encode(self, x: Any) -> DiagonalGaussian:
-        """q(z|x) for a batch x (N, *shape) in data units (numpy, uint8 images and one sample accepted)."""
+        """q(z|x) for a batch x (N, *shape) in data units (numpy, uint8 images and one sample accepted): the
+        code the decoder reads. With two levels, q(z1|x, z2) at the mean of q(z2|x)."""
+        levels = self.encode_levels(x)
+        if len(levels) == 1:
+            return levels[0]
+        q2, bottom_up = levels
+        return _merge(bottom_up, self.prior_z1(q2.mean))
+
+    def encode_levels(self, x: Any) -> tuple[DiagonalGaussian, ...]:
+        """The encoder's Gaussians, top level first: (q(z|x),) with one level; (q(z2|x), bottom-up estimate of
+        z1) with two, the latter still to be combined with p(z1|z2) (Sønderby et al., 2016)."""
         x = self._batch(x)
         h = self.encoder((x - self.shift) / self.scale)
         if self.config.autoencoder:
-            return PointMass(h)
-        mean, logvar = h.chunk(2, dim=-1)
+            return (PointMass(h),)
+        d = 2 * self.config.latent_dim
+        heads = [h[..., :d]] if self.config.top_latent_dim is None else [h[..., d:], h[..., :d]]
+        return tuple(DiagonalGaussian(m, lv.clamp(-30.0, 20.0)) for m, lv in (t.chunk(2, dim=-1) for t in heads))
+
+    def latent_stats(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and KL to the prior per dimension, every level (top first; z1 given z2 at its mean).
+        (N, total latent dims) each."""
+        levels = self.encode_levels(x)
+        if len(levels) == 1:
+            return levels[0].mean, levels[0].kl_per_dim()
+        q2, bottom_up = levels
+        prior = self.prior_z1(q2.mean)
+        q1 = _merge(bottom_up, prior)
+        return torch.cat([q2.mean, q1.mean], -1), torch.cat([q2.kl_per_dim(), q1.kl_per_dim_to(prior)], -1)
+
+    def prior_z1(self, z2: torch.Tensor) -> DiagonalGaussian:
+        """p(z1|z2) of the two-level model."""
+        mean, logvar = self.top_down(z2).float().chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar.clamp(-30.0, 20.0))
+
+    def sample_latents(
+        self, levels: tuple[DiagonalGaussian, ...], sample_shape: tuple[int, ...] = (), generator=None
+    ) -> Latents:
+        """Reparameterized draws from the posterior ``encode_levels`` returned, top level first."""
+        top = float32(levels[0])
+        z = top.rsample(generator, sample_shape)
+        if isinstance(top, PointMass):
+            return Latents(z, torch.zeros(z.shape[:-1], device=z.device), top.kl())
+        log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - top.log_prob(z)  # log N(z; 0, I) - log q(z|x)
+        kl = top.kl()
+        if len(levels) == 1:
+            return Latents(z, log_ratio, kl)
+        prior = self.prior_z1(z)  # (*S, N, D1)
+        q1 = _merge(float32(levels[1]), prior)
+        z1 = q1.rsample(generator)
+        return Latents(z1, log_ratio + prior.log_prob(z1) - q1.log_prob(z1), kl + q1.kl_to(prior))
 
     def decode(self, z: Any) -> Any:
         """p(x|z) for latents z (N, D) or (*batch, D): a likelihood over (*batch, *shape) with ``.mean``,
@@ -100,11 +179,11 @@ class VAE(nn.Module):
         out = self.decoder(z.reshape(-1, z.shape[-1]))
         return self.config.likelihood.build(out.view(*z.shape[:-1], *out.shape[1:]), self.shift, self.scale)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """(posterior, z, likelihood) for a batch; the loss is computed by ``vaekit.losses``, not here."""
-        posterior = self.encode(x)
-        z = posterior.rsample(generator)
-        return posterior, z, self.decode(z)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()):
+        """(latents, likelihood) for a batch: ``Latents`` drawn from q(z|x) (K per input with sample_shape=(K,))
+        and p(x|z) over (*sample_shape, N, *shape). The loss is computed by ``vaekit.losses``, not here."""
+        latents = self.sample_latents(self.encode_levels(x), sample_shape, generator)
+        return latents, self.decode(latents.z)
 
     @torch.no_grad()
     def fit_data_stats(self, x: torch.Tensor) -> None:
@@ -119,8 +198,9 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024) -> None:
-        """For the autoencoder: fit the Gaussian that ``sample`` draws codes from to the training codes."""
-        if not self.config.autoencoder:
+        """For the autoencoder (and the two-level model's traversals): fit the Gaussian of the training codes;
+        ``sample`` draws the autoencoder's codes from it."""
+        if not (self.config.autoencoder or self.config.top_latent_dim):
             return
         codes = torch.cat([self.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)])
         self.code_mean.copy_(codes.mean(0))
@@ -131,7 +211,12 @@ class VAE(nn.Module):
     def sample(self, n: int, seed: int | None = None, mean: bool = True) -> torch.Tensor:
         """n new samples (n, *shape): z from the prior, decoded to the likelihood's mean (or a draw)."""
         g = _generator(seed)
-        z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
+        if self.config.top_latent_dim:  # ancestral: z2 ~ N(0, I), z1 ~ p(z1|z2)
+            z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
+            prior = self.prior_z1(z2)
+            z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
+        else:
+            z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
         p = self.decode(z)
         return p.mean if mean else p.sample(g)
 
@@ -175,6 +260,14 @@ class VAE(nn.Module):
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)
+
+
+def _merge(bottom_up: DiagonalGaussian, prior: DiagonalGaussian) -> DiagonalGaussian:
+    """The ladder's precision-weighted combination of a bottom-up estimate and the top-down prior (LVAE)."""
+    precision_b, precision_p = torch.exp(-bottom_up.logvar), torch.exp(-prior.logvar)
+    logvar = -torch.logaddexp(-bottom_up.logvar, -prior.logvar)
+    mean = (bottom_up.mean * precision_b + prior.mean * precision_p) * torch.exp(logvar)
+    return DiagonalGaussian(mean, logvar)
 
 
 def slerp_path(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -86,8 +86,8 @@ def _history(run: Path) -> list[dict[str, Any]]:
 @torch.no_grad()
 def _encode(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means (N, D) and per-dimension KL (N, D) of the inputs, in batches."""
-    qs = [model.encode(x[i : i + 1000]) for i in range(0, len(x), 1000)]
-    return torch.cat([q.mean for q in qs]), torch.cat([q.kl_per_dim() for q in qs])
+    stats = [model.latent_stats(x[i : i + 1000]) for i in range(0, len(x), 1000)]
+    return torch.cat([m for m, _ in stats]), torch.cat([kl for _, kl in stats])
 
 
 def _fmt(value: Any, spec: str = ",.2f") -> str:
@@ -119,7 +119,7 @@ def _metrics_card(model: VAE, ev: dict[str, Any], history: list[dict[str, Any]])
     rows = []
     for k in order:
         label, unit, spec = EVAL_LABELS.get(k, (k.replace("_", " ").capitalize(), "", ",.4g"))
-        value = _fmt(scalars[k], spec) + (f" of {model.config.latent_dim}" if k == "active_units" else "")
+        value = _fmt(scalars[k], spec) + (f" of {model.total_latent_dim}" if k == "active_units" else "")
         rows.append([html.escape(label), f'<b>{value}</b> <span class="unit">{unit}</span>'])
     split = html.escape(f"{ev.get('split', '?')} split")
     parts = [f"<div><h3>Evaluation · {split}</h3>{_table(['metric', 'value'], rows, 'metrics')}</div>"]
@@ -302,7 +302,7 @@ def _page(model: VAE, run: Path, sel: Selected, cards: list[str]) -> str:
     facts = {
         "data": f"{info.get('data', '?')} · {sel.split} ({len(sel.x):,} × {'×'.join(map(str, model.schema.shape))})",
         "model": f"{info.get('preset') or 'custom'} preset · {body}{' · autoencoder' if cfg.autoencoder else ''}",
-        "latent dim": str(cfg.latent_dim),
+        "latent dim": str(cfg.latent_dim) + (f" + top {cfg.top_latent_dim}" if cfg.top_latent_dim else ""),
         "epochs": str(info.get("result", {}).get("epochs_completed", "?")),
         "likelihood": cfg.likelihood.kind,
     }

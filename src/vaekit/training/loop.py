@@ -189,17 +189,11 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         if dynamic:
             xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
         beta = cfg.kl_weight(epoch - 1 + b / batches)
+        iwae = cfg.objective == "iwae"
         with autocast:
-            if cfg.objective == "iwae":
-                posterior = model.encode(xb)
-                z = posterior.rsample(gens.noise, (cfg.iw_samples,))  # (K, B, D)
-                likelihood = model.decode(z)  # over (K, B, *shape)
-            else:
-                posterior, z, likelihood = model(xb, gens.noise)
-        if cfg.objective == "iwae":
-            out = iwae_loss(xb, float32(posterior), z.float(), float32(likelihood), beta)
-        else:
-            out = elbo_loss(xb, float32(posterior), float32(likelihood), beta)
+            latents, likelihood = model(xb, gens.noise, (cfg.iw_samples,) if iwae else ())
+        likelihood = float32(likelihood)
+        out = iwae_loss(xb, latents, likelihood, beta) if iwae else elbo_loss(xb, latents, likelihood, beta)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         norm = _clip_gradients(model, cfg.grad_clip)
@@ -258,8 +252,8 @@ def elbo_stats(
     parts: list[torch.Tensor] = []
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(device)
-        posterior, _, likelihood = model(xb, g)
-        out = elbo_loss(xb, posterior, likelihood)
+        latents, likelihood = model(xb, g)
+        out = elbo_loss(xb, latents, likelihood)
         parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
     model.train()
     values = torch.cat(parts)

@@ -17,7 +17,7 @@ from ..data import canonical_spec, load_dataset
 from ..data.schema import Dataset
 from ..errors import BundleError, VaekitError
 from ..likelihoods import LIKELIHOODS
-from ..model import PRESETS, VAE, ModelConfig
+from ..model import PRESET_TRAINING, PRESETS, VAE, ModelConfig
 from ..nn import MLPConfig
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
@@ -69,6 +69,8 @@ def train(
     saved = _prepare_out(out, resume, overwrite)
     if saved is not None:
         spec, arch_args, options = _resume_arguments(saved, spec, arch_args, options)
+    else:  # a preset's own training defaults (e.g. best: 40 epochs, 60 minutes); explicit options win
+        options = {**PRESET_TRAINING.get(preset or "", {}), **options}
     arch_args = {**ARCH_DEFAULTS, **{k: v for k, v in arch_args.items() if v is not None}}
     try:
         cfg = TrainConfig(**options)
