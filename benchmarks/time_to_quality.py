@@ -1,11 +1,12 @@
 """Time to quality: test NLL (importance sampling) against minutes of training, for several presets.
 
-    python benchmarks/time_to_quality.py [--presets seed,conv,resconv] [--minutes 10] [--every 2]
+    python benchmarks/time_to_quality.py [--presets seed,conv,best] [--minutes 10,10,60] [--every 2,2,10]
                                          [--k 100] [--test-n 2000] [--out benchmarks/results]
 
 Each preset trains on MNIST (batch 128, Adam 1e-3, dynamic binarization, all 60k images) for ``--minutes`` of
 training time; after the first epoch that crosses each ``--every``-minute mark, the test NLL is estimated with
-K samples on a fixed, binarized subset of the test set (evaluation time is not counted). Writes JSON and a plot.
+K samples on a fixed, binarized subset of the test set (evaluation time is not counted). ``--minutes`` and
+``--every`` take one value for all presets or one per preset. Writes JSON and a plot.
 """
 
 from __future__ import annotations
@@ -52,20 +53,31 @@ def curve(preset: str, data, x_test: torch.Tensor, minutes: float, every: float,
     return points
 
 
+def per_preset(text: str, presets: list[str]) -> list[float]:
+    values = [float(v) for v in text.split(",")]
+    if len(values) == 1:
+        return values * len(presets)
+    if len(values) != len(presets):
+        raise SystemExit(f"error: give one value or one per preset ({len(presets)}), got '{text}'")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="seed,conv,resconv")
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--every", type=float, default=2.0)
+    parser.add_argument("--presets", default="seed,conv,best")
+    parser.add_argument("--minutes", default="10,10,60")
+    parser.add_argument("--every", default="2,2,10")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--test-n", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     data = load_dataset("mnist")
     x_test = binarize_fixed(data.splits["test"][: args.test_n])
-    curves = {p: curve(p, data, x_test, args.minutes, args.every, args.k) for p in args.presets.split(",")}
+    presets = args.presets.split(",")
+    minutes, every = per_preset(args.minutes, presets), per_preset(args.every, presets)
+    curves = {p: curve(p, data, x_test, m, e, args.k) for p, m, e in zip(presets, minutes, every, strict=True)}
     result = {
-        "minutes": args.minutes,
+        "minutes": dict(zip(presets, minutes, strict=True)),
         "k": args.k,
         "test_images": len(x_test),
         "threads": torch.get_num_threads(),

@@ -70,10 +70,14 @@ class StopAt:
     def on_message(self, text): ...
 
 
-def test_resume_equals_the_uninterrupted_run(mnist, tmp_path):
-    full = train(mnist, tmp_path / "full", **small(epochs=3, early_stopping=5))
+CONV_SMALL = {"preset": "resconv", "hidden": None, "latent_dim": 4, "subset": 200, "batch_size": 50}
+
+
+@pytest.mark.parametrize("args", [{}, CONV_SMALL], ids=["mlp", "resconv-channels-last"])
+def test_resume_equals_the_uninterrupted_run(mnist, tmp_path, args):
+    full = train(mnist, tmp_path / "full", **small(epochs=3, early_stopping=5, **args))
     with pytest.raises(KeyboardInterrupt):
-        train(mnist, tmp_path / "cut", callbacks=[StopAt(3)], **small(epochs=3, early_stopping=5))
+        train(mnist, tmp_path / "cut", callbacks=[StopAt(3)], **small(epochs=3, early_stopping=5, **args))
     assert len(read_metrics(tmp_path / "cut")) == 2
     load_model(tmp_path / "cut")  # an interrupted run is a loadable bundle
     resumed = train(mnist, tmp_path / "cut", resume=True)

@@ -106,6 +106,8 @@ class VAE(nn.Module):
         # where new codes are drawn from: N(0, I) for the VAE, fitted to the training codes for the autoencoder
         self.register_buffer("code_mean", torch.zeros(d))
         self.register_buffer("code_std", torch.ones(d))
+        if not isinstance(arch, MLPConfig):  # NHWC convolutions: measured 1.2x (training), 1.7x (decoding) on CPU
+            self.to(memory_format=torch.channels_last)
 
     @property
     def total_latent_dim(self) -> int:
@@ -260,6 +262,40 @@ class VAE(nn.Module):
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)
+
+    # -- anomaly detection (vaekit.tasks.anomaly; the calibration is saved as RUN/anomaly.json) -----------
+    calibration: Any = None  # a vaekit.conformal.Calibration once calibrated on clean data, else None
+
+    def anomaly_score(
+        self, x: Any, method: str | None = None, iw_samples: int | None = None, seed: int | None = None
+    ) -> torch.Tensor:
+        """Anomaly score per input, higher = more anomalous: "elbo" -ELBO (fixed-seed noise), "iwae" -log p(x)
+        (K=100 importance samples), "recon" -log p(x|z) at the posterior mean. Default: the calibrated score,
+        else elbo (recon for a plain autoencoder). (N,) float64"""
+        from .tasks.anomaly import anomaly_scores
+
+        return anomaly_scores(self, x, method, iw_samples=iw_samples, seed=seed)
+
+    def calibrate(
+        self, x_clean: Any, fpr: float = 0.01, method: str | None = None, iw_samples: int | None = None, seed: int = 0
+    ) -> Any:
+        """Calibrate anomaly scores on clean data the model was not trained on (>= ceil(1/fpr) - 1 rows): sets
+        and returns ``self.calibration``; ``save`` stores it with the model."""
+        from .tasks.anomaly import calibrate
+
+        return calibrate(self, x_clean, fpr, method, iw_samples=iw_samples, seed=seed)
+
+    def p_values(self, x: Any) -> torch.Tensor:
+        """Conformal p-values (N,) in (0, 1]: the rank of each score among the clean calibration scores."""
+        from .tasks.anomaly import p_values
+
+        return p_values(self, x)
+
+    def is_anomaly(self, x: Any) -> torch.Tensor:
+        """(N,) bool: p-value <= the calibrated false-positive rate (the score is above the threshold)."""
+        from .tasks.anomaly import is_anomaly
+
+        return is_anomaly(self, x)
 
 
 def _merge(bottom_up: DiagonalGaussian, prior: DiagonalGaussian) -> DiagonalGaussian:

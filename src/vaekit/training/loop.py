@@ -95,6 +95,7 @@ def fit(
         weights, saved = resume
         model.load_state_dict(weights)
         optimizer.load_state_dict(saved["optimizer"])
+        _match_layouts(optimizer)
         state = TrainState(**saved["train_state"])
         try:
             gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
@@ -146,6 +147,16 @@ def _update_best(state: TrainState, record: dict[str, float], epoch: int, cfg: T
     if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
         state.stopped_early = True
     return False
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored Adam moments their parameter's memory layout (checkpoints store contiguous tensors; conv
+    weights are channels-last), so the fused step never pairs tensors of different strides."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for name, t in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(t) and t.shape == p.shape and t.stride() != p.stride():
+                    optimizer.state[p][name] = torch.empty_like(p, dtype=t.dtype).copy_(t)
 
 
 def _epoch_with_rollback(model, optimizer, gens, x_train, cfg, state, epoch, dynamic, device, callbacks):
