@@ -29,6 +29,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py --epochs 3 --out benchmarks/results
+	$(PY) benchmarks/conv_layout.py --out benchmarks/results
 	test -f $(DEMO)/config.json || $(MAKE) demo
 	$(PY) benchmarks/eval_throughput.py --run $(DEMO) --n 1000 --k 1000 --out benchmarks/results
 	$(PY) benchmarks/time_to_quality.py --presets seed,conv,best --minutes 10,10,60 --every 2,2,10 --out benchmarks/results
