@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from . import __version__, conformal
 from ._io import atomic_write, write_json
 from .data.schema import Schema
 from .errors import BundleError
@@ -32,12 +32,17 @@ PICKLE_NAMES = ("*.pt", "*.pth", "*.bin", "*.ckpt", "*.pkl")
 
 
 def save_model(model: VAE, path: str | Path, training: dict[str, Any] | None = None, **extra: Any) -> None:
-    """Write weights, then config.json, into the folder ``path``."""
+    """Write weights, then config.json, into the folder ``path`` (then anomaly.json when calibrated).
+
+    A calibration already in the folder belongs to the weights being replaced: it is removed first."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    (path / conformal.FILE).unlink(missing_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(path / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
     write_json(path / CONFIG, bundle_config(model, training, **extra))
+    if getattr(model, "calibration", None) is not None:
+        write_json(path / conformal.FILE, model.calibration.to_dict())
 
 
 def bundle_config(model: VAE, training: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -95,7 +100,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> VAE:
     except RuntimeError:
         raise BundleError(f"{path / WEIGHTS} does not match the model described in {CONFIG}") from None
     model.run_config = cfg  # what the bundle says about data and training (read by the tasks)
+    model.calibration = read_calibration(path)
     return model.to(device).eval()
+
+
+def read_calibration(path: str | Path) -> conformal.Calibration | None:
+    """RUN/anomaly.json (the conformal calibration of anomaly scores), or None when the run has none."""
+    file = Path(path) / conformal.FILE
+    if not file.is_file():
+        return None
+    try:
+        d = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{file} is not valid JSON ({e}): calibrate again") from None
+    return conformal.Calibration.from_dict(d, str(file))
 
 
 def read_weights(file: Path) -> dict[str, torch.Tensor]:

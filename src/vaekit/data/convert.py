@@ -37,7 +37,7 @@ def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu") -> torc
 
 def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:
     if schema.columns is None:
-        return frame.to_numpy(dtype=np.float32)
+        return frame.to_numpy(dtype=np.float32, copy=True)  # pandas 3 hands out read-only arrays otherwise
     cols = [str(c) for c in frame.columns]
     missing = [c for c in schema.columns if c not in cols]
     extra = [c for c in cols if c not in schema.columns]
@@ -47,4 +47,4 @@ def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:
             f"(expected {list(schema.columns)})"
         )
     frame = frame.rename(columns=str)
-    return frame[list(schema.columns)].to_numpy(dtype=np.float32)
+    return frame[list(schema.columns)].to_numpy(dtype=np.float32, copy=True)
