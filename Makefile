@@ -33,6 +33,8 @@ bench: $(VENV)/.installed
 	test -f $(DEMO)/config.json || $(MAKE) demo
 	$(PY) benchmarks/eval_throughput.py --run $(DEMO) --n 1000 --k 1000 --out benchmarks/results
 	$(PY) benchmarks/time_to_quality.py --presets seed,conv,best --minutes 10,10,60 --every 2,2,10 --out benchmarks/results
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(PY) benchmarks/anomaly_mnist.py --out benchmarks/results
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
