@@ -14,8 +14,6 @@ are the rank of a new score among them, and a point is flagged when p <= fpr. ``
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +77,6 @@ def settings(
     return method, int(k), int(seed)
 
 
-@contextlib.contextmanager
-def _evaluating(model: VAE) -> Iterator[None]:
-    """Eval mode inside, the caller's mode restored after (elbo_stats leaves a model in train mode)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 @torch.no_grad()
 def anomaly_scores(
     model: VAE,
@@ -106,16 +93,15 @@ def anomaly_scores(
     x = as_batch(x, model.schema, model.shift.device)
     if len(x) == 0:
         return torch.zeros(0, dtype=torch.float64)
-    with _evaluating(model):
-        if method == "elbo":
-            return -elbo_stats(model, x, seed=seed, per_sample=True)["per_sample"][:, 0]  # evaluate's ELBO
-        if method == "iwae":
-            return -iwae_per_sample(model, x, k, seed=seed, precision="fp32", batch_size=100).cpu()
-        parts = []
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size]
-            parts.append(model.decode(model.encode(xb).mean).log_prob(xb).double().cpu())
-        return -torch.cat(parts)
+    if method == "elbo":
+        return -elbo_stats(model, x, seed=seed, per_sample=True)["per_sample"][:, 0]  # evaluate's ELBO
+    if method == "iwae":
+        return -iwae_per_sample(model, x, k, seed=seed, precision="fp32", batch_size=100).cpu()
+    parts = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        parts.append(model.decode(model.encode(xb).mean).log_prob(xb).double().cpu())
+    return -torch.cat(parts)
 
 
 def calibrate(

@@ -257,6 +257,7 @@ def elbo_stats(
     per_sample: bool = False,
 ) -> dict[str, Any]:
     """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
+    was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
@@ -266,7 +267,7 @@ def elbo_stats(
         latents, likelihood = model(xb, g)
         out = elbo_loss(xb, latents, likelihood)
         parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
-    model.train()
+    model.train(was_training)  # the caller's mode, as it was
     values = torch.cat(parts)
     stats: dict[str, Any] = dict(zip(("elbo", "reconstruction", "kl"), values.mean(0).tolist(), strict=True))
     if per_sample:
