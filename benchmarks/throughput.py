@@ -6,7 +6,10 @@ Measured in one process, same data, same model, same thread count:
   * vaekit    — ``vaekit.training.fit`` (in-memory batches, NaN guard, gradient clipping, metrics).
 Epochs alternate between the two so that machine noise hits both alike. Writes JSON and a PNG plot.
 
-    python benchmarks/throughput.py [--epochs 3] [--out benchmarks/results]
+    python benchmarks/throughput.py [--epochs 3] [--device cpu|cuda] [--out benchmarks/results]
+
+On CUDA both loops run on the GPU (the reference moves each batch there, in fp32; vaekit uses its bf16 autocast),
+the peak is the GPU's bf16 matmul rate, and the files are named throughput_cuda.*.
 """
 
 from __future__ import annotations
@@ -58,9 +61,10 @@ class PerSample(TorchDataset):
         return torch.bernoulli(self.x[i])  # dynamic binarization, one image at a time
 
 
-def reference_epoch(model, opt, loader) -> tuple[float, float]:
+def reference_epoch(model, opt, loader, device) -> tuple[float, float]:
     start, total, n = time.perf_counter(), 0.0, 0
     for xb in loader:
+        xb = xb.to(device)
         logits, mu, logvar = model(xb)
         rec = F.binary_cross_entropy_with_logits(logits, xb.view(-1, 784), reduction="sum")
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
@@ -73,31 +77,45 @@ def reference_epoch(model, opt, loader) -> tuple[float, float]:
     return n / (time.perf_counter() - start), total / n
 
 
-def matmul_peak_gflops(size: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak_gflops(device: torch.device, size: int = 1024, reps: int = 20) -> float:
+    """fp32 on the CPU; bf16 (what the autocast uses) on a GPU, with a larger product to fill it."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    size = 8192 if device.type == "cuda" else size
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
+    _sync(device)
     start = time.perf_counter()
     for _ in range(reps):
         a @ b
+    _sync(device)
     return 2 * size**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
+    device = torch.device(args.device)
+    stem = "throughput" if device.type == "cpu" else f"throughput_{device.type}"
     torch.manual_seed(0)
     x = load_dataset("mnist").splits["train"]
-    ref, ours = ReferenceVAE(), VAE(PRESETS["seed"], load_dataset("mnist").schema)
+    ref, ours = ReferenceVAE().to(device), VAE(PRESETS["seed"], load_dataset("mnist").schema)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     loader = DataLoader(PerSample(x), batch_size=128, shuffle=True)
     rows = []
     for epoch in range(1, args.epochs + 1):
-        ref_speed, ref_loss = reference_epoch(ref, ref_opt, loader)
+        ref_speed, ref_loss = reference_epoch(ref, ref_opt, loader, device)
         cfg = TrainConfig(epochs=1, val_fraction=0, seed=epoch, batch_size=128, lr=1e-3)
         # one epoch of vaekit's loop per round (fit restarts Adam; throughput is unaffected)
-        rec = fit(ours, x, None, cfg, dynamic_binarize=True).history[0]
+        rec = fit(ours, x, None, cfg, dynamic_binarize=True, device=device).history[0]
         rows.append(
             {
                 "epoch": epoch,
@@ -113,10 +131,15 @@ def main() -> None:
         )
     ref_best = max(r["reference_samples_per_s"] for r in rows)
     our_best = max(r["vaekit_samples_per_s"] for r in rows)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(device)
     flops_per_sample = 3 * 2 * sum(p.numel() for n, p in ours.named_parameters() if n.endswith("weight"))
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        ),
+        "device": device.type,
         "torch": torch.__version__,
         "epochs": rows,
         "reference_samples_per_s": ref_best,
@@ -126,13 +149,13 @@ def main() -> None:
         "vaekit_fraction_of_peak": our_best * flops_per_sample / 1e9 / peak,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.bar(["reference loop", "vaekit"], [ref_best, our_best], color=["#999", "#3a7"])
     ax.set_ylabel("samples / s (best epoch)")
-    ax.set_title(f"seed preset training throughput: {result['speedup']:.2f}×")
+    ax.set_title(f"seed preset training throughput ({device.type}): {result['speedup']:.2f}×")
     fig.tight_layout()
-    fig.savefig(args.out / "throughput.png", dpi=120)
+    fig.savefig(args.out / f"{stem}.png", dpi=120)
     print(
         f"vaekit {our_best:,.0f} samples/s = {result['speedup']:.2f}× the reference loop ({ref_best:,.0f}/s); "
         f"matmul peak {peak:.0f} GFLOP/s, vaekit reaches {100 * result['vaekit_fraction_of_peak']:.0f}%"

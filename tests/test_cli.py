@@ -181,6 +181,14 @@ def test_evaluate(mnist_run):
     assert sum(r["kl_per_dim"]) == pytest.approx(r["kl"], rel=1e-4)
     assert f"{r['elbo']:.2f}" in result.stdout and "test ELBO" in result.stdout
     assert result.stderr == ""
+    assert r["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # auto
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_evaluate_on_cuda_without_a_gpu_is_refused(mnist_run):
+    before = snapshot(mnist_run)
+    refused("evaluate", mnist_run, "--device", "cuda", match="no CUDA device")
+    assert snapshot(mnist_run) == before
 
 
 def test_evaluate_with_importance_sampling_and_per_sample_rows(mnist_run, here):

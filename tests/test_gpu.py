@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vaekit.bundle import load_model
+from vaekit.tasks import evaluate
 from vaekit.training import train
 
 pytestmark = [
@@ -34,3 +35,13 @@ def test_a_cpu_run_resumes_on_cuda(mnist, tmp_path):
     model = train(mnist, tmp_path / "run", resume=True, device="cuda", epochs=2)
     assert [r["epoch"] for r in model.history] == [1, 2]
     assert model.history[1]["val_elbo"] > model.history[0]["val_elbo"]
+
+
+def test_evaluate_on_cuda_matches_cpu(mnist, tmp_path):
+    train(mnist, tmp_path / "run", device="cpu", epochs=1, subset=2000, hidden=(64,), latent_dim=4)
+    kw = {"split": "test", "iw_samples": 50, "precision": "fp32", "write": False}
+    cpu, gpu = (evaluate(tmp_path / "run", device=d, **kw) for d in ("cpu", "cuda"))
+    assert gpu["device"] == "cuda" and cpu["device"] == "cpu"
+    assert gpu["elbo"] == pytest.approx(cpu["elbo"], abs=0.3)  # other noise streams: close, not equal
+    assert gpu["nll"] == pytest.approx(cpu["nll"], abs=0.3)
+    assert gpu["active_units"] == cpu["active_units"]

@@ -185,13 +185,16 @@ def evaluate(
         typer.Option(help="Network precision for importance sampling; auto: bf16 where the CPU/GPU has it."),
     ] = "auto",
     per_sample: Annotated[Path | None, typer.Option(help="Also write one row per input to this .csv.")] = None,
+    device: Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto: cuda when present.")] = "auto",
 ) -> None:
     """ELBO, importance-weighted log p(x) (K samples), bits/dim, KL per dimension and active units.
 
     Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K."""
     from .tasks import evaluate as evaluate_fn
 
-    r = evaluate_fn(run, data, split, seed, iw_samples=iw_samples, precision=precision, per_sample=per_sample)
+    r = evaluate_fn(
+        run, data, split, seed, iw_samples=iw_samples, precision=precision, per_sample=per_sample, device=device
+    )
     table = Table(title=f"{run} on {r['split']} ({r['n']:,} samples)")
     for col in ("metric", "value"):
         table.add_column(col)

@@ -17,6 +17,7 @@ from ..bundle import load_model
 from ..errors import VaekitError
 from ..estimators import Precision, iwae_per_sample, latent_diagnostics
 from ..training.loop import elbo_stats
+from ..training.run import resolve_device
 from .data import binarized_like_training, load_for_model
 from .outputs import check_out, save_array
 
@@ -31,17 +32,20 @@ def evaluate(
     precision: Precision = "auto",
     per_sample: str | Path | None = None,
     batch_size: int = 100,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Mean per-sample ELBO, reconstruction and KL (nats); with ``iw_samples`` = K > 0 also the K-sample
-    importance-weighted estimate of log p(x) ("iwae") and its NLL; bits/dim; KL per dimension and active units."""
+    importance-weighted estimate of log p(x) ("iwae") and its NLL; bits/dim; KL per dimension and active units.
+    ``device``: auto (CUDA when present), cpu or cuda."""
     if iw_samples < 0:
         raise VaekitError("--iw-samples must be >= 0 (0 skips importance sampling)")
-    model = load_model(run)
+    dev = resolve_device(device)
+    model = load_model(run, dev)
     if iw_samples and model.config.autoencoder:
         raise VaekitError("importance sampling needs a VAE: this run is a plain autoencoder (use --iw-samples 0)")
     per_sample = check_out(per_sample, {".csv"}, "per-sample results") if per_sample else None
     sel = load_for_model(model, data, split)
-    x = binarized_like_training(model, sel.x)
+    x = binarized_like_training(model, sel.x).to(dev)
     start = time.perf_counter()
     stats = elbo_stats(model, x, seed=seed, per_sample=True)
     elbo_seconds = time.perf_counter() - start
@@ -56,6 +60,7 @@ def evaluate(
         "bits_per_dim": -stats["elbo"] / (dims * math.log(2)),
         "elbo_seconds": elbo_seconds,
         "seed": seed,
+        "device": str(dev),
     }
     columns = {
         "elbo": stats["per_sample"][:, 0],
@@ -75,7 +80,7 @@ def evaluate(
                 "precision": precision,
             }
         )
-        columns["iwae"] = log_px
+        columns["iwae"] = log_px.cpu()
     result.update(latent_diagnostics(model, x))
     if per_sample is not None:
         table = torch.stack([v.double() for v in columns.values()], 1)

@@ -92,7 +92,7 @@ def train(
         raise VaekitError(str(e)) from None
     x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
     model.fit_data_stats(x_train)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
     best = {"weights": copy.deepcopy(model.state_dict())}
 
@@ -167,9 +167,12 @@ def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder
     return dataclasses.replace(cfg, **changes)
 
 
-def _device(choice: str) -> torch.device:
+def resolve_device(choice: str) -> torch.device:
+    """auto → cuda when a CUDA device is present, else cpu; cuda without one is a clear error."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise VaekitError("--device cuda was asked for, but no CUDA device is available")
+    if choice not in ("auto", "cpu", "cuda"):
+        raise VaekitError(f"unknown device '{choice}': expected auto, cpu or cuda")
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
