@@ -1,51 +1,17 @@
 """log p(x) by importance sampling: exact on a linear-Gaussian model, above the ELBO, tighter with more samples."""
 
-import math
-
 import pytest
 import torch
-from torch.distributions import MultivariateNormal
 
 from vaekit.data.schema import Schema
 from vaekit.estimators import iwae_log_px, latent_diagnostics
-from vaekit.likelihoods import GaussianConfig
 from vaekit.model import VAE, ModelConfig
 from vaekit.nn import MLPConfig
 from vaekit.training.loop import elbo_stats
 
-DX, DZ, NOISE_VAR = 5, 2, 0.25
-
-
-@pytest.fixture(scope="module")
-def linear_gaussian():
-    """p(z) = N(0, I), p(x|z) = N(Wz + b, s2 I): log p(x) = log N(x; b, W W^T + s2 I) exactly.
-
-    The encoder gives the exact posterior mean with too wide a variance: a usable but loose proposal q."""
-    g = torch.Generator().manual_seed(0)
-    w, b = torch.randn(DX, DZ, generator=g), torch.randn(DX, generator=g)
-    model = VAE(
-        ModelConfig(latent_dim=DZ, architecture=MLPConfig(hidden=()), likelihood=GaussianConfig()),
-        Schema("vector", (DX,)),
-    ).eval()
-    post_cov = torch.linalg.inv(torch.eye(DZ) + w.T @ w / NOISE_VAR)
-    with torch.no_grad():
-        dec, enc = model.decoder.net[0], model.encoder.net[0]
-        dec.weight.zero_(), dec.bias.zero_()
-        dec.weight[:DX] = w
-        dec.bias[:DX] = b
-        dec.bias[DX:] = math.log(NOISE_VAR)
-        gain = post_cov @ w.T / NOISE_VAR  # posterior mean = gain (x - b)
-        enc.weight.zero_(), enc.bias.zero_()
-        enc.weight[:DZ] = gain
-        enc.bias[:DZ] = -gain @ b
-        enc.bias[DZ:] = torch.log(torch.diagonal(post_cov)) + 1.0  # too wide: q is a deliberately loose proposal
-    marginal = MultivariateNormal(b, w @ w.T + NOISE_VAR * torch.eye(DX))
-    x = marginal.sample((4000,))
-    return model, x, marginal.log_prob(x).double()
-
 
 def test_iwae_converges_to_the_exact_log_likelihood(linear_gaussian):
-    model, x, exact = linear_gaussian
+    model, x, exact, _ = linear_gaussian
     errors = []
     for k, n in ((1, 4000), (10, 4000), (100, 4000), (3000, 1000)):
         est = iwae_log_px(model, x[:n], k, generator=torch.Generator().manual_seed(k))
@@ -56,7 +22,7 @@ def test_iwae_converges_to_the_exact_log_likelihood(linear_gaussian):
 
 
 def test_iwae_is_above_the_elbo_and_not_decreasing_in_k(linear_gaussian):
-    model, x, _ = linear_gaussian
+    model, x, _, _ = linear_gaussian
     elbo = elbo_stats(model, x, seed=1)["elbo"]
     means = [iwae_log_px(model, x, k, generator=torch.Generator().manual_seed(7)).mean().item() for k in (1, 5, 50)]
     assert abs(means[0] - elbo) < 0.12  # K=1 is the ELBO in expectation (3 standard errors here)
@@ -65,7 +31,7 @@ def test_iwae_is_above_the_elbo_and_not_decreasing_in_k(linear_gaussian):
 
 
 def test_chunking_does_not_change_the_estimate(linear_gaussian):
-    model, x, _ = linear_gaussian
+    model, x, _, _ = linear_gaussian
     a = iwae_log_px(model, x[:50], 64, generator=torch.Generator().manual_seed(3), rows_per_chunk=50 * 64)
     b = iwae_log_px(model, x[:50], 64, generator=torch.Generator().manual_seed(3), rows_per_chunk=50 * 7)
     assert a.shape == (50,)
@@ -74,7 +40,7 @@ def test_chunking_does_not_change_the_estimate(linear_gaussian):
 
 
 def test_bf16_stays_within_0_05_nats_of_fp32(linear_gaussian):
-    model, x, _ = linear_gaussian
+    model, x, _, _ = linear_gaussian
     x = x[:500]
     fp32 = iwae_log_px(model, x, 200, generator=torch.Generator().manual_seed(0), precision="fp32")
     bf16 = iwae_log_px(model, x, 200, generator=torch.Generator().manual_seed(0), precision="bf16")
@@ -90,9 +56,9 @@ def test_autoencoder_has_no_likelihood_estimate():
 
 
 def test_active_units_and_kl_per_dim(linear_gaussian):
-    model, x, _ = linear_gaussian
+    model, x, _, _ = linear_gaussian
     d = latent_diagnostics(model, x)
-    assert d["active_units"] == DZ and len(d["kl_per_dim"]) == DZ and all(k > 0 for k in d["kl_per_dim"])
+    assert d["active_units"] == model.config.latent_dim == len(d["kl_per_dim"]) and all(k > 0 for k in d["kl_per_dim"])
     with torch.no_grad():
         enc = model.encoder.net[0]
         saved = enc.weight.clone()

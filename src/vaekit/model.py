@@ -115,15 +115,19 @@ class VAE(nn.Module):
         return self.config.latent_dim + (self.config.top_latent_dim or 0)
 
     # -- the model -------------------------------------------------------------------------------------
-    def encode(self, x: Any) -> DiagonalGaussian:
+    def encode(self, x: Any, mask: torch.Tensor | None = None) -> DiagonalGaussian:
         """q(z|x) for a batch x (N, *shape) in data units (numpy, uint8 images and one sample accepted): the
-        code the decoder reads. With two levels, q(z1|x, z2) at the mean of q(z2|x)."""
-        levels = self.encode_levels(x)
+        code the decoder reads. With two levels, q(z1|x, z2) at the mean of q(z2|x). ``mask``: see
+        ``encode_levels``."""
+        levels = self.encode_levels(x, mask)
         return levels[0] if len(levels) == 1 else self._mean_path(levels)[1]
 
-    def encode_levels(self, x: Any) -> tuple[DiagonalGaussian, ...]:
+    def encode_levels(self, x: Any, mask: torch.Tensor | None = None) -> tuple[DiagonalGaussian, ...]:
         """The encoder's Gaussians, top level first: (q(z|x),) with one level; (q(z2|x), bottom-up estimate of
-        z1) with two, the latter still to be combined with p(z1|z2) (Sønderby et al., 2016)."""
+        z1) with two, the latter still to be combined with p(z1|z2) (Sønderby et al., 2016).
+
+        ``mask`` (N, *shape) bool, True where observed: x holds fill-in values elsewhere. Only an encoder that
+        reads the mask uses it; others see x as it is."""
         x = self._batch(x)
         h = self.encoder((x - self.shift) / self.scale)
         if self.config.autoencoder:
@@ -264,6 +268,27 @@ class VAE(nn.Module):
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)
+
+    @torch.no_grad()
+    def impute(
+        self,
+        x: Any,
+        mask: Any = None,
+        *,
+        k: int = 100,
+        draws: int = 0,
+        refine: int = 0,
+        noise: bool = True,
+        seed: int = 0,
+    ) -> Any:
+        """Fill the missing entries of x (NaN, or where ``mask`` is 0/False) with the importance-weighted
+        conditional mean given the observed ones; ``draws`` > 0 adds that many multiple imputations. Returns a
+        ``vaekit.imputation.Imputation`` (``.mean``, ``.draws``, ``.mask``, ``.ess``)."""
+        from .imputation import impute
+
+        x = as_batch(x, self.schema, self.shift.device, allow_missing=True)
+        g = torch.Generator(x.device).manual_seed(seed)
+        return impute(self, x, mask, k=k, draws=draws, refine=refine, noise=noise, generator=g)
 
     # -- anomaly detection (vaekit.tasks.anomaly; the calibration is saved as RUN/anomaly.json) -----------
     calibration: Any = None  # a vaekit.conformal.Calibration once calibrated on clean data, else None

@@ -11,11 +11,12 @@ from ..errors import DataError
 from .schema import Schema
 
 
-def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu") -> torch.Tensor:
+def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu", allow_missing: bool = False) -> torch.Tensor:
     """A float32 batch (N, *schema.shape) in data units from an array, tensor or DataFrame.
 
     Accepts one sample (``schema.shape``) or a batch; uint8 images are scaled to [0, 1]; (N, H, W) is read as
-    single-channel images; DataFrame columns are matched to the schema by name.
+    single-channel images; DataFrame columns are matched to the schema by name. NaN (a missing value) is refused
+    unless ``allow_missing``; infinite values always are.
     """
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # pandas DataFrame
         x = _frame_to_array(x, schema)
@@ -30,7 +31,10 @@ def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu") -> torc
         t = t.reshape(-1, *shape)
     if tuple(t.shape[1:]) != shape:
         raise DataError(f"input has shape {tuple(t.shape)}, expected (N, {', '.join(map(str, shape))})")
-    if not torch.isfinite(t).all():
+    if allow_missing:
+        if torch.isinf(t).any():
+            raise DataError("input contains infinite values: use NaN for a missing value")
+    elif not torch.isfinite(t).all():
         raise DataError("input contains NaN or infinite values")
     return t
 
