@@ -20,6 +20,7 @@ def test_public_names():
             "TrainingError",
             "VaekitError",
             "__version__",
+            "impute_frame",
             "load",
             "load_dataset",
             "train",

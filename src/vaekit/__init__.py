@@ -12,6 +12,7 @@ from .bundle import load_model as load  # noqa: E402
 from .data import Dataset, Schema, load_dataset  # noqa: E402
 from .errors import BundleError, DataError, TrainingError, VaekitError  # noqa: E402
 from .model import PRESETS, VAE, ModelConfig  # noqa: E402
+from .tasks.impute import impute_frame  # noqa: E402
 from .training import TrainConfig, train  # noqa: E402
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "TrainingError",
     "VaekitError",
     "__version__",
+    "impute_frame",
     "load",
     "load_dataset",
     "train",

@@ -69,6 +69,13 @@ def _ints(text: str | None, what: str) -> list[int] | None:
         raise VaekitError(f"{what} must be comma-separated integers, got '{text}'") from None
 
 
+def _names(text: str | None) -> list[str] | None:
+    """Comma-separated column names -> a list (None when not given)."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def _summary(r: dict[str, Any], run: Path) -> str:
     """The one line that sums up an evaluation: split, ELBO, NLL when importance sampling ran, the run."""
     nll = f", NLL {r['nll']:.2f} (K={r['iw_samples']})" if "nll" in r else ""
@@ -121,8 +128,19 @@ def train(
         typer.Option(help="Stop after the epoch that reaches this many minutes of training. [best: 60]"),
     ] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
+    corrupt: Annotated[
+        str | None,
+        typer.Option(
+            help="Denoising VAE: the encoder sees a freshly corrupted copy of each batch, the loss scores the clean "
+            "one. gaussian:S (noise std S; pixel units for images), saltpepper:P or dropout:P (share P of values)."
+        ),
+    ] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
+    categorical: Annotated[
+        str | None, typer.Option(help="Table columns to treat as categorical, e.g. zip,grade (integer codes).")
+    ] = None,
+    numeric: Annotated[str | None, typer.Option(help="Table columns to treat as numeric (e.g. 0/1 booleans).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
     device: Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(help="[default: auto]")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
@@ -147,6 +165,8 @@ def train(
             likelihood=likelihood,
             image_size=image_size,
             label_column=label_column,
+            categorical=_names(categorical),
+            numeric=_names(numeric),
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -159,6 +179,7 @@ def train(
             early_stopping=early_stopping,
             time_limit=time_limit,
             subset=subset,
+            corrupt=corrupt,
             seed=seed,
             device=device,
         ),
@@ -328,6 +349,107 @@ def report(
         out_console.print(_summary(json.loads(evaluation.read_text(encoding="utf-8")), run), soft_wrap=True)
 
 
+InputImage = Annotated[
+    Path, typer.Option("--input", "-i", help="A PNG/JPEG image, or a .npy of one image or a batch (N, [C,] H, W).")
+]
+
+
+@app.command(
+    epilog="Examples:  `vaekit inpaint runs/seed --input digit.png --mask hole.png --out filled.png`  ·  "
+    "`vaekit inpaint runs/seed --input batch.npy --mask holes.npy --draws 8 --out completions.png`"
+)
+@friendly
+def inpaint(
+    run: RunArg,
+    input: InputImage,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="PNG: one image as is, a batch as a grid; with --draws one row per image (conditional mean, then "
+            "the draws). .npy: the input's shape; with --draws (M, *input shape), the draws.",
+        ),
+    ],
+    mask: Annotated[
+        Path | None,
+        typer.Option(
+            help="PNG or .npy, white / nonzero / True = a pixel to fill; (H, W) for every image or one per image "
+            "(N, H, W). NaN pixels of a .npy input are filled too."
+        ),
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Alternative completions per image (0: the conditional mean only).")] = 0,
+    iw_samples: Annotated[int, typer.Option(help="Importance samples K per image.")] = 100,
+    refine: Annotated[int, typer.Option(help="Optimization steps towards the posterior mode first (0: none).")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fill masked pixels given the rest: the conditional mean, or several plausible completions (--draws)."""
+    from .tasks.inpaint import inpaint_run
+
+    r = inpaint_run(run, input, mask, out, draws=draws, k=iw_samples, refine=refine, seed=seed)
+    images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
+    out_console.print(
+        f"filled {r['filled']:,} of {r['pixels']:,} pixels in {images} (lowest ESS {r['ess_min']:.1f} of "
+        f"K={iw_samples}) → {out}",
+        soft_wrap=True,
+    )
+
+
+@app.command(epilog="Example:  `vaekit denoise runs/dvae --input noisy.png --out clean.png`")
+@friendly
+def denoise(
+    run: RunArg,
+    input: InputImage,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG (one image as is, a batch as a grid) or .npy.")],
+    samples: Annotated[
+        int, typer.Option(help="Average the decoded means of this many draws of q(z|x) (0: the posterior mean).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for --samples.")] = 0,
+) -> None:
+    """Clean noisy images: the model's reconstruction of them (a learned denoiser when trained with --corrupt)."""
+    from .tasks.inpaint import denoise_run
+
+    r = denoise_run(run, input, out, samples=samples, seed=seed)
+    images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
+    note = "" if r["corrupt"] else " (the run was trained without --corrupt: its plain reconstruction)"
+    out_console.print(f"denoised {images} → {out}{note}", soft_wrap=True)
+
+
+@app.command(
+    epilog="Examples:  `vaekit impute runs/tab --data holes.csv --out filled.csv`  ·  "
+    "`vaekit impute runs/tab --data holes.csv --draws 20 --out draws.csv`"
+)
+@friendly
+def impute(
+    run: RunArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The filled table: .csv or .parquet (never the input).")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="A .csv/.parquet table with empty cells. [default: the run's table]")
+    ] = None,
+    draws: Annotated[
+        int, typer.Option(help="Multiple imputation: M draws in one long table with a first column `draw` (1..M).")
+    ] = 0,
+    iw_samples: Annotated[int, typer.Option(help="Importance samples K per row.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
+) -> None:
+    """Fill the missing cells of a table: the conditional mean given each row's observed cells (categorical: the
+    most probable category), observed cells unchanged; or --draws M multiple imputations."""
+    from .tasks.impute import impute_run
+
+    r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed)
+    what = f"{draws} draws" if draws else "the conditional mean"
+    empty = (
+        f"; {r.empty_rows:,} rows had no observed value and were filled from the model's unconditional distribution"
+        if r.empty_rows
+        else ""
+    )
+    out_console.print(
+        f"filled {r.missing_cells:,} missing cells in {r.rows:,} rows with {what} (mean ESS {r.mean_ess:.1f} of "
+        f"{iw_samples}){empty} → {out}",
+        soft_wrap=True,
+    )
+
+
 anomaly_app = typer.Typer(
     help="Anomaly detection: score inputs, and calibrate a false-positive rate on clean data.",
     epilog="Example:  `vaekit anomaly calibrate runs/seed --data clean.npy --fpr 0.01`  ·  "
@@ -340,9 +462,10 @@ ScoreOpt = Annotated[
     str | None,
     typer.Option(
         "--score",
-        help="elbo (-ELBO), iwae (-log p(x), K samples) or recon (-log p(x|z) at the posterior mean), or a "
-        "comma-separated list; higher = more anomalous. [default: the calibrated score, else elbo; recon for a plain "
-        "autoencoder]",
+        help="relative (-log p(x|z) at the posterior mean / (1 + H(x)), H the entropy of the input's gray levels; "
+        "images), elbo (-ELBO), iwae (-log p(x), K samples) or recon (-log p(x|z) at the posterior mean), or a "
+        "comma-separated list; higher = more anomalous. [default: the calibrated score, else relative for images "
+        "(Bernoulli likelihood), elbo for tables; recon for a plain autoencoder of tables]",
     ),
 ]
 IwOpt = Annotated[int | None, typer.Option(help="Importance samples K for --score iwae. [default: 100]")]
@@ -397,8 +520,8 @@ def anomaly_calibrate(
     score: Annotated[
         str | None,
         typer.Option(
-            help="elbo, iwae or recon (see `vaekit anomaly score --help`). [default: elbo; recon for a plain "
-            "autoencoder]"
+            help="relative, elbo, iwae or recon (see `vaekit anomaly score --help`). [default: relative for images, "
+            "elbo for tables; recon for a plain autoencoder of tables]"
         ),
     ] = None,
     iw_samples: IwOpt = None,

@@ -24,7 +24,7 @@ from .errors import BundleError, VaekitError
 
 FILE = "anomaly.json"  # in the run folder, beside config.json
 FORMAT_VERSION = 1
-METHODS = ("elbo", "iwae", "recon")
+METHODS = ("elbo", "iwae", "recon", "relative")
 _EPS = 1e-9  # fpr * (n + 1) computed in floating point: 0.01 * 100 must count as 1
 
 
@@ -71,7 +71,7 @@ def p_values(calibration_scores: torch.Tensor, scores: torch.Tensor) -> torch.Te
 class Calibration:
     """What ``calibrate`` learned from clean data: how scores are computed, and their clean distribution."""
 
-    method: str  # the score: elbo, iwae or recon (see vaekit.tasks.anomaly)
+    method: str  # the score: elbo, iwae, recon or relative (see vaekit.tasks.anomaly)
     iw_samples: int | None  # K of the iwae score; None for the others
     seed: int  # seed of the scoring noise (elbo, iwae)
     fpr: float  # target false-positive rate: flag when p <= fpr

@@ -5,6 +5,11 @@ decoder's raw output into a distribution object. Every distribution offers ``log
 over all non-batch dimensions (the optional mask, 1 = observed, is how missing data and inpainting will enter),
 ``mean`` and ``sample()``. Values are in data units: the Gaussian undoes the model's standardization, so its
 log-density is that of the original data.
+
+Tables may have missing values: for the Gaussian and the Mixed likelihood a NaN in x counts as missing even
+without a mask (log_prob then covers the observed entries only), and missing entries never reach the arithmetic,
+so no NaN reaches a gradient. ``Mixed`` serves tables with categorical columns: a Gaussian per numeric column and
+a categorical distribution over each categorical column's categories (x holds the category's index).
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ def _sum_event(t: torch.Tensor, mask: torch.Tensor | None, event_dims: int | Non
     if event_dims is None:
         event_dims = t.dim() - 1
     return t.flatten(-event_dims).sum(-1) if event_dims > 0 else t
+
+
+def _missing_as_mask(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(x with missing entries zero-filled, mask): NaN in x counts as missing, also when no mask is given."""
+    nan = torch.isnan(x)
+    if mask is None and not bool(nan.any()):
+        return x, None
+    observed = ~nan if mask is None else (mask != 0) & ~nan
+    return torch.where(observed, x, torch.zeros((), dtype=x.dtype, device=x.device)), observed
 
 
 class Bernoulli:
@@ -74,6 +88,8 @@ class Gaussian:
         return torch.exp(0.5 * self.logvar)
 
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of log N(x_i) over the observed values of the event (NaN in x: missing). (N,)"""
+        x, mask = _missing_as_mask(x, mask)
         per_value = -0.5 * (LOG_2PI + self.logvar + (x - self.loc) ** 2 * torch.exp(-self.logvar))
         return _sum_event(per_value, mask, self.event_dims)
 
@@ -108,10 +124,109 @@ class GaussianConfig:
         return Gaussian(loc * scale + shift, logvar + 2 * torch.log(scale), event_dims=shift.dim())
 
 
-LikelihoodConfig = BernoulliConfig | GaussianConfig
-LIKELIHOODS: dict[str, type[BernoulliConfig] | type[GaussianConfig]] = {
+class Mixed:
+    """A table with numeric and categorical columns: an independent Gaussian per numeric column (learned variance,
+    data units) and a categorical distribution per categorical column; x (*batch, D) holds numbers and category
+    indices, NaN where missing. ``cardinalities`` (D,) is 0 for a numeric column, else its number of categories."""
+
+    def __init__(self, loc: torch.Tensor, logvar: torch.Tensor, logits: torch.Tensor, cardinalities: tuple[int, ...]):
+        self.loc, self.logvar = loc, logvar  # (*batch, numeric columns)
+        self.logits = logits  # (*batch, sum of the categorical cardinalities), column after column
+        self.cardinalities = cardinalities
+        self.numeric = [j for j, c in enumerate(cardinalities) if c == 0]
+        self.categorical = [j for j, c in enumerate(cardinalities) if c > 0]
+
+    def _slices(self):
+        """(column index, logits of its categories) per categorical column."""
+        start = 0
+        for j in self.categorical:
+            c = self.cardinalities[j]
+            yield j, self.logits[..., start : start + c]
+            start += c
+
+    def _assemble(self, numeric: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
+        """Columns back in table order: numeric values (*batch, numeric) and one tensor per categorical column."""
+        columns: list[torch.Tensor] = [torch.empty(0)] * len(self.cardinalities)
+        for i, j in enumerate(self.numeric):
+            columns[j] = numeric[..., i]
+        for code, j in zip(codes, self.categorical, strict=True):
+            columns[j] = code.to(numeric.dtype)
+        return torch.stack(columns, -1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Numeric columns: the mean; categorical columns: the index of the most probable category. (*batch, D)"""
+        return self._assemble(self.loc, [lg.argmax(-1) for _, lg in self._slices()])
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of the log-probabilities of the observed values (NaN in x or mask 0: missing). (*batch,)"""
+        x, observed = _missing_as_mask(x, mask)
+        if observed is None:
+            observed = torch.ones_like(x, dtype=torch.bool)
+        xn, on = x[..., self.numeric], observed[..., self.numeric]
+        per_value = -0.5 * (LOG_2PI + self.logvar + (xn - self.loc) ** 2 * torch.exp(-self.logvar))
+        total = torch.where(on, per_value, torch.zeros((), device=x.device)).sum(-1)
+        for j, logits in self._slices():
+            log_p = torch.log_softmax(logits, -1)
+            shape = torch.broadcast_shapes(log_p.shape[:-1], x.shape[:-1])
+            code = x[..., j].long().clamp(0, logits.shape[-1] - 1).expand(shape)
+            term = log_p.expand(*shape, log_p.shape[-1]).gather(-1, code[..., None])[..., 0]
+            total = total + torch.where(observed[..., j].expand(shape), term, torch.zeros((), device=x.device))
+        return total
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
+        codes = []
+        for _, logits in self._slices():
+            probs = torch.softmax(logits.float(), -1)
+            flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+            codes.append(flat.view(probs.shape[:-1]))
+        return self._assemble(self.loc + self.stddev * eps, codes)
+
+    def mixture_point(self, w: torch.Tensor) -> torch.Tensor:
+        """Point estimate of the mixture sum_k w_k p(x|z_k), w (K, N) over parameters (K, N, ...): numeric
+        columns its mean, categorical columns its most probable category. (N, D)"""
+        numeric = torch.einsum("kn,kn...->n...", w, self.loc.float())
+        codes = [torch.einsum("kn,knc->nc", w, torch.softmax(lg.float(), -1)).argmax(-1) for _, lg in self._slices()]
+        return self._assemble(numeric, codes)
+
+
+@dataclass(frozen=True)
+class MixedConfig:
+    """Numeric and categorical table columns (``Mixed``); the decoder emits a mean and a log-variance per numeric
+    column, then the logits of every categorical column's categories."""
+
+    kind: Literal["mixed"] = "mixed"
+    cardinalities: tuple[int, ...] = ()  # per column: 0 numeric, else its number of categories
+    min_logvar: float = -7.0
+    max_logvar: float = 4.0
+
+    params_per_value = 1
+
+    @property
+    def output_size(self) -> int:
+        """Decoder outputs per sample: two per numeric column, one per category."""
+        return sum(2 if c == 0 else c for c in self.cardinalities)
+
+    def build(self, out: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> Mixed:
+        """out: decoder output (*batch, output_size) in model space -> Mixed over (*batch, D)."""
+        numeric = [j for j, c in enumerate(self.cardinalities) if c == 0]
+        n = len(numeric)
+        loc, logvar, logits = out[..., :n], out[..., n : 2 * n], out[..., 2 * n :]
+        shift, scale = shift[numeric], scale[numeric]
+        logvar = logvar.clamp(self.min_logvar, self.max_logvar)
+        return Mixed(loc * scale + shift, logvar + 2 * torch.log(scale), logits, self.cardinalities)
+
+
+LikelihoodConfig = BernoulliConfig | GaussianConfig | MixedConfig
+LIKELIHOODS: dict[str, type[BernoulliConfig] | type[GaussianConfig] | type[MixedConfig]] = {
     "bernoulli": BernoulliConfig,
     "gaussian": GaussianConfig,
+    "mixed": MixedConfig,
 }
 
 

@@ -357,12 +357,9 @@ def test_csv_table_raw_values_and_labels(tmp_path):
     assert d.splits["all"].tolist() == [[1.5, 0.0], [-2.0, 1.0], [300.0, 2.0]]  # not standardized
     assert d.labels["all"].tolist() == [1, 0, 1] and d.schema.label_names == ("a", "b")
     assert d.schema == Schema("table", (2,), columns=("a", "c"), label_names=("a", "b"), source=str(tmp_path / "t.csv"))
-    raises(
-        r"^column\(s\) \['species'\] in .* are not numeric: vaekit tables must be numeric \(drop them, or "
-        r"pass --label-column NAME for a class column\)$",
-        load_dataset,
-        tmp_path / "t.csv",
-    )
+    mixed = load_dataset(tmp_path / "t.csv")  # a text column is categorical: its values become category indices
+    assert mixed.schema.column_types == ("numeric", "categorical", "numeric")
+    assert mixed.schema.categories == {"species": ("a", "b")} and mixed.splits["all"][:, 1].tolist() == [1, 0, 1]
     raises(
         r"label column 'kind' not found in .*: its columns are \['a', 'species', 'c'\]",
         load_dataset,
@@ -383,12 +380,8 @@ def test_parquet_and_tsv(tmp_path):
 
 def test_missing_values_and_empty_tables(tmp_path):
     (tmp_path / "m.csv").write_text("a,b\n1,2\n3,\n,5\n")
-    raises(
-        r"^table .*m\.csv has 2 missing values \(first in column 'b', row 2\): "
-        r"missing-data training is not supported yet$",
-        load_dataset,
-        tmp_path / "m.csv",
-    )
+    x = load_dataset(tmp_path / "m.csv").splits["all"]  # missing values are NaN: models train on the rest
+    assert torch.isnan(x).tolist() == [[False, False], [False, True], [True, False]]
     (tmp_path / "i.csv").write_text("a,b\n1,2\n3,1e300\n")
     raises(r"has 1 infinite or too large values \(first in column 'b', row 2\)", load_dataset, tmp_path / "i.csv")
     (tmp_path / "e.csv").write_text("")

@@ -11,13 +11,18 @@ from ..errors import DataError
 from .schema import Schema
 
 
-def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu", allow_missing: bool = False) -> torch.Tensor:
+def as_batch(
+    x: Any, schema: Schema, device: torch.device | str = "cpu", allow_missing: bool | None = None
+) -> torch.Tensor:
     """A float32 batch (N, *schema.shape) in data units from an array, tensor or DataFrame.
 
     Accepts one sample (``schema.shape``) or a batch; uint8 images are scaled to [0, 1]; (N, H, W) is read as
-    single-channel images; DataFrame columns are matched to the schema by name. NaN (a missing value) is refused
-    unless ``allow_missing``; infinite values always are.
+    single-channel images; DataFrame columns are matched to the schema by name (categorical columns become the
+    index of their category). NaN (a missing value) is refused unless ``allow_missing`` (default: allowed for
+    tables, whose models read missing values); infinite values always are.
     """
+    if allow_missing is None:
+        allow_missing = schema.kind == "table"
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # pandas DataFrame
         x = _frame_to_array(x, schema)
     t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
@@ -42,13 +47,6 @@ def as_batch(x: Any, schema: Schema, device: torch.device | str = "cpu", allow_m
 def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:
     if schema.columns is None:
         return frame.to_numpy(dtype=np.float32, copy=True)  # pandas 3 hands out read-only arrays otherwise
-    cols = [str(c) for c in frame.columns]
-    missing = [c for c in schema.columns if c not in cols]
-    extra = [c for c in cols if c not in schema.columns]
-    if missing or extra:
-        raise DataError(
-            f"table columns do not match the model's: missing {missing}, unexpected {extra} "
-            f"(expected {list(schema.columns)})"
-        )
-    frame = frame.rename(columns=str)
-    return frame[list(schema.columns)].to_numpy(dtype=np.float32, copy=True)
+    from .tables import frame_values  # tables imports arrays, which imports nothing from here
+
+    return frame_values(frame.rename(columns=str), schema, "DataFrame")

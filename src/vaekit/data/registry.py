@@ -63,7 +63,11 @@ def _only_for_tables(spec: str, label_column: str | None) -> None:
         raise DataError(f"--label-column applies to .csv/.tsv/.parquet tables, not to {spec}")
 
 
-def _load_path(path: Path, image_size: int | None, label_column: str | None, schema: Schema | None) -> Dataset:
+def _load_path(
+    path: Path, image_size: int | None, label_column: str | None, schema: Schema | None, types: dict[str, list[str]]
+) -> Dataset:
+    if path.suffix.lower() not in TABLE_SUFFIXES and any(types.values()):
+        raise DataError(f"--categorical / --numeric apply to .csv/.tsv/.parquet tables, not to {path}")
     if path.is_dir():
         _only_for_tables(str(path), label_column)
         _require_image_schema(str(path), schema)
@@ -79,7 +83,7 @@ def _load_path(path: Path, image_size: int | None, label_column: str | None, sch
             raise DataError(f"--image-size applies to images, not to the table {path}")
         if schema is not None and schema.kind == "image":
             raise DataError(f"{path} is a table but the model was trained on images of shape {tuple(schema.shape)}")
-        return load_table(path, label_column=label_column, schema=schema)
+        return load_table(path, label_column=label_column, schema=schema, **types)
     if suffix in IMAGE_SUFFIXES:
         raise DataError(f"{path} is a single image: pass the folder that holds the images")
     if looks_like_idx(path):
@@ -104,16 +108,22 @@ def load_dataset(
     image_size: int | None = None,
     label_column: str | None = None,
     schema: Schema | None = None,
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
 ) -> Dataset:
     """Load the dataset ``spec`` names as float32 tensors in data units (see :class:`Dataset`).
 
     Images come as ``(N, C, H, W)`` in [0, 1], tables as raw ``(N, D)`` values. ``image_size`` resizes images
     to N×N; ``label_column`` names a table's class column; ``schema`` (a trained model's) makes the data
-    conform to it (resized/converted images, reordered columns) or raises DataError.
+    conform to it (resized/converted images, reordered columns) or raises DataError. ``categorical`` /
+    ``numeric`` override the inferred type of the named table columns (see ``vaekit.data.tables``).
     """
     spec = os.fspath(spec)
     _check_options(image_size, schema)
+    types = {"categorical": list(categorical or []), "numeric": list(numeric or [])}
     if spec.strip().lower() in KNOWN_DATASETS:
+        if any(types.values()):
+            raise DataError(f"--categorical / --numeric apply to .csv/.tsv/.parquet tables, not to {spec}")
         _only_for_tables(spec, label_column)
         _require_image_schema(spec, schema)
         return load_mnist(image_size=image_size, schema=schema)
@@ -121,7 +131,7 @@ def load_dataset(
     if not path.exists():
         raise _missing(spec)
     try:
-        return _load_path(path, image_size, label_column, schema)
+        return _load_path(path, image_size, label_column, schema, types)
     except PermissionError as e:  # folders that cannot be listed; files are handled by the loaders
         raise DataError(f"cannot read {path}: permission denied ({e.filename})") from None
 

@@ -2,7 +2,8 @@
 
 Data always reaches the model as float32 tensors in *data units*: images scaled to [0, 1] with shape
 (N, C, H, W); tables as raw numeric values with shape (N, D) (standardization lives inside the model, so the
-statistics are saved with the weights and re-applied at inference).
+statistics are saved with the weights and re-applied at inference). In a table a categorical column holds the
+index of its category (``Schema.categories``) and NaN marks a missing value.
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ class Schema:
     columns: tuple[str, ...] | None = None  # table column names, in model order
     label_names: tuple[str, ...] | None = None  # class names when labels are categorical (folder names)
     source: str = ""  # where the training data came from (for humans)
+    # tables: "numeric" or "categorical" per column (None: all numeric, as in bundles written before types)
+    column_types: tuple[str, ...] | None = None
+    # tables: each categorical column's category names; a value in the data is the index of its name
+    categories: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        """Per column: the number of categories of a categorical column, 0 for a numeric one."""
+        cats = self.categories or {}
+        if self.columns is None or self.column_types is None:
+            return (0,) * self.size
+        return tuple(
+            len(cats[c]) if t == "categorical" else 0 for c, t in zip(self.columns, self.column_types, strict=True)
+        )
+
+    @property
+    def has_categorical(self) -> bool:
+        """True when some column is categorical."""
+        return any(self.cardinalities)
 
     @property
     def size(self) -> int:
@@ -42,6 +62,8 @@ class Schema:
             columns=tuple(d["columns"]) if d.get("columns") is not None else None,
             label_names=tuple(d["label_names"]) if d.get("label_names") is not None else None,
             source=d.get("source", ""),
+            column_types=tuple(d["column_types"]) if d.get("column_types") is not None else None,
+            categories={str(k): tuple(v) for k, v in d["categories"].items()} if d.get("categories") else None,
         )
 
 

@@ -1,8 +1,16 @@
-"""Numeric tables (``.csv``, ``.tsv``, ``.parquet``) as datasets, and numeric text matrices.
+"""Tables (``.csv``, ``.tsv``, ``.parquet``) as datasets, and numeric text matrices.
 
 A table becomes float32 ``(N, D)`` raw values (no standardization: the model does that), one column per
-feature, named in the schema. An optional label column is taken out of the features and factorized: its
-sorted unique values are the label names, labels their index.
+feature, named in the schema; NaN marks a missing value (an empty cell). An optional label column is taken out
+of the features and factorized: its sorted unique values are the label names, labels their index.
+
+Column types: a column is *categorical* when its values are not numbers (text, dates, ...) or are booleans
+(True/False); every other column — integers included — is *numeric*. ``categorical=`` / ``numeric=`` (the train
+options ``--categorical`` / ``--numeric``) override the rule per column, e.g. for integer codes. A categorical
+column holds the index of its category: the categories are the column's distinct values, as text (a whole
+float written as an integer: 1.0 -> "1"), in their natural order (numbers by value, text alphabetically), at
+most ``MAX_CATEGORIES`` of them. A model reads new tables through its schema: columns matched by name, a
+category it never saw is an error.
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ def _take_labels(
     return features, codes, names
 
 
-def _match_columns(frame: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
+def _match_columns(frame: pd.DataFrame, schema: Schema, path: object) -> pd.DataFrame:
     """Reorder the columns to the schema's (by name); refuse missing or extra ones."""
     if schema.kind == "vector" or schema.columns is None:  # unnamed features: match by count
         if frame.shape[1] != schema.size:
@@ -84,13 +92,124 @@ def _match_columns(frame: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFr
     return frame[expected]
 
 
-def _check_numeric(frame: pd.DataFrame, path: Path) -> None:
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
+MAX_CATEGORIES = 1000  # more distinct values than this in a categorical column is an error (an id column?)
+
+
+def category_key(value: object) -> str:
+    """The name a categorical value is known by: its text, a whole float as an integer (1.0 -> "1")."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def default_type(series: pd.Series) -> str:
+    """ "categorical" for booleans and anything that is not a number, else "numeric"."""
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return "categorical"
+    return "numeric"
+
+
+def infer_types(
+    frame: pd.DataFrame, path: Path, categorical: list[str] | None = None, numeric: list[str] | None = None
+) -> tuple[str, ...]:
+    """ "numeric" / "categorical" per column: ``default_type``, overridden by the columns the user names."""
+    names = list(frame.columns)
+    for option, chosen in (("--categorical", categorical), ("--numeric", numeric)):
+        unknown = [c for c in chosen or () if c not in names]
+        if unknown:
+            raise DataError(f"{option} names column(s) {unknown} that {path} does not have: its columns are {names}")
+    both = sorted(set(categorical or ()) & set(numeric or ()))
+    if both:
+        raise DataError(f"column(s) {both} are named in both --categorical and --numeric")
+    return tuple(
+        "categorical" if c in (categorical or ()) else "numeric" if c in (numeric or ()) else default_type(frame[c])
+        for c in names
+    )
+
+
+def categories_of(series: pd.Series, column: str, path: Path) -> tuple[str, ...]:
+    """The category names of a training column: its distinct values as text, in their natural order."""
+    values = series.dropna()
+    if values.empty:
+        raise DataError(f"categorical column {column!r} in {path} has no values (every cell is missing): drop it")
+    uniques = list(pd.unique(values))
+    try:
+        ordered = sorted(uniques)
+    except TypeError:  # mixed types: order by their text
+        ordered = sorted(uniques, key=str)
+    names = tuple(dict.fromkeys(category_key(v) for v in ordered))
+    if len(names) > MAX_CATEGORIES:
         raise DataError(
-            f"column(s) {bad} in {path} are not numeric: vaekit tables must be numeric "
-            "(drop them, or pass --label-column NAME for a class column)"
+            f"column {column!r} in {path} has {len(names)} distinct values, more than the {MAX_CATEGORIES} a "
+            "categorical column may have: drop it (an identifier?) or pass --numeric " + column
         )
+    return names
+
+
+def _numeric_column(series: pd.Series, column: str, where: object) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = numbers.isna() & series.notna()
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise DataError(
+            f"column {column!r} in {where} is numeric but holds {series.iloc[row]!r} (row {row + 1}): expected "
+            "numbers (train with --categorical " + column + " to treat it as categories)"
+        )
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _codes(series: pd.Series, column: str, names: tuple[str, ...], where: object) -> np.ndarray:
+    """Category indices of a categorical column, NaN where missing; an unknown category is an error."""
+    index = {name: i for i, name in enumerate(names)}
+    present = series.notna().to_numpy()
+    keys = [category_key(v) for v in series[present].tolist()]
+    codes = np.full(len(series), np.nan)
+    unknown = [k for k in keys if k not in index]
+    if unknown:
+        row = int(np.flatnonzero(present)[keys.index(unknown[0])])
+        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        raise DataError(
+            f"column {column!r} in {where} has the category {unknown[0]!r} (row {row + 1}), which the model was not "
+            f"trained on: it knows {shown}"
+        )
+    codes[present] = [index[k] for k in keys]
+    return codes
+
+
+def frame_values(frame: pd.DataFrame, schema: Schema, where: object) -> np.ndarray:
+    """The float32 ``(N, D)`` values of a table read through a model's schema: columns matched by name (any
+    order), categorical ones as category indices, NaN where missing; infinite values are an error."""
+    frame = _match_columns(frame, schema, where)
+    columns = list(schema.columns) if schema.columns is not None else list(frame.columns)
+    types = schema.column_types or ("numeric",) * len(columns)
+    x = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, (c, t) in enumerate(zip(columns, types, strict=True)):
+        column = frame.iloc[:, j]
+        if t == "categorical":
+            x[:, j] = _codes(column, c, (schema.categories or {})[c], where)
+        else:
+            x[:, j] = _numeric_column(column, c, where)
+    return _finite(x, frame, where)
+
+
+def values_frame(x: np.ndarray, schema: Schema) -> pd.DataFrame:
+    """(N, D) values in data units -> a DataFrame with the schema's column names; categorical columns hold their
+    category names (the index rounded to the nearest category; empty where NaN)."""
+    columns = list(schema.columns) if schema.columns is not None else [f"x{i}" for i in range(x.shape[1])]
+    frame = pd.DataFrame(x, columns=columns)
+    for c, t in zip(columns, schema.column_types or (), strict=False):
+        if t == "categorical":
+            names = np.array((schema.categories or {})[c], dtype=object)
+            codes = x[:, columns.index(c)]
+            present = ~np.isnan(codes)
+            labels = np.full(len(codes), None, dtype=object)
+            labels[present] = names[np.clip(np.rint(codes[present]).astype(np.int64), 0, len(names) - 1)]
+            frame[c] = labels
+    return frame
 
 
 def _first_bad(mask: np.ndarray, frame: pd.DataFrame) -> str:
@@ -99,18 +218,20 @@ def _first_bad(mask: np.ndarray, frame: pd.DataFrame) -> str:
 
 
 def _values(frame: pd.DataFrame, path: Path) -> np.ndarray:
-    """Numeric features -> float32 ``(N, D)``; refuse missing or infinite values (rows count from 1)."""
+    """Numeric matrix -> float32 ``(N, D)``; refuse missing or infinite values (rows count from 1)."""
     x = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(x)
     if missing.any():
         where = _first_bad(missing, frame)
-        raise DataError(
-            f"table {path} has {int(missing.sum())} missing values ({where}): "
-            "missing-data training is not supported yet"
-        )
+        raise DataError(f"{path} has {int(missing.sum())} missing values ({where}): expected a full matrix of numbers")
+    return _finite(x, frame, path)
+
+
+def _finite(x: np.ndarray, frame: pd.DataFrame, path: object) -> np.ndarray:
+    """float64 -> float32, NaN kept; DataError for infinite or beyond-float32 values."""
     with np.errstate(over="ignore"):
         out = x.astype(np.float32)
-    infinite = ~np.isfinite(out)
+    infinite = np.isinf(out)
     if infinite.any():
         raise DataError(
             f"table {path} has {int(infinite.sum())} infinite or too large values "
@@ -119,11 +240,19 @@ def _values(frame: pd.DataFrame, path: Path) -> np.ndarray:
     return out
 
 
-def load_table(path: Path, *, label_column: str | None = None, schema: Schema | None = None) -> Dataset:
-    """Load a numeric table as split "all": float32 ``(N, D)`` raw values, kind "table".
+def load_table(
+    path: Path,
+    *,
+    label_column: str | None = None,
+    schema: Schema | None = None,
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
+) -> Dataset:
+    """Load a table as split "all": float32 ``(N, D)`` raw values (NaN where missing), kind "table".
 
     ``label_column`` becomes int64 labels ``(N,)`` and leaves the features. With ``schema`` the features must
-    be exactly the schema's columns (any order; they are reordered to the schema's).
+    be exactly the schema's columns (any order; they are reordered to the schema's) and are typed by it;
+    without, column types are inferred (module docstring), ``categorical`` / ``numeric`` overriding them.
     """
     frame = read_frame(path)
     known = schema.label_names if schema is not None else None
@@ -133,12 +262,32 @@ def load_table(path: Path, *, label_column: str | None = None, schema: Schema | 
         frame, codes, names = _take_labels(frame, label_column, path, known)
         labels["all"] = label_tensor(codes)
     if schema is not None:
-        frame = _match_columns(frame, schema, path)
-    _check_numeric(frame, path)
-    x = _values(frame, path)
+        if categorical or numeric:
+            raise DataError("--categorical / --numeric apply when training: a trained model reads columns as typed")
+        x = frame_values(frame, schema, path)
+        types, categories = schema.column_types, schema.categories
+    else:
+        kinds = infer_types(frame, path, categorical, numeric)
+        categories = {
+            c: categories_of(frame[c], c, path) for c, t in zip(frame.columns, kinds, strict=True) if t == "categorical"
+        }
+        types = kinds if categories else None  # None: all numeric (as in bundles written before column types)
+        typed = Schema("table", (frame.shape[1],), tuple(frame.columns), column_types=types, categories=categories)
+        x = frame_values(frame, typed, path)
+        empty = [c for j, c in enumerate(frame.columns) if np.isnan(x[:, j]).all()]
+        if empty:
+            raise DataError(f"column(s) {empty} in {path} have no values (every cell is missing): drop them")
     kind = "vector" if schema is not None and schema.kind == "vector" else "table"
-    columns = None if kind == "vector" else tuple(frame.columns)
-    meta = Schema(kind, (x.shape[1],), columns=columns, label_names=names, source=str(path))
+    columns = None if kind == "vector" else tuple(schema.columns if schema is not None else frame.columns)
+    meta = Schema(
+        kind,
+        (x.shape[1],),
+        columns=columns,
+        label_names=names,
+        source=str(path),
+        column_types=types if kind == "table" else None,
+        categories=(categories or None) if kind == "table" else None,
+    )
     return Dataset(splits={"all": float_tensor(x)}, schema=meta, labels=labels)
 
 

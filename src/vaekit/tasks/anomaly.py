@@ -6,6 +6,25 @@ binarized, which for a Bernoulli likelihood gives the expected score over binari
 * ``elbo``  -ELBO(x), one posterior draw per input with fixed-seed noise
 * ``iwae``  -log p(x), the K-sample importance-weighted estimate (K=100 by default; tighter, K times the work)
 * ``recon`` -log p(x|z) at the posterior mean: deterministic, and the only score of a plain autoencoder
+  with a Gaussian likelihood
+* ``relative`` -log p(x|z) at the posterior mean divided by 1 + H(x), where H(x) = sum_i h(x_i) is the entropy,
+  in nats, of the input taken as its own Bernoulli parameters (h(v) = -v log v - (1 - v) log(1 - v): 0 for a
+  pixel at 0 or 1, log 2 at 0.5; the gray pixels of a digit are its stroke edges). Bernoulli likelihood only.
+  Deterministic, no sampling, no statistics of the training data.
+
+Default: the calibrated score; else ``relative`` for a Bernoulli likelihood (images), ``elbo`` for other
+likelihoods (tables), ``recon`` for a plain autoencoder with a Gaussian likelihood. Why ``relative``: likelihood
+scores are dominated by how much there is to reconstruct. An image with few stroke edges (a 1) gets a small
+-log p(x|z) from any digit's model, so the ones rank as "normal" under a model of eights, and the grayscale
+cross-entropy also carries H(x) itself, the part no model can remove. Dividing by 1 + H(x) measures the
+reconstruction cost per nat of the input's own entropy (a complexity correction in the spirit of Serrà et al.,
+2020, as a ratio; their difference, -log p(x) - L(x) with L a PNG or zlib code length, made things worse here).
+One-class MNIST, seed preset, mean ROC-AUC over the ten digits: relative 0.986, recon 0.915, elbo 0.912
+(benchmarks/anomaly_mnist.py). For binary inputs H(x) = 0 and relative equals recon; a blank image scores its
+whole recon, so it is flagged where recon calls it normal. The flip side: an input with much entropy of its own
+is excused as much. Uniform noise is flagged only by a decoder that is confident about the background: the
+benchmark's models (30 epochs on ~5,400 images) rank it above every test digit, a small model trained for a few
+epochs ranks it as normal, so score such models with recon or elbo too.
 
 ``calibrate`` scores clean data and keeps the sorted scores (:class:`vaekit.conformal.Calibration`); p-values
 are the rank of a new score among them, and a point is flagged when p <= fpr. ``score_run`` and
@@ -27,6 +46,7 @@ from ..data import canonical_spec
 from ..data.convert import as_batch
 from ..errors import VaekitError
 from ..estimators import iwae_per_sample
+from ..likelihoods import BernoulliConfig
 from ..model import VAE
 from ..training.loop import elbo_stats
 from .data import load_for_model, training_info
@@ -37,15 +57,23 @@ NOT_CALIBRATED = (
     "this model is not calibrated for anomaly detection: calibrate it on clean data first "
     "(`vaekit anomaly calibrate RUN --data CLEAN` or model.calibrate(x_clean))"
 )
-Settings = tuple[str, int | None, int]  # (method, K for iwae else None, seed; 0 for the deterministic recon)
+Settings = tuple[str, int | None, int]  # (method, K for iwae else None, seed; 0 for deterministic recon, relative)
+DETERMINISTIC = ("recon", "relative")  # at the posterior mean: no noise, no seed
 
 
 # -- scores: pure functions of a model and a batch -------------------------------------------------------------
 def default_method(model: VAE, calibration: Calibration | None = None) -> str:
-    """The score used when none is named: the calibrated one, else elbo (recon for a plain autoencoder)."""
+    """The score used when none is named: the calibrated one, else relative for a Bernoulli likelihood, else
+    elbo (recon for a plain autoencoder)."""
     if calibration is not None:
         return calibration.method
+    if _bernoulli(model):
+        return "relative"
     return "recon" if model.config.autoencoder else "elbo"
+
+
+def _bernoulli(model: VAE) -> bool:
+    return isinstance(model.config.likelihood, BernoulliConfig)
 
 
 def settings(
@@ -60,12 +88,19 @@ def settings(
     method = method or default_method(model, calibration)
     if method not in METHODS:
         raise VaekitError(f"unknown anomaly score '{method}': expected one of {', '.join(METHODS)}")
-    if model.config.autoencoder and method != "recon":
+    if method == "relative" and not _bernoulli(model):
+        kind = type(model.config.likelihood).__name__.removesuffix("Config").lower()
+        raise VaekitError(
+            f"the relative score divides by the entropy of inputs in [0, 1], which needs a Bernoulli likelihood "
+            f"(images), and this run's likelihood is {kind}: use elbo, iwae or recon"
+        )
+    if model.config.autoencoder and method not in DETERMINISTIC:
+        works = "the recon and relative scores work" if _bernoulli(model) else "the recon score works"
         raise VaekitError(
             f"the {method} score needs a VAE, and this run is a plain autoencoder (no posterior, no KL): "
-            "only the recon score works for it (--score recon)"
+            f"only {works} for it (--score recon)"
         )
-    if method == "recon":
+    if method in DETERMINISTIC:
         return method, None, 0
     same = calibration is not None and calibration.method == method
     seed = seed if seed is not None else (calibration.seed if same else 0)
@@ -85,7 +120,7 @@ def anomaly_scores(
     *,
     iw_samples: int | None = None,
     seed: int | None = None,
-    batch_size: int = 500,  # inputs per pass of the recon score
+    batch_size: int = 500,  # inputs per pass of the recon and relative scores
 ) -> torch.Tensor:
     """Anomaly score of every input of x (N, *shape) — arrays, tensors, uint8 images or a DataFrame — higher =
     more anomalous (see the module doc). The same x, method, K and seed give the same scores. (N,) float64"""
@@ -100,8 +135,16 @@ def anomaly_scores(
     parts = []
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size]
-        parts.append(model.decode(model.encode(xb).mean).log_prob(xb).double().cpu())
-    return -torch.cat(parts)
+        nll = -model.decode(model.encode(xb).mean).log_prob(xb).double()
+        parts.append((nll / (1 + input_entropy(xb)) if method == "relative" else nll).cpu())
+    return torch.cat(parts)
+
+
+def input_entropy(x: torch.Tensor) -> torch.Tensor:
+    """H(x): the entropy in nats of each input read as independent Bernoulli parameters, summed over its values
+    (x in [0, 1]; 0 for binary inputs). The denominator of the relative score, less 1. (N,) float64"""
+    v = x.double().clamp(0, 1)
+    return (torch.special.entr(v) + torch.special.entr(1 - v)).flatten(1).sum(1)
 
 
 def calibrate(
@@ -117,7 +160,7 @@ def calibrate(
 ) -> Calibration:
     """Score clean rows (ones the model was not trained on) and set ``model.calibration``; returns it.
 
-    Needs at least ceil(1 / fpr) - 1 rows. Defaults: elbo (recon for a plain autoencoder), K=100, seed 0."""
+    Needs at least ceil(1 / fpr) - 1 rows. Defaults: see default_method, K=100, seed 0."""
     fpr = check_fpr(fpr)
     method, k, seed = settings(model, method, iw_samples, seed)
     x_clean = as_batch(x_clean, model.schema, model.shift.device)

@@ -77,7 +77,8 @@ def save_array(
     prefix: str = "x",
     column_names: list[str] | None = None,
 ) -> None:
-    """(N, ...) values to .npy (shape kept) or .csv (one row per sample; table columns keep their names)."""
+    """(N, ...) values to .npy (shape kept) or .csv (one row per sample; table columns keep their names and
+    categorical columns hold category names; in .npy they hold the category's index)."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if path.suffix.lower() == ".npy":
 
@@ -90,6 +91,14 @@ def save_array(
     import pandas as pd
 
     flat = arr.reshape(len(arr), -1)
+    if column_names is None and schema is not None and schema.has_categorical and flat.shape[1] == schema.size:
+        from ..data.tables import values_frame  # category indices back to category names
+
+        frame = values_frame(flat.astype(np.float64), schema)
+        if labels is not None:
+            frame.insert(0, "label", labels)
+        atomic_write(path, lambda p: frame.to_csv(p, index=False))
+        return
     if column_names is not None:
         columns = column_names
     elif schema is not None and schema.columns is not None and flat.shape[1] == len(schema.columns):

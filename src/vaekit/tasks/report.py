@@ -188,8 +188,15 @@ def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
     head, places = [html.escape(c) for c in cols], _decimals(flat[:MAX_POINTS, : len(cols)])
     wide = "wide" if len(cols) > 5 else ""  # many columns: one table per row of the page
 
+    names = [(model.schema.categories or {}).get(c) for c in cols]  # categorical columns: category names
+
+    def cell(v: float, k: int, name: tuple[str, ...] | None) -> str:
+        if v != v:  # NaN: a missing value
+            return ""
+        return html.escape(name[min(max(round(v), 0), len(name) - 1)]) if name else f"{v:,.{k}f}"
+
     def cells(row: torch.Tensor) -> list[str]:
-        return [f"{v:,.{k}f}" for v, k in zip(row[: len(cols)].tolist(), places, strict=True)]
+        return [cell(v, k, c) for v, k, c in zip(row[: len(cols)].tolist(), places, names, strict=True)]
 
     rows = [[str(i + 1), *cells(r)] for i, r in enumerate(samples)]
     cards = [
@@ -202,7 +209,7 @@ def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
 
 def _decimals(x: torch.Tensor) -> list[int]:
     """Digits after the point for each column: about four significant digits at the column's largest value."""
-    return (3 - x.abs().amax(0).clamp_min(1e-12).log10().floor()).clamp(0, 6).int().tolist()
+    return (3 - x.nan_to_num().abs().amax(0).clamp_min(1e-12).log10().floor()).clamp(0, 6).int().tolist()
 
 
 def _map_card(model: VAE, means: torch.Tensor, labels: torch.Tensor | None) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import from_dict, to_dict
+from ..corruption import parse_corrupt
 
 Binarize = Literal["auto", "none", "dynamic", "static"]
 
@@ -28,6 +29,7 @@ class TrainConfig:
     subset: int | None = None  # train on a random subset of this many samples
     max_retries: int = 3  # non-finite loss: roll back, halve the learning rate, at most this many times
     time_limit: float | None = None  # minutes of training (epoch time, summed over resumes); stops after the epoch
+    corrupt: str | None = None  # e.g. gaussian:0.3: the encoder sees a corrupted copy (denoising VAE)
 
     def __post_init__(self) -> None:
         checks = [
@@ -45,6 +47,8 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.corrupt is not None:
+            parse_corrupt(self.corrupt)
         if self.early_stopping is not None and self.val_fraction == 0:
             raise ValueError("early stopping needs a validation set: use a --val-fraction above 0")
 

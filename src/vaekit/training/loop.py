@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..corruption import corrupt
 from ..distributions import float32
 from ..errors import TrainingError
 from ..estimators import iwae_per_sample
@@ -52,7 +53,7 @@ class _NonFinite(Exception):
 
 @dataclass
 class Generators:
-    data: torch.Generator  # shuffling and dynamic binarization
+    data: torch.Generator  # shuffling, dynamic binarization and --corrupt noise
     noise: torch.Generator  # reparameterization noise
 
     @classmethod
@@ -201,8 +202,9 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
             xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
         beta = cfg.kl_weight(epoch - 1 + b / batches)
         iwae = cfg.objective == "iwae"
+        x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
         with autocast:
-            latents, likelihood = model(xb, gens.noise, (cfg.iw_samples,) if iwae else ())
+            latents, likelihood = model(x_in, gens.noise, (cfg.iw_samples,) if iwae else ())
         likelihood = float32(likelihood)
         out = iwae_loss(xb, latents, likelihood, beta) if iwae else elbo_loss(xb, latents, likelihood, beta)
         optimizer.zero_grad(set_to_none=True)
@@ -230,6 +232,13 @@ def _run_epoch(model, optimizer, gens, x_train, cfg, epoch, dynamic, device, cal
         "seconds": seconds,
         "samples_per_s": n / seconds,
     }
+
+
+def _corrupted(model: VAE, xb: torch.Tensor, spec: str, generator: torch.Generator) -> torch.Tensor:
+    """What the encoder sees with ``--corrupt``: a fresh corruption of the batch; the loss still scores the
+    reconstruction of the clean batch."""
+    image = model.schema.kind == "image"
+    return corrupt(xb, spec, generator, image=image, shift=model.shift, scale=model.scale)
 
 
 def _clip_gradients(model: VAE, max_norm: float | None) -> torch.Tensor | None:

@@ -13,10 +13,11 @@ import torch
 
 from .. import bundle
 from .._io import write_text
+from ..corruption import parse_corrupt
 from ..data import canonical_spec, load_dataset
 from ..data.schema import Dataset
 from ..errors import BundleError, VaekitError
-from ..likelihoods import LIKELIHOODS
+from ..likelihoods import LIKELIHOODS, MixedConfig
 from ..model import PRESET_TRAINING, PRESETS, VAE, ModelConfig
 from ..nn import MLPConfig
 from .config import TrainConfig
@@ -44,6 +45,8 @@ def train(
     likelihood: str | None = None,
     image_size: int | None = None,
     label_column: str | None = None,
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
@@ -54,10 +57,18 @@ def train(
     ``data`` is "mnist", a path (IDX, image folder, .npy/.npz, .csv/.parquet) or a loaded Dataset; ``options``
     are TrainConfig fields (epochs, batch_size, lr, beta, kl_warmup, binarize, val_fraction, early_stopping,
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
+    Tables may have missing values (empty cells: the model learns from the observed ones) and categorical columns;
+    ``categorical`` / ``numeric`` name columns whose inferred type to override (see ``vaekit.data.tables``).
     """
     callbacks = callbacks or []
     hidden = tuple(hidden) if hidden is not None else None
-    spec = {"data": _canonical(data), "image_size": image_size, "label_column": label_column}
+    spec = {
+        "data": _canonical(data),
+        "image_size": image_size,
+        "label_column": label_column,
+        "categorical": list(categorical) if categorical else None,
+        "numeric": list(numeric) if numeric else None,
+    }
     arch_args = {
         "preset": preset,
         "latent_dim": latent_dim,
@@ -79,11 +90,19 @@ def train(
     dataset = (
         data
         if isinstance(data, Dataset)
-        else load_dataset(spec["data"], image_size=spec["image_size"], label_column=spec["label_column"])
+        else load_dataset(
+            spec["data"],
+            image_size=spec["image_size"],
+            label_column=spec["label_column"],
+            categorical=spec.get("categorical"),
+            numeric=spec.get("numeric"),
+        )
     )
     model_cfg = _model_config(dataset, **arch_args)
     if cfg.objective == "iwae" and model_cfg.autoencoder:
         raise VaekitError("the iwae objective needs a VAE, not a plain autoencoder")
+    if cfg.corrupt and dataset.schema.kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
+        raise VaekitError("--corrupt saltpepper needs image data; use gaussian:S or dropout:P for tables")
     try:
         binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
         torch.manual_seed(cfg.seed)
@@ -151,13 +170,22 @@ def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder
     if preset not in PRESETS:
         raise VaekitError(f"unknown preset '{preset}': expected one of {', '.join(PRESETS)}")
     cfg = PRESETS[preset]
-    if likelihood == "auto":
-        likelihood = "gaussian" if dataset.schema.kind == "table" or not dataset.binary_like else "bernoulli"
-    if likelihood not in LIKELIHOODS:
-        raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, {', '.join(LIKELIHOODS)}")
-    if likelihood == "bernoulli" and not dataset.binary_like:
-        raise VaekitError("the Bernoulli likelihood needs data in [0, 1]; use --likelihood gaussian")
-    changes: dict[str, Any] = {"likelihood": LIKELIHOODS[likelihood](), "autoencoder": autoencoder}
+    schema = dataset.schema
+    if schema.has_categorical:  # a Gaussian per numeric column, a categorical distribution per categorical one
+        if likelihood not in ("auto", "mixed"):
+            raise VaekitError(f"a table with categorical columns needs --likelihood auto, not {likelihood}")
+        lik: Any = MixedConfig(cardinalities=schema.cardinalities)
+    else:
+        if likelihood == "auto":
+            likelihood = "gaussian" if schema.kind == "table" or not dataset.binary_like else "bernoulli"
+        if likelihood not in LIKELIHOODS or likelihood == "mixed":
+            raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, bernoulli or gaussian")
+        if likelihood == "bernoulli" and not dataset.binary_like:
+            raise VaekitError("the Bernoulli likelihood needs data in [0, 1]; use --likelihood gaussian")
+        lik = LIKELIHOODS[likelihood]()
+    changes: dict[str, Any] = {"likelihood": lik, "autoencoder": autoencoder}
+    if schema.kind == "table" and isinstance(cfg.architecture, MLPConfig):
+        changes["mask_input"] = True  # the encoder reads the mask of observed values: tables may have missing ones
     if latent_dim is not None:
         changes["latent_dim"] = latent_dim
     if hidden is not None:

@@ -1,0 +1,316 @@
+"""The MOSES metrics of a set of generated molecules (Polykovskiy et al. 2020), computed as the ``molsets`` code does.
+
+- validity: share of generated strings RDKit parses (an empty string is invalid);
+- unique@k: share of distinct canonical SMILES among the first k valid ones (all of them when fewer than k);
+- novelty: share of the distinct valid molecules that are not in the training set;
+- IntDiv / IntDiv2: 1 − mean over molecules of (mean over the set of Tanimoto^p)^(1/p), p = 1, 2, on Morgan
+  fingerprints (radius 2, 1024 bits); all pairs, the molecule with itself included, as MOSES does;
+- FCD: Fréchet distance between Gaussians fitted to ChemNet activations (see :mod:`.chemnet`);
+- SNN: mean over generated molecules of the Tanimoto similarity to the nearest reference molecule;
+- Frag / Scaf: cosine similarity of BRICS-fragment / Bemis–Murcko-scaffold counts (scaffolds with at least two
+  rings, as MOSES);
+- logP, SA, QED, weight: Wasserstein-1 distance between the property distributions.
+
+Set metrics (all but validity) use the valid molecules, duplicates included. Reference statistics (fingerprints,
+ChemNet Gaussian, fragment and scaffold counts, properties) are computed once and cached as ``.npz`` + JSON —
+loaded with ``allow_pickle=False`` — under :func:`~vaekit.molecules.data.cache_dir`; they are never downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rdkit
+import torch
+from rdkit import Chem
+from rdkit.Chem import rdFingerprintGenerator
+from rdkit.Chem.Scaffolds import MurckoScaffold
+from rdkit.rdBase import BlockLogs
+from scipy.stats import wasserstein_distance
+
+from .._io import atomic_path, write_json
+from ..errors import DataError
+from . import chemnet
+from .data import cache_dir, canonical_smiles, load_moses
+from .properties import PROPERTIES
+
+STATS_FORMAT = 1
+FP_RADIUS, FP_BITS = 2, 1024  # MOSES's Morgan fingerprints
+_fp_generator = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
+
+
+def _mol_of(smiles: str) -> Chem.Mol:
+    """Parse one SMILES that is known to be valid."""
+    with BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise DataError(f"invalid SMILES {smiles!r} among molecules expected to be valid; canonicalize them first")
+    return mol
+
+
+def fingerprints(molecules: Sequence[str] | Sequence[Chem.Mol]) -> np.ndarray:
+    """Morgan fingerprints, radius 2, 1024 bits, of valid SMILES or molecules. (N, 1024) uint8"""
+    out = np.zeros((len(molecules), FP_BITS), dtype=np.uint8)
+    for i, m in enumerate(molecules):
+        out[i] = _fp_generator.GetFingerprintAsNumPy(_mol_of(m) if isinstance(m, str) else m)
+    return out
+
+
+def _tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str, p: float = 1.0, batch: int = 5000) -> np.ndarray:
+    """Per generated fingerprint: max (``agg="max"``) or power mean (``"mean"``, (mean T^p)^(1/p)) of its Tanimoto
+    similarity to every reference fingerprint; two empty fingerprints have similarity 1 (as MOSES). (N_gen,)"""
+    result = np.zeros(len(gen))
+    for i in range(0, len(gen), batch):
+        g = torch.from_numpy(gen[i : i + batch]).float()  # (b, 1024)
+        acc = torch.zeros(len(g), dtype=torch.float64)
+        for j in range(0, len(ref), batch):
+            r = torch.from_numpy(ref[j : j + batch]).float()  # (b', 1024)
+            inter = r @ g.T  # (b', b)
+            sim = inter / (r.sum(1, keepdim=True) + g.sum(1) - inter)
+            sim = torch.nan_to_num(sim, nan=1.0)
+            if agg == "max":
+                acc = torch.maximum(acc, sim.max(0).values.double())
+            else:
+                acc += (sim.double() ** p).sum(0)
+        result[i : i + len(g)] = acc.numpy() if agg == "max" else (acc / len(ref)).numpy() ** (1 / p)
+    return result
+
+
+def internal_diversity(molecules: Sequence[str] | np.ndarray, p: int = 1) -> float:
+    """IntDiv_p of valid SMILES (or their fingerprints): 0 for a set of one molecule repeated."""
+    fps = molecules if isinstance(molecules, np.ndarray) else fingerprints(molecules)
+    if len(fps) == 0:
+        return math.nan
+    return float(1 - _tanimoto_agg(fps, fps, "mean", p).mean())
+
+
+def snn(generated: Sequence[str] | np.ndarray, reference: Sequence[str] | np.ndarray) -> float:
+    """Mean Tanimoto similarity of each generated molecule to its nearest reference neighbour (SMILES or fps)."""
+    g = generated if isinstance(generated, np.ndarray) else fingerprints(generated)
+    r = reference if isinstance(reference, np.ndarray) else fingerprints(reference)
+    if len(g) == 0 or len(r) == 0:
+        return math.nan
+    return float(_tanimoto_agg(r, g, "max").mean())
+
+
+def fragments(mols: Iterable[Chem.Mol]) -> Counter[str]:
+    """Counts of BRICS fragments (SMILES with dummy atoms at the broken bonds) over the molecules."""
+    counts: Counter[str] = Counter()
+    for m in mols:
+        counts.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(m)).split("."))
+    return counts
+
+
+def _scaffold(mol: Chem.Mol, min_rings: int = 2) -> str | None:
+    """Bemis–Murcko scaffold SMILES of a molecule, or None when it has fewer than ``min_rings`` rings."""
+    try:
+        scaffold = MurckoScaffold.GetScaffoldForMol(mol)
+    except (ValueError, RuntimeError):
+        return None
+    smiles = Chem.MolToSmiles(scaffold)
+    if not smiles or scaffold.GetRingInfo().NumRings() < min_rings:
+        return None
+    return smiles
+
+
+def scaffolds(mols: Iterable[Chem.Mol]) -> Counter[str]:
+    """Counts of Bemis–Murcko scaffolds with at least two rings (MOSES's choice) over the molecules."""
+    return Counter(s for s in map(_scaffold, mols) if s is not None)
+
+
+def cosine_similarity(a: Mapping[str, int], b: Mapping[str, int]) -> float:
+    """Cosine similarity of two count vectors keyed by name (missing = 0); NaN when either is empty."""
+    if not a or not b:
+        return math.nan
+    dot = sum(v * b.get(k, 0) for k, v in a.items())
+    na = math.sqrt(sum(v * v for v in a.values()))
+    nb = math.sqrt(sum(v * v for v in b.values()))
+    return dot / (na * nb)
+
+
+def fragment_similarity(generated: Sequence[str], reference: Sequence[str]) -> float:
+    """Frag: cosine similarity of the BRICS fragment counts of two sets of valid SMILES."""
+    return cosine_similarity(fragments(map(_mol_of, generated)), fragments(map(_mol_of, reference)))
+
+
+def scaffold_similarity(generated: Sequence[str], reference: Sequence[str]) -> float:
+    """Scaf: cosine similarity of the (≥ 2-ring) Bemis–Murcko scaffold counts of two sets of valid SMILES."""
+    return cosine_similarity(scaffolds(map(_mol_of, generated)), scaffolds(map(_mol_of, reference)))
+
+
+def fcd(generated: Sequence[str], reference: Sequence[str] | ReferenceStats, device: str = "cpu") -> float:
+    """Fréchet ChemNet Distance between two sets of canonical SMILES (≈ 0 for a set with itself)."""
+    if len(generated) < 2:
+        return math.nan
+    mu1, s1 = chemnet.gaussian_stats(generated, device=device)
+    if isinstance(reference, ReferenceStats):
+        mu2, s2 = reference.fcd_mu, reference.fcd_sigma
+    else:
+        mu2, s2 = chemnet.gaussian_stats(reference, device=device)
+    return chemnet.frechet_distance(mu2, s2, mu1, s1)
+
+
+def validity(smiles: Sequence[str]) -> float:
+    """Share of strings that RDKit parses into a molecule."""
+    if not smiles:
+        return math.nan
+    return sum(canonical_smiles(s) is not None for s in smiles) / len(smiles)
+
+
+def unique_at_k(valid_smiles: Sequence[str], k: int | None = None) -> float:
+    """Share of distinct canonical SMILES among the first ``k`` valid SMILES (all when fewer, or k None)."""
+    first = list(valid_smiles[:k] if k is not None else valid_smiles)
+    if not first:
+        return math.nan
+    canon = {canonical_smiles(s) for s in first}
+    if None in canon:
+        raise DataError("unique@k expects valid SMILES; drop the invalid ones first")
+    return len(canon) / len(first)
+
+
+def novelty(valid_smiles: Iterable[str], train: Iterable[str]) -> float:
+    """Share of the distinct valid molecules not in ``train`` (canonical SMILES; a set is used as it is)."""
+    gen = {canonical_smiles(s) for s in valid_smiles} - {None}
+    if not gen:
+        return math.nan
+    train_set = train if isinstance(train, set | frozenset) else set(train)
+    return len(gen - train_set) / len(gen)
+
+
+def _features(
+    smiles: Sequence[str],
+) -> tuple[np.ndarray, Counter[str], Counter[str], dict[str, np.ndarray]]:
+    """Fingerprints (N, 1024), fragment and scaffold counts and properties of valid SMILES, in one pass that keeps
+    one RDKit molecule at a time (a parsed molecule takes ~28 KB: the 176 k MOSES test set would need ~5 GB)."""
+    fps = np.zeros((len(smiles), FP_BITS), dtype=np.uint8)
+    frag: Counter[str] = Counter()
+    scaf: Counter[str] = Counter()
+    props = {name: np.zeros(len(smiles)) for name in PROPERTIES}
+    for i, m in enumerate(map(_mol_of, smiles)):
+        fps[i] = _fp_generator.GetFingerprintAsNumPy(m)
+        frag.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(m)).split("."))
+        if (sc := _scaffold(m)) is not None:
+            scaf[sc] += 1
+        for name, f in PROPERTIES.items():
+            props[name][i] = f(m)
+    return fps, frag, scaf, props
+
+
+@dataclass
+class ReferenceStats:
+    """Everything the metrics need from a reference set, computed once (:func:`reference_stats`)."""
+
+    source: str  # e.g. "MOSES test"
+    n: int  # molecules
+    fingerprints: np.ndarray  # (n, 1024) uint8 Morgan bits
+    fcd_mu: np.ndarray  # (512,) mean ChemNet activation
+    fcd_sigma: np.ndarray  # (512, 512) covariance
+    fragments: dict[str, int]  # BRICS fragment -> count
+    scaffolds: dict[str, int]  # scaffold -> count
+    properties: dict[str, np.ndarray]  # "logP", "SA", "QED", "weight" -> (n,) float64
+
+    @classmethod
+    def compute(cls, smiles: Sequence[str], source: str = "", device: str = "cpu") -> ReferenceStats:
+        """Statistics of at least two valid canonical SMILES."""
+        mu, sigma = chemnet.gaussian_stats(smiles, device=device)
+        fps, frag, scaf, props = _features(smiles)
+        return cls(source, len(smiles), fps, mu, sigma, dict(frag), dict(scaf), props)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write one ``.npz`` (no pickled objects; the counts are JSON text), atomically."""
+        meta = {"format": STATS_FORMAT, "source": self.source, "n": self.n}
+        meta |= {"fragments": self.fragments, "scaffolds": self.scaffolds}
+        arrays = {f"property_{k}": v for k, v in self.properties.items()}
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(
+                f,
+                fingerprints=np.packbits(self.fingerprints, axis=1),
+                fcd_mu=self.fcd_mu,
+                fcd_sigma=self.fcd_sigma,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                **arrays,
+            )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ReferenceStats:
+        """Read :meth:`save` output (``allow_pickle=False``: nothing in the file can run code)."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            if meta.get("format") != STATS_FORMAT:
+                raise DataError(f"{path}: reference statistics format {meta.get('format')} (expected {STATS_FORMAT})")
+            props = {k.removeprefix("property_"): z[k] for k in z.files if k.startswith("property_")}
+            fps = np.unpackbits(z["fingerprints"], axis=1, count=FP_BITS)
+            return cls(meta["source"], meta["n"], fps, z["fcd_mu"], z["fcd_sigma"], meta["fragments"],
+                       meta["scaffolds"], props)  # fmt: skip
+
+
+def reference_stats(smiles: Sequence[str], source: str = "", cache: bool = True, device: str = "cpu") -> ReferenceStats:
+    """Reference statistics of canonical SMILES, cached under ``cache_dir()/reference`` keyed by the molecules and
+    the RDKit version."""
+    key = hashlib.sha256("\n".join(smiles).encode() + f"|{rdkit.__version__}|{STATS_FORMAT}".encode()).hexdigest()
+    path = cache_dir() / "reference" / f"{key[:24]}.npz"
+    if cache and path.is_file():
+        return ReferenceStats.load(path)
+    stats = ReferenceStats.compute(smiles, source, device=device)
+    if cache:
+        stats.save(path)
+    return stats
+
+
+def moses_reference(split: str = "test", cache: bool = True, device: str = "cpu") -> ReferenceStats:
+    """Reference statistics of a whole MOSES split (``test`` or ``test_scaffolds``), cached after the first call."""
+    data = load_moses(split, cache=cache)
+    return reference_stats(data.smiles, source=data.source, cache=cache, device=device)
+
+
+def all_metrics(
+    generated: Sequence[str],
+    reference: ReferenceStats | Sequence[str],
+    train: Iterable[str] | None = None,
+    scaffold_reference: ReferenceStats | Sequence[str] | None = None,
+    k: Sequence[int] = (1000, 10000),
+    device: str = "cpu",
+) -> dict[str, float]:
+    """Every MOSES metric of generated SMILES (invalid ones allowed) against a reference set ("Test") and, when
+    given, a scaffold reference ("TestSF") and the training set (novelty). Keys as in MOSES's output."""
+    valid = [c for c in map(canonical_smiles, generated) if c is not None]
+    out: dict[str, float] = {"n_generated": len(generated), "n_valid": len(valid), "valid": validity(generated)}
+    for kk in k:
+        out[f"unique@{kk}"] = unique_at_k(valid, kk)
+    refs = {"Test": reference} | ({"TestSF": scaffold_reference} if scaffold_reference is not None else {})
+    refs = {name: r if isinstance(r, ReferenceStats) else ReferenceStats.compute(r, name, device=device)
+            for name, r in refs.items()}  # fmt: skip
+    fps, frag, scaf, props = _features(valid)
+    gauss = chemnet.gaussian_stats(valid, device=device) if len(valid) >= 2 else None
+    for name, r in refs.items():
+        out[f"FCD/{name}"] = chemnet.frechet_distance(r.fcd_mu, r.fcd_sigma, *gauss) if gauss else math.nan
+        out[f"SNN/{name}"] = snn(fps, r.fingerprints)
+        out[f"Frag/{name}"] = cosine_similarity(r.fragments, frag)
+        out[f"Scaf/{name}"] = cosine_similarity(r.scaffolds, scaf)
+    out["IntDiv"] = internal_diversity(fps, p=1)
+    out["IntDiv2"] = internal_diversity(fps, p=2)
+    for name, values in props.items():
+        out[name] = float(wasserstein_distance(refs["Test"].properties[name], values)) if len(values) else math.nan
+    if train is not None:
+        out["Novelty"] = novelty(valid, train)
+    return out
+
+
+def write_metrics_json(path: str | os.PathLike[str], metrics: Mapping[str, Any]) -> None:
+    """Write metrics as JSON atomically; NaN (undefined, e.g. FCD of one molecule) becomes null."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float | np.floating):
+            return None if math.isnan(v) else float(v)
+        return int(v) if isinstance(v, np.integer) else v
+
+    write_json(Path(path), {k: clean(v) for k, v in metrics.items()})
