@@ -39,7 +39,7 @@ def test_a_cpu_run_resumes_on_cuda(mnist, tmp_path):
 
 def test_evaluate_on_cuda_matches_cpu(mnist, tmp_path):
     train(mnist, tmp_path / "run", device="cpu", epochs=1, subset=2000, hidden=(64,), latent_dim=4)
-    kw = {"split": "test", "iw_samples": 50, "precision": "fp32", "write": False}
+    kw = {"data": "mnist", "split": "test", "iw_samples": 50, "precision": "fp32", "write": False}
     cpu, gpu = (evaluate(tmp_path / "run", device=d, **kw) for d in ("cpu", "cuda"))
     assert gpu["device"] == "cuda" and cpu["device"] == "cpu"
     assert gpu["elbo"] == pytest.approx(cpu["elbo"], abs=0.3)  # other noise streams: close, not equal

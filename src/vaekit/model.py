@@ -358,9 +358,11 @@ class VAE(nn.Module):
     def anomaly_score(
         self, x: Any, method: str | None = None, iw_samples: int | None = None, seed: int | None = None
     ) -> torch.Tensor:
-        """Anomaly score per input, higher = more anomalous: "elbo" -ELBO (fixed-seed noise), "iwae" -log p(x)
-        (K=100 importance samples), "recon" -log p(x|z) at the posterior mean. Default: the calibrated score,
-        else elbo (recon for a plain autoencoder). (N,) float64"""
+        """Anomaly score per input, higher = more anomalous: "relative" -log p(x|z) at the posterior mean divided
+        by 1 + the entropy of the input's gray levels (Bernoulli likelihood), "elbo" -ELBO (fixed-seed noise),
+        "iwae" -log p(x) (K=100 importance samples), "recon" -log p(x|z) at the posterior mean. Default: the
+        calibrated score, else relative for a Bernoulli likelihood, else elbo (recon for a plain autoencoder).
+        (N,) float64"""
         from .tasks.anomaly import anomaly_scores
 
         return anomaly_scores(self, x, method, iw_samples=iw_samples, seed=seed)
