@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .distributions import LOG_2PI, DiagonalGaussian, PointMass
+from .distributions import DiagonalGaussian, PointMass
 from .errors import DataError
 
 
@@ -132,23 +132,16 @@ def proposal_draws(model, levels, k: int, g) -> tuple[torch.Tensor, torch.Tensor
     if len(levels) > 1 or isinstance(q, PointMass) or k < len(MIXTURE):
         latents = model.sample_latents(levels, (k,), g)
         return latents.z, latents.log_ratio
-    mean, std = q.mean.float(), q.stddev.float()
-    zero, one = torch.zeros_like(mean), torch.ones_like(std)
-    components = [(share, mean, std * f) if f is not None else (share, zero, one) for share, f in MIXTURE]
+    q = DiagonalGaussian(q.mean.float(), q.logvar.float())
+    prior = DiagonalGaussian(torch.zeros_like(q.mean), torch.zeros_like(q.logvar))
+    components = [
+        (share, prior if f is None else DiagonalGaussian(q.mean, q.logvar + 2 * math.log(f))) for share, f in MIXTURE
+    ]
     counts = [int(share * k) for share, _ in MIXTURE]
     counts[0] += k - sum(counts)
-    z = torch.cat(
-        [
-            loc + scale * torch.randn((n, *mean.shape), generator=g, device=mean.device)
-            for (_, loc, scale), n in zip(components, counts, strict=True)
-        ]
-    )
-    log_r = torch.logsumexp(torch.stack([math.log(w) + _log_normal(z, loc, scale) for w, loc, scale in components]), 0)
-    return z, _log_normal(z, zero, one) - log_r
-
-
-def _log_normal(z, loc, scale) -> torch.Tensor:
-    return (-0.5 * (LOG_2PI + ((z - loc) / scale) ** 2) - torch.log(scale)).sum(-1)
+    z = torch.cat([c.rsample(g, (n,)) for (_, c), n in zip(components, counts, strict=True)])
+    log_r = torch.logsumexp(torch.stack([math.log(share) + c.log_prob(z) for share, c in components]), 0)
+    return z, prior.log_prob(z) - log_r
 
 
 def start_fill(model) -> torch.Tensor:

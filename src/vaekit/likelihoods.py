@@ -43,6 +43,11 @@ def _missing_as_mask(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.
     return torch.where(observed, x, torch.zeros((), dtype=x.dtype, device=x.device)), observed
 
 
+def _normal_log_density(x: torch.Tensor, loc: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(x; loc, exp(logvar)) per value."""
+    return -0.5 * (LOG_2PI + logvar + (x - loc) ** 2 * torch.exp(-logvar))
+
+
 class Bernoulli:
     """Independent Bernoulli per value, parameterized by logits. Targets may be binary or in [0, 1]."""
 
@@ -90,8 +95,7 @@ class Gaussian:
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of log N(x_i) over the observed values of the event (NaN in x: missing). (N,)"""
         x, mask = _missing_as_mask(x, mask)
-        per_value = -0.5 * (LOG_2PI + self.logvar + (x - self.loc) ** 2 * torch.exp(-self.logvar))
-        return _sum_event(per_value, mask, self.event_dims)
+        return _sum_event(_normal_log_density(x, self.loc, self.logvar), mask, self.event_dims)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
@@ -168,7 +172,7 @@ class Mixed:
         if observed is None:
             observed = torch.ones_like(x, dtype=torch.bool)
         xn, on = x[..., self.numeric], observed[..., self.numeric]
-        per_value = -0.5 * (LOG_2PI + self.logvar + (xn - self.loc) ** 2 * torch.exp(-self.logvar))
+        per_value = _normal_log_density(xn, self.loc, self.logvar)
         total = torch.where(on, per_value, torch.zeros((), device=x.device)).sum(-1)
         for j, logits in self._slices():
             log_p = torch.log_softmax(logits, -1)
