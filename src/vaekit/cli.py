@@ -100,9 +100,33 @@ def train(
         str | None,
         typer.Option(
             help="seed (784-400-20 MLP), conv, resconv (residual conv), ladder (two latent levels over resconv) "
-            "or best (resconv with 40 epochs and a 60-minute limit: the lowest MNIST NLL per CPU-minute). "
-            "[default: seed]"
+            "or best (resconv with 40 epochs and a 60-minute limit: the lowest MNIST NLL per CPU-minute); "
+            "table (MIWAE's network for tables); sequence (molecules, same as --model sequence). [default: seed]"
         ),
+    ] = None,
+    model_kind: Annotated[
+        Literal["vae", "sequence"] | None,
+        typer.Option(
+            "--model",
+            help="sequence: the GRU sequence VAE for molecules; DATA is moses (with --subset N) or a "
+            ".smi/.txt/.csv file of SMILES. [default: vae]",
+        ),
+    ] = None,
+    representation: Annotated[
+        Literal["selfies", "smiles"] | None,
+        typer.Option(help="Molecules: token representation; every SELFIES string is a valid molecule. [selfies]"),
+    ] = None,
+    properties: Annotated[
+        str | None,
+        typer.Option(help="Molecules: properties the head on z learns (qed, logp, sa, weight; or none). [qed,logp,sa]"),
+    ] = None,
+    smiles_column: Annotated[str | None, typer.Option(help="Molecules: the SMILES column of a .csv table.")] = None,
+    free_bits: Annotated[
+        float | None, typer.Option(help="Nats per latent dimension the KL term is held at (against collapse).")
+    ] = None,
+    precision: Annotated[
+        Literal["auto", "fp32", "bf16"] | None,
+        typer.Option(help="auto: bf16 autocast on CUDA, and for sequence models on CPUs with fast bf16. [auto]"),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs. [default: 10; best: 40]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size. [default: 128]")] = None,
@@ -151,6 +175,10 @@ def train(
     from .progress import RichProgress
     from .training import train as train_fn
 
+    if model_kind == "sequence":
+        if preset not in (None, "sequence"):
+            _error(f"--model sequence and --preset {preset} do not go together")
+        preset = "sequence"
     model = train_fn(
         data,
         out,
@@ -167,6 +195,11 @@ def train(
             label_column=label_column,
             categorical=_names(categorical),
             numeric=_names(numeric),
+            representation=representation,
+            properties=properties,
+            smiles_column=smiles_column,
+            free_bits=free_bits,
+            precision=precision,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,

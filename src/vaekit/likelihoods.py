@@ -226,11 +226,87 @@ class MixedConfig:
         return Mixed(loc * scale + shift, logvar + 2 * torch.log(scale), logits, self.cardinalities)
 
 
-LikelihoodConfig = BernoulliConfig | GaussianConfig | MixedConfig
-LIKELIHOODS: dict[str, type[BernoulliConfig] | type[GaussianConfig] | type[MixedConfig]] = {
+class CategoricalSequence:
+    """p(tokens | z) of an autoregressive decoder: a categorical distribution over the next token given the ones
+    before and z. x holds token ids ``<bos> t1 ... tn <eos> <pad> ...`` (N, L); ``log_prob`` sums the log
+    probabilities of t1 ... <eos> (teacher forcing), ``sample`` and ``mean`` (greedy: the most probable token at
+    each step) generate id rows of the same layout. z may carry sample dimensions: (*batch, D)."""
+
+    def __init__(self, decoder, z: torch.Tensor, length: int, temperature: float = 1.0):
+        self.decoder, self.z, self.length, self.temperature = decoder, z, length, temperature
+
+    def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum over the tokens after <bos>, up to and including <eos>; ``mask`` (N, L), 0 = leave the token out.
+        x (N, L) broadcasts over the sample dimensions of z. (*batch,)"""
+        from .nn.sequence import lengths_of
+
+        d = self.z.shape[-1]
+        shape = torch.broadcast_shapes(self.z.shape[:-1], x.shape[:-1])
+        ids = x.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])
+        lengths = lengths_of(ids)
+        ids = ids[:, : int(lengths.max())]  # no step past the longest sequence: the GRU never reads padding
+        logits = self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids).float()
+        target = ids[:, 1:]
+        per_token = torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0]
+        keep = torch.arange(target.shape[1], device=x.device) < (lengths - 1)[:, None]
+        if mask is not None:
+            keep = keep & (mask.expand(*shape, mask.shape[-1]).reshape(-1, mask.shape[-1])[:, 1 : ids.shape[1]] != 0)
+        return torch.where(keep, per_token, torch.zeros((), device=x.device)).sum(-1).view(shape)
+
+    @torch.no_grad()
+    def _generate(self, generator: torch.Generator | None, greedy: bool) -> torch.Tensor:
+        d = self.z.shape[-1]
+        z = self.z.reshape(-1, d)
+        n = len(z)
+        ids = torch.zeros(n, self.length, dtype=torch.int64, device=z.device)  # <pad> = 0
+        ids[:, 0] = 1  # <bos>
+        h = self.decoder.initial_state(z)
+        done = torch.zeros(n, dtype=torch.bool, device=z.device)
+        for i in range(1, self.length):
+            logits, h = self.decoder.step(z, ids[:, i - 1], h)
+            logits = logits.float()
+            logits[:, 0] = -math.inf  # never <pad>, <bos> or <unk> inside a sequence
+            logits[:, 1] = -math.inf
+            logits[:, 3] = -math.inf
+            if i == self.length - 1:  # the last position can only end the sequence
+                token = torch.full((n,), 2, dtype=torch.int64, device=z.device)
+            elif greedy:
+                token = logits.argmax(-1)
+            else:
+                probs = torch.softmax(logits / self.temperature, -1)
+                token = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            ids[:, i] = torch.where(done, torch.zeros_like(token), token)
+            done = done | (token == 2)
+            if bool(done.all()):
+                break
+        return ids.view(*self.z.shape[:-1], self.length)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Greedy decoding: the most probable token at every step. (*batch, L) int64"""
+        return self._generate(None, greedy=True)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Ancestral sampling, token by token (softmax at ``temperature``). (*batch, L) int64"""
+        return self._generate(generator, greedy=False)
+
+
+@dataclass(frozen=True)
+class SequenceLikelihoodConfig:
+    """Token sequences from an autoregressive decoder (``CategoricalSequence``); built by the model from its
+    decoder and z, not from decoder outputs."""
+
+    kind: Literal["categorical_sequence"] = "categorical_sequence"
+
+    params_per_value = 1
+
+
+LikelihoodConfig = BernoulliConfig | GaussianConfig | MixedConfig | SequenceLikelihoodConfig
+LIKELIHOODS: dict[str, type] = {
     "bernoulli": BernoulliConfig,
     "gaussian": GaussianConfig,
     "mixed": MixedConfig,
+    "categorical_sequence": SequenceLikelihoodConfig,
 }
 
 

@@ -23,14 +23,23 @@ def elbo_loss(
     likelihood,
     beta: float = 1.0,
     mask: torch.Tensor | None = None,
+    free_bits: float = 0.0,
 ) -> LossOutput:
     """Negative (beta-weighted) ELBO. x: (N, ...) targets in data units; mask: 1 where observed.
 
     ``posterior`` is anything with ``kl()`` -> (N,): a ``DiagonalGaussian`` (KL to N(0, I)) or the model's
-    ``Latents`` (the KL of every latent level to its prior)."""
+    ``Latents`` (the KL of every latent level to its prior). ``free_bits`` > 0 (nats per latent dimension;
+    needs ``posterior.kl_dims``): the loss counts each dimension's batch-mean KL as at least that much, so no
+    gradient pushes a dimension below it and the decoder cannot profit from ignoring z (Kingma et al., 2016).
+    The reported ELBO is the plain one."""
     reconstruction = likelihood.log_prob(x, mask)
     kl = posterior.kl()
-    loss = -(reconstruction - beta * kl).mean()
+    kl_dims = getattr(posterior, "kl_dims", None)
+    if free_bits > 0 and kl_dims is not None:
+        penalty = kl_dims.reshape(-1, kl_dims.shape[-1]).mean(0).clamp_min(free_bits).sum()
+        loss = -reconstruction.mean() + beta * penalty
+    else:
+        loss = -(reconstruction - beta * kl).mean()
     return LossOutput(loss=loss, elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl)
 
 

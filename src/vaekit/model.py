@@ -19,7 +19,15 @@ from .config import from_dict, to_dict
 from .data.convert import as_batch
 from .data.schema import Schema
 from .distributions import LOG_2PI, DiagonalGaussian, PointMass, float32
-from .likelihoods import LIKELIHOODS, BernoulliConfig, GaussianConfig, LikelihoodConfig, MixedConfig
+from .likelihoods import (
+    LIKELIHOODS,
+    BernoulliConfig,
+    CategoricalSequence,
+    GaussianConfig,
+    LikelihoodConfig,
+    MixedConfig,
+    SequenceLikelihoodConfig,
+)
 from .nn import (
     ConvConfig,
     ConvDecoder,
@@ -30,9 +38,17 @@ from .nn import (
     ResConvConfig,
     ResConvDecoder,
     ResConvEncoder,
+    SequenceConfig,
+    SequenceDecoder,
+    SequenceEncoder,
 )
 
-ARCHITECTURES: dict[str, type] = {"mlp": MLPConfig, "conv": ConvConfig, "resconv": ResConvConfig}
+ARCHITECTURES: dict[str, type] = {
+    "mlp": MLPConfig,
+    "conv": ConvConfig,
+    "resconv": ResConvConfig,
+    "sequence": SequenceConfig,
+}
 ENCODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPEncoder, ConvConfig: ConvEncoder, ResConvConfig: ResConvEncoder}
 DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: ConvDecoder, ResConvConfig: ResConvDecoder}
 
@@ -40,11 +56,13 @@ DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: Conv
 @dataclass(frozen=True)
 class ModelConfig:
     latent_dim: int = 20  # size of z
-    architecture: MLPConfig | ConvConfig | ResConvConfig = field(default_factory=MLPConfig)  # encoder/decoder bodies
+    architecture: MLPConfig | ConvConfig | ResConvConfig | SequenceConfig = field(default_factory=MLPConfig)
     likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)  # p(x|z)
     autoencoder: bool = False  # deterministic encoder, no KL: the plain autoencoder baseline
     top_latent_dim: int | None = None  # a second, top latent level z2 -> z1 -> x (ladder-style); None: one level
     mask_input: bool = False  # the encoder reads which values are observed, too (tables with missing values)
+    # a head on z predicting these properties of the input (molecules: qed, logp, sa), trained jointly
+    properties: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -65,11 +83,20 @@ PRESETS: dict[str, ModelConfig] = {
 PRESETS["best"] = PRESETS["resconv"]
 # tables with missing values: the MIWAE architecture (Mattei & Frellsen, 2019), trained with the IWAE bound
 PRESETS["table"] = ModelConfig(latent_dim=10, architecture=MLPConfig(hidden=(128, 128), activation="tanh"))
+# molecules: bidirectional GRU encoder, GRU decoder reading z at every step, a QED/logP/SA head on z
+PRESETS["sequence"] = ModelConfig(
+    latent_dim=64,
+    architecture=SequenceConfig(),
+    likelihood=SequenceLikelihoodConfig(),
+    properties=("qed", "logp", "sa"),
+)
 # training options a preset brings with it (explicit options win): ``best`` is tuned for 60 minutes on 2 cores
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "best": {"epochs": 40, "time_limit": 60.0},
     # every row trains and the last epoch is kept: the held-out likelihood peaks well before imputation accuracy
     "table": {"objective": "iwae", "iw_samples": 20, "epochs": 500, "batch_size": 64, "val_fraction": 0.0},
+    # KL warm-up and free bits keep the autoregressive decoder from ignoring z (posterior collapse)
+    "sequence": {"epochs": 20, "batch_size": 256, "kl_warmup": 2.0, "free_bits": 0.1, "val_fraction": 0.02},
 }
 
 
@@ -83,6 +110,7 @@ class Latents:
     z: torch.Tensor
     log_ratio: torch.Tensor
     kl_terms: torch.Tensor
+    kl_dims: torch.Tensor | None = None  # (N, D) KL per latent dimension (one level; for free bits)
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL per input (averaged over the sample dimensions, if any). (N,)"""
@@ -95,23 +123,42 @@ class VAE(nn.Module):
         super().__init__()
         if config.latent_dim < 1:
             raise ValueError("latent_dim must be at least 1")
-        if not isinstance(config.architecture, MLPConfig) and schema.kind != "image":
+        if isinstance(config.architecture, ConvConfig | ResConvConfig) and schema.kind != "image":
             raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
         top = config.top_latent_dim
         if top is not None and (top < 1 or config.autoencoder):
             raise ValueError("a top latent level needs top_latent_dim >= 1 and a VAE (not an autoencoder)")
         if config.mask_input and (not isinstance(config.architecture, MLPConfig) or len(schema.shape) != 1):
             raise ValueError("mask_input needs the MLP architecture and (N, D) data (tables)")
+        self.is_sequence = isinstance(config.architecture, SequenceConfig)
+        if self.is_sequence != (schema.kind == "sequence") or self.is_sequence != isinstance(
+            config.likelihood, SequenceLikelihoodConfig
+        ):
+            raise ValueError("the sequence architecture, the categorical_sequence likelihood and sequence data go together")
+        if self.is_sequence and top is not None:
+            raise ValueError("the sequence model has one latent level")
         self.config, self.schema = config, schema
         d, arch = config.latent_dim, config.architecture
         out = d if config.autoencoder else 2 * d + 2 * (top or 0)
-        self.cardinalities = schema.cardinalities if len(schema.shape) == 1 else ()
-        self.encoder = ENCODERS[type(arch)](arch, self._encoder_shape(), out)
+        self.cardinalities = schema.cardinalities if len(schema.shape) == 1 and not self.is_sequence else ()
+        if self.is_sequence:
+            vocab = len((schema.vocabulary or {}).get("tokens", ()))
+            if vocab < 5:
+                raise ValueError("a sequence model needs the schema's vocabulary")
+            self.encoder = SequenceEncoder(arch, vocab, out)
+            self.decoder = SequenceDecoder(arch, d, vocab)
+        else:
+            self.encoder = ENCODERS[type(arch)](arch, self._encoder_shape(), out)
+            lik = config.likelihood
+            out_shape = (lik.output_size,) if isinstance(lik, MixedConfig) else schema.shape
+            self.decoder = DECODERS[type(arch)](arch, d, out_shape, lik.params_per_value)
         if top is not None:  # p(z1|z2): the top-down path of the ladder
             self.top_down = nn.Sequential(nn.Linear(top, 256), nn.SiLU(), nn.Linear(256, 2 * d))
-        lik = config.likelihood
-        out_shape = (lik.output_size,) if isinstance(lik, MixedConfig) else schema.shape
-        self.decoder = DECODERS[type(arch)](arch, d, out_shape, lik.params_per_value)
+        if config.properties:  # predicts the (standardized) properties from z
+            p = len(config.properties)
+            self.property_head = nn.Sequential(nn.Linear(d, 128), nn.SiLU(), nn.Linear(128, p))
+            self.register_buffer("property_shift", torch.zeros(p))
+            self.register_buffer("property_scale", torch.ones(p))
         # standardization of inputs (and of the Gaussian likelihood's outputs), in data units
         self.register_buffer("shift", torch.zeros(schema.shape))
         self.register_buffer("scale", torch.ones(schema.shape))
@@ -143,7 +190,10 @@ class VAE(nn.Module):
         with missing ones set to 0 (categorical columns one-hot, all zeros when missing) and the mask; mask None:
         observed = not NaN."""
         x = self._batch(x)
-        h = self.encoder(self._encoder_input(x, mask) if self.config.mask_input else (x - self.shift) / self.scale)
+        if self.is_sequence:
+            h = self.encoder(x)
+        else:
+            h = self.encoder(self._encoder_input(x, mask) if self.config.mask_input else (x - self.shift) / self.scale)
         if self.config.autoencoder:
             return (PointMass(h),)
         d = 2 * self.config.latent_dim
@@ -201,9 +251,10 @@ class VAE(nn.Module):
         if isinstance(top, PointMass):
             return Latents(z, torch.zeros(z.shape[:-1], device=z.device), top.kl())
         log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - top.log_prob(z)  # log N(z; 0, I) - log q(z|x)
-        kl = top.kl()
         if len(levels) == 1:
-            return Latents(z, log_ratio, kl)
+            kl_dims = top.kl_per_dim()
+            return Latents(z, log_ratio, kl_dims.sum(-1), kl_dims)
+        kl = top.kl()
         prior = self.prior_z1(z)  # (*S, N, D1)
         q1 = _merge(float32(levels[1]), prior)
         z1 = q1.rsample(generator)
@@ -219,6 +270,8 @@ class VAE(nn.Module):
             from .errors import DataError
 
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
+        if self.is_sequence:
+            return CategoricalSequence(self.decoder, z, self.schema.shape[0])
         out = self.decoder(z.reshape(-1, z.shape[-1]))
         return self.config.likelihood.build(out.view(*z.shape[:-1], *out.shape[1:]), self.shift, self.scale)
 
@@ -227,6 +280,21 @@ class VAE(nn.Module):
         and p(x|z) over (*sample_shape, N, *shape). The loss is computed by ``vaekit.losses``, not here."""
         latents = self.sample_latents(self.encode_levels(x), sample_shape, generator)
         return latents, self.decode(latents.z)
+
+    def predict_properties(self, z: torch.Tensor) -> torch.Tensor:
+        """The property head at latents z (*batch, D): the properties named in ``config.properties``, in their
+        units. (*batch, P)"""
+        if not self.config.properties:
+            from .errors import DataError
+
+            raise DataError("this model has no property head (train it with properties)")
+        return self.property_head(z) * self.property_scale + self.property_shift
+
+    @torch.no_grad()
+    def fit_property_stats(self, y: torch.Tensor) -> None:
+        """Standardization of the property head's targets from training values (N, P)."""
+        self.property_shift.copy_(y.mean(0))
+        self.property_scale.copy_(y.std(0).clamp_min(1e-6))
 
     @torch.no_grad()
     def fit_data_stats(self, x: torch.Tensor) -> None:

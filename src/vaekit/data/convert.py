@@ -21,6 +21,8 @@ def as_batch(
     index of their category). NaN (a missing value) is refused unless ``allow_missing`` (default: allowed for
     tables, whose models read missing values); infinite values always are.
     """
+    if schema.kind == "sequence":
+        return _token_batch(x, schema, device)
     if allow_missing is None:
         allow_missing = schema.kind == "table"
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # pandas DataFrame
@@ -50,3 +52,23 @@ def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:
     from .tables import frame_values  # tables imports arrays, which imports nothing from here
 
     return frame_values(frame.rename(columns=str), schema, "DataFrame")
+
+
+def _token_batch(x: Any, schema: Schema, device: torch.device | str) -> torch.Tensor:
+    """An int64 batch (N, L) of token ids for a sequence model (one row (L,) is a batch of one)."""
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if t.is_floating_point():
+        if not torch.isfinite(t).all() or bool((t != t.round()).any()):
+            raise DataError("token ids must be whole numbers")
+    elif t.dtype == torch.bool or t.is_complex():
+        raise DataError(f"token ids must be integers, got {t.dtype}")
+    t = t.to(device=device, dtype=torch.int64)
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    length = schema.shape[0]
+    if t.dim() != 2 or t.shape[1] != length:
+        raise DataError(f"input has shape {tuple(t.shape)}, expected token ids (N, {length})")
+    size = len((schema.vocabulary or {}).get("tokens", ()))
+    if size and (bool((t < 0).any()) or bool((t >= size).any())):
+        raise DataError(f"token ids must lie in 0..{size - 1} (the model's vocabulary)")
+    return t

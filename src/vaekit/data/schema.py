@@ -13,12 +13,14 @@ from typing import Any, Literal
 
 import torch
 
-Kind = Literal["image", "table", "vector"]
+Kind = Literal["image", "table", "vector", "sequence"]
 
 
 @dataclass(frozen=True)
 class Schema:
-    kind: Kind  # "image": (C, H, W) in [0, 1]; "table": named numeric columns; "vector": unnamed features
+    # "image": (C, H, W) in [0, 1]; "table": named numeric columns; "vector": unnamed features; "sequence": (L,)
+    # token ids <bos> ... <eos> <pad> ... of ``vocabulary``
+    kind: Kind
     shape: tuple[int, ...]  # per-sample shape, without the batch dimension
     columns: tuple[str, ...] | None = None  # table column names, in model order
     label_names: tuple[str, ...] | None = None  # class names when labels are categorical (folder names)
@@ -27,6 +29,8 @@ class Schema:
     column_types: tuple[str, ...] | None = None
     # tables: each categorical column's category names; a value in the data is the index of its name
     categories: dict[str, tuple[str, ...]] | None = None
+    # sequences (molecules): the token vocabulary, ``vaekit.molecules.Vocabulary.to_dict()``; rows hold token ids
+    vocabulary: dict[str, Any] | None = None
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -64,6 +68,7 @@ class Schema:
             source=d.get("source", ""),
             column_types=tuple(d["column_types"]) if d.get("column_types") is not None else None,
             categories={str(k): tuple(v) for k, v in d["categories"].items()} if d.get("categories") else None,
+            vocabulary=d.get("vocabulary"),
         )
 
 

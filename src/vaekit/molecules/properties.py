@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 from rdkit import Chem, RDConfig
 from rdkit.Chem import QED as _QED
 from rdkit.Chem import Crippen, Descriptors
@@ -81,3 +83,49 @@ PROPERTIES: dict[str, Callable[[str | Chem.Mol], float]] = {
     "QED": qed,
     "weight": molecular_weight,
 }
+
+#: the names the CLI and the property head use (lower case) -> function
+PROPERTY_FUNCTIONS: dict[str, Callable[[str | Chem.Mol], float]] = {
+    "qed": qed,
+    "logp": logp,
+    "sa": sa_score,
+    "weight": molecular_weight,
+}
+
+
+def property_names(names: str | Sequence[str]) -> tuple[str, ...]:
+    """Validated property names from ``"qed,logp"`` or a list; ``"none"`` or empty: no properties."""
+    if isinstance(names, str):
+        names = [] if names.strip().lower() in ("", "none") else names.split(",")
+    out = tuple(n.strip().lower() for n in names)
+    bad = [n for n in out if n not in PROPERTY_FUNCTIONS]
+    if bad:
+        raise VaekitError(f"unknown property {bad[0]!r}: expected one of {', '.join(PROPERTY_FUNCTIONS)}")
+    if len(set(out)) != len(out):
+        raise VaekitError("a property is named twice")
+    return out
+
+
+def _row(args: tuple[str, tuple[str, ...]]) -> list[float]:
+    smiles, names = args
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return [float("nan")] * len(names)
+    return [PROPERTY_FUNCTIONS[n](mol) for n in names]
+
+
+def property_table(smiles: Sequence[str], names: Sequence[str], workers: int | None = None) -> np.ndarray:
+    """Properties (N, P) of molecules, NaN for SMILES RDKit cannot parse; computed in ``workers`` processes
+    (default: every CPU core) for large inputs, in order."""
+    names = tuple(names)
+    jobs = [(s, names) for s in smiles]
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(jobs) >= 5000:
+        import multiprocessing
+
+        _sascorer()  # load once here; forked workers inherit it
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            rows = pool.map(_row, jobs, chunksize=1000)
+    else:
+        rows = [_row(j) for j in jobs]
+    return np.asarray(rows, dtype=np.float64).reshape(len(jobs), len(names))

@@ -3,6 +3,7 @@
 from .conv import ConvConfig, ConvDecoder, ConvEncoder
 from .mlp import MLPConfig, MLPDecoder, MLPEncoder
 from .resconv import ResConvConfig, ResConvDecoder, ResConvEncoder
+from .sequence import SequenceConfig, SequenceDecoder, SequenceEncoder
 
 __all__ = [
     "ConvConfig",
@@ -14,4 +15,7 @@ __all__ = [
     "ResConvConfig",
     "ResConvDecoder",
     "ResConvEncoder",
+    "SequenceConfig",
+    "SequenceDecoder",
+    "SequenceEncoder",
 ]

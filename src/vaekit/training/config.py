@@ -30,6 +30,9 @@ class TrainConfig:
     max_retries: int = 3  # non-finite loss: roll back, halve the learning rate, at most this many times
     time_limit: float | None = None  # minutes of training (epoch time, summed over resumes); stops after the epoch
     corrupt: str | None = None  # e.g. gaussian:0.3: the encoder sees a corrupted copy (denoising VAE)
+    free_bits: float = 0.0  # nats per latent dimension the KL term never goes below (against posterior collapse)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, and on fast-bf16 CPUs for sequences
+    property_weight: float = 1.0  # weight of the property head's squared error (standardized units) in the loss
 
     def __post_init__(self) -> None:
         checks = [
@@ -43,6 +46,8 @@ class TrainConfig:
             (self.subset is None or self.subset >= 2, "subset must be at least 2 samples"),
             (self.iw_samples >= 1, "iw-samples must be at least 1"),
             (self.time_limit is None or self.time_limit > 0, "time limit must be positive (minutes)"),
+            (self.free_bits >= 0, "free bits must be >= 0"),
+            (self.property_weight >= 0, "property weight must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

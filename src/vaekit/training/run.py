@@ -22,7 +22,7 @@ from ..model import PRESET_TRAINING, PRESETS, VAE, ModelConfig
 from ..nn import MLPConfig
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
-from .prepare import resolve_binarize, training_tensors
+from .prepare import resolve_binarize, split_indices, training_tensors
 
 RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
 ARCH_DEFAULTS = {
@@ -47,6 +47,9 @@ def train(
     label_column: str | None = None,
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
+    representation: str | None = None,
+    properties: str | list[str] | None = None,
+    smiles_column: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
@@ -59,6 +62,10 @@ def train(
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
     Tables may have missing values (empty cells: the model learns from the observed ones) and categorical columns;
     ``categorical`` / ``numeric`` name columns whose inferred type to override (see ``vaekit.data.tables``).
+
+    Molecules: ``preset="sequence"`` trains the GRU sequence VAE on ``data`` = "moses" (``subset`` rows of the
+    MOSES training split) or a .smi/.txt/.csv file (``smiles_column``), as ``representation`` "selfies"
+    (default) or "smiles" tokens, with a head predicting ``properties`` (default "qed,logp,sa"; "none": no head).
     """
     callbacks = callbacks or []
     hidden = tuple(hidden) if hidden is not None else None
@@ -69,6 +76,14 @@ def train(
         "categorical": list(categorical) if categorical else None,
         "numeric": list(numeric) if numeric else None,
     }
+    if preset == "sequence" or representation or properties or smiles_column:
+        if preset not in ("sequence", None) and not resume:
+            raise VaekitError("representation, properties and smiles_column apply to molecules (--model sequence)")
+        from ..molecules.properties import property_names
+
+        spec["representation"] = representation
+        spec["properties"] = None if properties is None else list(property_names(properties))
+        spec["smiles_column"] = smiles_column
     arch_args = {
         "preset": preset,
         "latent_dim": latent_dim,
@@ -87,8 +102,14 @@ def train(
         cfg = TrainConfig(**options)
     except (TypeError, ValueError) as e:
         raise VaekitError(f"invalid training option: {e}") from None
+    molecules = None
+    if arch_args["preset"] == "sequence":
+        molecules = _molecule_data(spec, cfg, callbacks)
+        dataset = molecules.dataset
     dataset = (
-        data
+        dataset
+        if molecules is not None
+        else data
         if isinstance(data, Dataset)
         else load_dataset(
             spec["data"],
@@ -99,6 +120,8 @@ def train(
         )
     )
     model_cfg = _model_config(dataset, **arch_args)
+    if molecules is not None:
+        model_cfg = dataclasses.replace(model_cfg, properties=tuple(spec["properties"]))
     if cfg.objective == "iwae" and model_cfg.autoencoder:
         raise VaekitError("the iwae objective needs a VAE, not a plain autoencoder")
     if cfg.corrupt and dataset.schema.kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
@@ -109,7 +132,15 @@ def train(
         model = VAE(model_cfg, dataset.schema)
     except ValueError as e:
         raise VaekitError(str(e)) from None
-    x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
+    targets = None
+    if molecules is not None:  # the subset was drawn while loading: split what was loaded
+        train_idx, val_idx = split_indices(len(molecules.smiles), cfg.val_fraction, cfg.seed, None)
+        x_train, x_val = dataset.splits["train"][train_idx], dataset.splits["train"][val_idx]
+        if molecules.properties is not None:
+            targets = molecules.properties[train_idx]
+            model.fit_property_stats(targets)
+    else:
+        x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
     model.fit_data_stats(x_train)
     device = resolve_device(cfg.device)
     training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
@@ -149,6 +180,7 @@ def train(
         callbacks=callbacks,
         on_checkpoint=checkpoint,
         resume=resume_from,
+        properties=targets,
     )
     model.load_state_dict(best["weights"])
     model.history = state.history
@@ -166,11 +198,46 @@ def _result(state: TrainState, cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
+def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callback]):
+    """Load, canonicalize and tokenize the molecules of a sequence-model run (and compute its properties)."""
+    from ..molecules.dataset import molecule_dataset
+
+    if spec.get("properties") is None:
+        spec["properties"] = ["qed", "logp", "sa"]
+    spec["representation"] = spec.get("representation") or "selfies"
+    if spec["representation"] not in ("selfies", "smiles"):
+        raise VaekitError(f"unknown representation {spec['representation']!r}: expected selfies or smiles")
+    mols = molecule_dataset(
+        spec["data"],
+        representation=spec["representation"],
+        subset=cfg.subset,
+        seed=cfg.seed,
+        column=spec.get("smiles_column"),
+        properties=spec["properties"],
+    )
+    for cb in callbacks:
+        cb.on_message(mols.report)
+    return mols
+
+
 def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder, likelihood) -> ModelConfig:
     if preset not in PRESETS:
         raise VaekitError(f"unknown preset '{preset}': expected one of {', '.join(PRESETS)}")
     cfg = PRESETS[preset]
     schema = dataset.schema
+    if (schema.kind == "sequence") != (preset == "sequence"):
+        raise VaekitError("molecules train with --model sequence (preset sequence), and only molecules do")
+    if preset == "sequence":
+        if autoencoder or likelihood not in ("auto", "categorical_sequence"):
+            raise VaekitError("--autoencoder and --likelihood do not apply to the sequence model")
+        if latent_dim is not None:
+            cfg = dataclasses.replace(cfg, latent_dim=latent_dim)
+        if hidden is not None:  # encoder and decoder GRU sizes
+            if len(hidden) != 2:
+                raise VaekitError("--hidden for the sequence model is ENCODER,DECODER GRU sizes, e.g. 256,512")
+            arch = dataclasses.replace(cfg.architecture, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
+            cfg = dataclasses.replace(cfg, architecture=arch)
+        return cfg
     if schema.has_categorical:  # a Gaussian per numeric column, a categorical distribution per categorical one
         if likelihood not in ("auto", "mixed"):
             raise VaekitError(f"a table with categorical columns needs --likelihood auto, not {likelihood}")
@@ -178,7 +245,7 @@ def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder
     else:
         if likelihood == "auto":
             likelihood = "gaussian" if schema.kind == "table" or not dataset.binary_like else "bernoulli"
-        if likelihood not in LIKELIHOODS or likelihood == "mixed":
+        if likelihood not in ("bernoulli", "gaussian"):
             raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, bernoulli or gaussian")
         if likelihood == "bernoulli" and not dataset.binary_like:
             raise VaekitError("the Bernoulli likelihood needs data in [0, 1]; use --likelihood gaussian")

@@ -1,0 +1,76 @@
+"""From SMILES (MOSES or a file) to what a sequence VAE trains on: token ids, a schema with the vocabulary, and
+the property targets of the property head."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.schema import Dataset, Schema
+from ..errors import DataError
+from .data import SmilesSet, load_smiles
+from .properties import property_table
+from .tokenizers import SPECIAL_TOKENS, Representation, Vocabulary, _to_tokens
+
+
+@dataclass
+class MoleculeData:
+    dataset: Dataset  # splits {"train": (N, L) int64 token ids}; schema kind "sequence" with the vocabulary
+    smiles: list[str]  # canonical SMILES of the encoded rows, in row order
+    properties: torch.Tensor | None  # (N, P) float32 targets of the property head, or None
+    report: str  # one line: what was read, kept and skipped
+
+
+def vocabulary_of(schema: Schema) -> Vocabulary:
+    """The vocabulary stored in a sequence model's schema."""
+    if schema.kind != "sequence" or not schema.vocabulary:
+        raise DataError(f"this model was trained on {schema.kind} data, not on molecules")
+    return Vocabulary.from_dict(schema.vocabulary)
+
+
+def molecule_dataset(
+    spec: str | os.PathLike[str],
+    *,
+    representation: Representation = "selfies",
+    subset: int | None = None,
+    seed: int = 0,
+    column: str | None = None,
+    properties: Sequence[str] = (),
+) -> MoleculeData:
+    """Molecules from ``moses`` / ``moses:SPLIT`` or a .smi/.txt/.csv file, canonicalized (invalid SMILES
+    counted and skipped), tokenized with a vocabulary built from them, plus their ``properties``."""
+    mols: SmilesSet = load_smiles(spec, column=column, subset=subset, seed=seed)
+    if not mols.smiles:
+        raise DataError(f"{mols.source}: no valid molecules to train on ({mols.n_invalid} invalid SMILES)")
+    report = mols.summary()
+    tokens, smiles, failed = [], [], 0
+    for s in mols.smiles:  # tokenize once: SELFIES encoding is the slow part
+        try:
+            tokens.append(_to_tokens(s, representation))
+        except DataError:
+            failed += 1
+            continue
+        smiles.append(s)
+    if failed:
+        report += f"; {failed:,} skipped ({representation} cannot encode them)"
+    if not smiles:
+        raise DataError(f"none of the molecules can be written as {representation}")
+    seen = sorted({t for row in tokens for t in row} - set(SPECIAL_TOKENS))
+    vocab = Vocabulary(representation, SPECIAL_TOKENS + tuple(seen), max(map(len, tokens)))
+    index = {t: i for i, t in enumerate(vocab.tokens)}
+    ids = torch.full((len(tokens), vocab.sequence_length), vocab.pad_id, dtype=torch.int64)
+    for r, row in enumerate(tokens):
+        ids[r, : len(row) + 2] = torch.tensor([vocab.bos_id, *(index[t] for t in row), vocab.eos_id])
+    schema = Schema(kind="sequence", shape=(vocab.sequence_length,), source=mols.source, vocabulary=vocab.to_dict())
+    targets = None
+    if properties:
+        table = property_table(smiles, properties)
+        if np.isnan(table).any():  # cannot happen for canonical SMILES; refuse rather than train on NaN
+            raise DataError("some molecules have no computable properties")
+        targets = torch.from_numpy(table).float()
+    return MoleculeData(Dataset({"train": ids}, schema), smiles, targets, report)
+
