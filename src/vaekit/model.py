@@ -134,7 +134,7 @@ class VAE(nn.Module):
         if self.is_sequence != (schema.kind == "sequence") or self.is_sequence != isinstance(
             config.likelihood, SequenceLikelihoodConfig
         ):
-            raise ValueError("the sequence architecture, the categorical_sequence likelihood and sequence data go together")
+            raise ValueError("the sequence architecture, likelihood and data (molecules) go together")
         if self.is_sequence and top is not None:
             raise ValueError("the sequence model has one latent level")
         self.config, self.schema = config, schema

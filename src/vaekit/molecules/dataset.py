@@ -73,4 +73,3 @@ def molecule_dataset(
             raise DataError("some molecules have no computable properties")
         targets = torch.from_numpy(table).float()
     return MoleculeData(Dataset({"train": ids}, schema), smiles, targets, report)
-
