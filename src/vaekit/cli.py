@@ -572,6 +572,11 @@ def anomaly_calibrate(
     )
 
 
+from .cli_molecules import molecules_app  # noqa: E402 - its commands use the helpers above
+
+app.add_typer(molecules_app, name="molecules")
+
+
 @app.callback(invoke_without_command=True)
 def _root(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
     if version:
