@@ -87,6 +87,14 @@ def _explicit(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _sequence_run(run: Path) -> bool:
+    """Whether RUN holds a sequence (molecule) model: read from its config.json, so molecule support (RDKit) is
+    imported only for molecule runs."""
+    from .bundle import read_config
+
+    return read_config(run).get("schema", {}).get("kind") == "sequence"
+
+
 @app.command(
     epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
     "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
@@ -223,7 +231,10 @@ def train(
     out_console.print(f"trained {result['epochs_completed']} epochs{tail} → {out}")
 
 
-@app.command(epilog="Example:  `vaekit evaluate runs/seed`  ·  `vaekit evaluate runs/tab --data other.csv`")
+@app.command(
+    epilog="Examples:  `vaekit evaluate runs/seed`  ·  `vaekit evaluate runs/tab --data other.csv`  ·  "
+    "`vaekit evaluate runs/mol --data held_out.smi`"
+)
 @friendly
 def evaluate(
     run: RunArg,
@@ -233,7 +244,13 @@ def evaluate(
         typer.Option(help="test, val, train, all; auto: test if the data has one, else the run's validation part."),
     ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the evaluation noise.")] = 0,
-    iw_samples: Annotated[int, typer.Option(help="Importance samples K for log p(x); 0 skips it (ELBO only).")] = 1000,
+    iw_samples: Annotated[
+        int | None,
+        typer.Option(
+            help="Importance samples K for log p(x); 0 skips it (ELBO only). [default: 1000; molecules: 100, each "
+            "sample is a full pass of the GRU decoder]"
+        ),
+    ] = None,
     precision: Annotated[
         Literal["auto", "fp32", "bf16"],
         typer.Option(help="Network precision for importance sampling; auto: bf16 where the CPU/GPU has it."),
@@ -243,9 +260,13 @@ def evaluate(
 ) -> None:
     """ELBO, importance-weighted log p(x) (K samples), bits/dim, KL per dimension and active units.
 
-    Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K."""
+    Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K. Molecules: DATA is
+    a .smi/.txt/.csv file or moses:test (a seeded 2,000 of it; the default for a run trained on MOSES), and the
+    share of molecules reconstructed exactly replaces bits/dim."""
     from .tasks import evaluate as evaluate_fn
 
+    if iw_samples is None:
+        iw_samples = 100 if _sequence_run(run) else 1000
     r = evaluate_fn(
         run, data, split, seed, iw_samples=iw_samples, precision=precision, per_sample=per_sample, device=device
     )
@@ -255,7 +276,9 @@ def evaluate(
     rows = [("ELBO (nats)", "elbo"), ("reconstruction log p(x|z)", "reconstruction"), ("KL (nats)", "kl")]
     if "iwae" in r:
         rows += [(f"log p(x), IWAE K={r['iw_samples']}", "iwae"), ("NLL (nats)", "nll")]
-    rows += [("bits/dim", "bits_per_dim"), ("active units", "active_units")]
+    rows += [("bits/dim", "bits_per_dim")] if "bits_per_dim" in r else []
+    rows += [("reconstruction accuracy", "reconstruction_accuracy")] if "reconstruction_accuracy" in r else []
+    rows += [("active units", "active_units")]
     for label, key in rows:
         value = r[key]
         table.add_row(
@@ -267,12 +290,15 @@ def evaluate(
             else str(value),
         )
     out_console.print(table)
+    if r.get("data_report") and "skipped" in r["data_report"]:  # molecules the model could not read
+        out_console.print(escape(r["data_report"]), soft_wrap=True)
     out_console.print(_summary(r, run), soft_wrap=True)
 
 
 @app.command(
     epilog="Examples:  `vaekit sample runs/seed --n 64 --out samples.png`  ·  "
-    "`vaekit sample runs/tab --n 1000 --out synthetic.csv`"
+    "`vaekit sample runs/tab --n 1000 --out synthetic.csv`  ·  "
+    "`vaekit sample runs/mol --n 30000 --temperature 0.8 --out samples.smi`"
 )
 @friendly
 def sample(
@@ -280,30 +306,69 @@ def sample(
     out: OutFile,
     n: Annotated[int, typer.Option(help="How many.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Molecules: softmax temperature of each token draw (below 1: safer, above 1: more varied). [1]"
+        ),
+    ] = None,
 ) -> None:
-    """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv)."""
+    """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv; molecules: .smi/.txt, one SMILES
+    per line, canonical when valid and as generated when not)."""
+    if _sequence_run(run):
+        from .tasks.molecules import sample_run
+
+        r = sample_run(run, n, out, 1.0 if temperature is None else temperature, seed)
+        out_console.print(
+            f"wrote {r.n:,} molecules → {r.path}: {r.n_valid:,} valid ({r.n_valid / r.n:.1%}), "
+            f"{r.n_unique:,} unique valid",
+            soft_wrap=True,
+        )
+        return
+    if temperature is not None:
+        _error("--temperature applies to sequence models (molecules)")
     from .tasks import sample as fn
 
     out_console.print(f"wrote {fn(run, n, out, seed)}")
 
 
-@app.command(epilog="Example:  `vaekit reconstruct runs/seed --data mnist --n 16 --out recon.png`")
+@app.command(
+    epilog="Examples:  `vaekit reconstruct runs/seed --data mnist --n 16 --out recon.png`  ·  "
+    "`vaekit reconstruct runs/mol --data test.smi --out recon.csv`"
+)
 @friendly
 def reconstruct(
     run: RunArg,
     out: OutFile,
     data: DataOpt = None,
-    n: Annotated[int, typer.Option(help="How many inputs (the first N of DATA; its test split when it has one).")] = 16,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            help="How many inputs (the first N of DATA; its test split when it has one). [default: 16; molecules: "
+            "all of a file, 2,000 of moses:test]"
+        ),
+    ] = None,
 ) -> None:
-    """Originals (top rows) beside their reconstructions (bottom rows)."""
+    """Originals (top rows) beside their reconstructions (bottom rows). Molecules: a .csv of input, reconstruction
+    (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test."""
+    if _sequence_run(run):
+        from .tasks.molecules import reconstruct_run
+
+        r = reconstruct_run(run, data, out, n)
+        skipped = f" ({r.encoded.summary()})" if r.encoded.n_skipped else ""
+        out_console.print(
+            escape(f"reconstructed {r.accuracy:.1%} of {len(r.table):,} molecules exactly{skipped} → {out}"),
+            soft_wrap=True,
+        )
+        return
     from .tasks import reconstruct as fn
 
-    out_console.print(f"wrote {fn(run, data, n, out)}")
+    out_console.print(f"wrote {fn(run, data, 16 if n is None else n, out)}")
 
 
 @app.command(
     epilog="Examples:  `vaekit interpolate runs/seed --data mnist --pair 0 1 --steps 10 --out path.png`"
-    "  ·  `... --slerp --out path.gif`"
+    "  ·  `... --slerp --out path.gif`  ·  `vaekit interpolate runs/mol --smiles CCO c1ccccc1O --out path.png`"
 )
 @friendly
 def interpolate(
@@ -316,8 +381,22 @@ def interpolate(
     ),
     steps: Annotated[int, typer.Option(help="Points on the path.")] = 10,
     slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear.")] = False,
+    smiles: Annotated[
+        tuple[str, str] | None, typer.Option(help="Molecules: the two end points, as SMILES A B.")
+    ] = None,
 ) -> None:
-    """Decode the path between two inputs' codes (PNG strip or animated GIF)."""
+    """Decode the path between two inputs' codes (PNG strip or animated GIF; molecules: a PNG grid of the path's
+    molecules, each labelled with its SMILES)."""
+    if _sequence_run(run):
+        from .tasks.molecules import interpolate_run
+
+        if smiles is None:
+            _error("a molecule model interpolates between two molecules: pass --smiles A B")
+        path = interpolate_run(run, smiles, steps, out, slerp)
+        out_console.print(f"wrote {len(path)} molecules ({len(set(path))} distinct) → {out}", soft_wrap=True)
+        return
+    if smiles is not None:
+        _error("--smiles applies to sequence models (molecules); use --pair I J")
     from .tasks import interpolate as fn
 
     out_console.print(f"wrote {fn(run, data, pair, steps, out, slerp)}")

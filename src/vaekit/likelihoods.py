@@ -226,6 +226,20 @@ class MixedConfig:
         return Mixed(loc * scale + shift, logvar + 2 * torch.log(scale), logits, self.cardinalities)
 
 
+def _allowed(logits: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
+    """Logits (N, T, V) for the tokens at positions start+1 ... start+T of a row of ``length`` ids, restricted to
+    what a sequence can hold there: never <pad>, <bos> or <unk> (ids 0, 1, 3); the last position only <eos> (2).
+    ``log_prob`` and the samplers use the same restriction, so ``sample`` draws from the distribution that
+    ``log_prob`` scores, whose probabilities sum to one over all sequences that fit."""
+    logits = logits.clone()
+    logits[..., [0, 1, 3]] = -math.inf
+    last = length - 2 - start  # index along T of the row's last position, if it is in range
+    if 0 <= last < logits.shape[1]:
+        logits[:, last, :2] = -math.inf
+        logits[:, last, 3:] = -math.inf
+    return logits
+
+
 class CategoricalSequence:
     """p(tokens | z) of an autoregressive decoder: a categorical distribution over the next token given the ones
     before and z. x holds token ids ``<bos> t1 ... tn <eos> <pad> ...`` (N, L); ``log_prob`` sums the log
@@ -245,7 +259,7 @@ class CategoricalSequence:
         ids = x.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])
         lengths = lengths_of(ids)
         ids = ids[:, : int(lengths.max())]  # no step past the longest sequence: the GRU never reads padding
-        logits = self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids).float()
+        logits = _allowed(self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids).float(), self.length)
         target = ids[:, 1:]
         per_token = torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0]
         keep = torch.arange(target.shape[1], device=x.device) < (lengths - 1)[:, None]
@@ -264,13 +278,8 @@ class CategoricalSequence:
         done = torch.zeros(n, dtype=torch.bool, device=z.device)
         for i in range(1, self.length):
             logits, h = self.decoder.step(z, ids[:, i - 1], h)
-            logits = logits.float()
-            logits[:, 0] = -math.inf  # never <pad>, <bos> or <unk> inside a sequence
-            logits[:, 1] = -math.inf
-            logits[:, 3] = -math.inf
-            if i == self.length - 1:  # the last position can only end the sequence
-                token = torch.full((n,), 2, dtype=torch.int64, device=z.device)
-            elif greedy:
+            logits = _allowed(logits.float()[:, None], self.length, start=i - 1)[:, 0]
+            if greedy:
                 token = logits.argmax(-1)
             else:
                 probs = torch.softmax(logits / self.temperature, -1)

@@ -163,11 +163,14 @@ def moses_train_set(cache: bool = True) -> set[str]:
     return set(load_moses("train", cache=cache).smiles)
 
 
-def _text_rows(path: Path) -> list[str]:
-    """First whitespace-separated field of each non-empty line of a .smi/.txt file (a 'smiles' header skipped)."""
+def _text_rows(path: Path, keep_empty: bool = False) -> list[str]:
+    """First whitespace-separated field of each non-empty line of a .smi/.txt file (a 'smiles' header skipped);
+    ``keep_empty``: an empty line before the last SMILES is an empty string (an empty generated molecule)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
-        rows = [line.split()[0] for line in f if line.strip()]
+        rows = [(line.split() or [""])[0] for line in f if keep_empty or line.strip()]
+    while rows and not rows[-1]:
+        rows.pop()
     if rows and rows[0].lower() in SMILES_COLUMN_NAMES:
         rows = rows[1:]
     return rows
@@ -192,11 +195,11 @@ def _table_rows(path: Path, column: str | None) -> list[str]:
     return df[column].str.strip().tolist()
 
 
-def read_smiles_file(
-    path: str | os.PathLike[str], column: str | None = None, subset: int | None = None, seed: int = 0
-) -> SmilesSet:
-    """Molecules from a ``.smi``/``.txt`` file (first field per line) or a ``.csv``/``.tsv`` table (optionally
-    gzipped) with a SMILES column, canonicalized; ``subset``: a seeded random sample of that many rows."""
+def read_smiles_rows(path: str | os.PathLike[str], column: str | None = None, keep_empty: bool = False) -> list[str]:
+    """The SMILES strings of a ``.smi``/``.txt`` file (first field per non-empty line) or a ``.csv``/``.tsv`` table
+    (optionally gzipped) as written: not canonicalized, invalid ones included (e.g. generated molecules, whose
+    validity is to be measured; ``keep_empty``: an empty line before the last SMILES of a .smi/.txt is an empty,
+    invalid, molecule). A missing or empty file, or a table without a SMILES column, is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -204,13 +207,23 @@ def read_smiles_file(
     if kind in (".smi", ".txt", ".smiles"):
         if column is not None:
             raise DataError(f"{path} is a plain SMILES list; a SMILES column only applies to .csv/.tsv tables")
-        raw = _text_rows(path)
+        raw = _text_rows(path, keep_empty)
     elif kind in (".csv", ".tsv"):
         raw = _table_rows(path, column)
     else:
         raise DataError(f"{path}: not a SMILES file (expected .smi, .txt, .csv or .tsv, optionally .gz)")
     if not raw:
         raise DataError(f"{path} contains no SMILES")
+    return raw
+
+
+def read_smiles_file(
+    path: str | os.PathLike[str], column: str | None = None, subset: int | None = None, seed: int = 0
+) -> SmilesSet:
+    """Molecules from a ``.smi``/``.txt`` file (first field per line) or a ``.csv``/``.tsv`` table (optionally
+    gzipped) with a SMILES column, canonicalized; ``subset``: a seeded random sample of that many rows."""
+    path = Path(path)
+    raw = read_smiles_rows(path, column)
     rows = _subset_rows(len(raw), subset, seed)
     if rows is not None:
         raw = [raw[i] for i in rows]

@@ -1,0 +1,338 @@
+"""What users do with a trained sequence VAE (molecules): encode SMILES, sample, reconstruct, interpolate, draw,
+and the MOSES metrics of a file of generated SMILES.
+
+Inputs are canonicalized with RDKit; invalid SMILES, and molecules the model's vocabulary cannot write (a token it
+never saw, too many tokens), are counted and skipped with a one-line report, never a crash. What the model
+generates is returned as RDKit-canonical SMILES when it parses, and as generated when it does not: SELFIES always
+decode to a molecule, a SMILES model can write invalid strings, and validity is for the metrics to measure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._io import atomic_write, write_text
+from ..bundle import load_model
+from ..errors import DataError
+from ..model import VAE, slerp_path
+from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
+from ..molecules.dataset import vocabulary_of
+from .outputs import check_out
+
+if TYPE_CHECKING:
+    from ..molecules.metrics import ReferenceStats
+
+SMILES_EXT, RECON_EXT, DRAW_EXT = {".smi", ".txt"}, {".csv"}, {".png"}
+MOSES_SUBSET = 2000  # molecules of a MOSES split that evaluate / reconstruct use (a seeded random sample)
+N_EXAMPLES = 3  # skipped inputs quoted in a report
+
+
+# -- encoding ----------------------------------------------------------------------------------------------------
+@dataclass
+class EncodedMolecules:
+    """Molecules as a sequence model's token ids, with what was skipped on the way."""
+
+    ids: torch.Tensor  # (N, L) int64 token ids of the molecules kept, on the model's device
+    smiles: list[str]  # their canonical SMILES, in input order
+    source: str  # where they came from, for humans
+    n_read: int  # molecules given
+    n_invalid: int = 0  # inputs RDKit could not parse
+    invalid_examples: tuple[str, ...] = ()
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> molecules the vocabulary cannot write
+    unknown_tokens: Counter[str] = field(default_factory=Counter)  # tokens outside the vocabulary -> count
+
+    @property
+    def n_skipped(self) -> int:
+        """Inputs not encoded: invalid SMILES and molecules the vocabulary cannot write."""
+        return self.n_invalid + sum(self.skipped.values())
+
+    def summary(self) -> str:
+        """One line: how many were encoded and, when some were skipped, how many and why (with examples)."""
+        parts = []
+        if self.n_invalid:
+            examples = ", ".join(repr(s) for s in self.invalid_examples[:N_EXAMPLES])
+            parts.append(f"{self.n_invalid:,} invalid SMILES (e.g. {examples})")
+        for reason, n in self.skipped.items():
+            if reason == "unknown tokens":
+                tokens = ", ".join(repr(t) for t, _ in self.unknown_tokens.most_common(N_EXAMPLES))
+                parts.append(f"{n:,} with tokens outside the model's vocabulary ({tokens})")
+            elif reason == "too long":
+                parts.append(f"{n:,} longer than the model's {self.ids.shape[1] - 2} tokens")
+            else:
+                parts.append(f"{n:,} the vocabulary cannot encode ({reason})")
+        line = f"{self.source}: {len(self.smiles):,} of {self.n_read:,} molecules encoded"
+        return line + (f"; skipped {'; '.join(parts)}" if parts else "")
+
+
+def _device(model: VAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _require_sequence(model: VAE) -> None:
+    if not model.is_sequence:
+        raise DataError(f"this model was trained on {model.schema.kind} data, not on molecules")
+
+
+def encode_smiles(model: VAE, smiles: Sequence[str] | SmilesSet, source: str = "input") -> EncodedMolecules:
+    """Token ids of molecules for ``model``: canonicalized (a :class:`SmilesSet` already is, and its invalid count
+    carries over), invalid SMILES and molecules the vocabulary cannot write skipped and counted. Nothing left to
+    encode is a DataError."""
+    _require_sequence(model)
+    vocab = vocabulary_of(model.schema)
+    mols = smiles if isinstance(smiles, SmilesSet) else canonicalize(smiles, source)
+    enc = vocab.encode_batch(mols.smiles, on_unknown="skip", on_error="skip")
+    kept = set(enc.kept)
+    unknown: Counter[str] = Counter()
+    if enc.skipped.get("unknown tokens"):  # which tokens: the message names the commonest
+        for i, s in enumerate(mols.smiles):
+            if i not in kept:
+                try:
+                    unknown.update(t for t in vocab.tokenize(s) if t not in vocab.tokens)
+                except DataError:
+                    continue
+    result = EncodedMolecules(
+        enc.ids.to(_device(model)),
+        [mols.smiles[i] for i in enc.kept],
+        mols.source,
+        mols.n_read,
+        mols.n_invalid,
+        mols.invalid_examples,
+        enc.skipped,
+        unknown,
+    )
+    if not result.smiles:
+        raise DataError(f"no molecule left to encode: {result.summary()}")
+    return result
+
+
+def _canonical_or_raw(strings: Sequence[str]) -> tuple[list[str], list[bool]]:
+    """Canonical SMILES of the strings that parse, the others as they are; and which parsed."""
+    canonical = [canonical_smiles(s) for s in strings]
+    valid = [c is not None for c in canonical]
+    return [c if c is not None else s for s, c in zip(strings, canonical, strict=True)], valid
+
+
+@torch.no_grad()
+def decode_greedy(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> list[str]:
+    """The most probable molecule of each latent (N, D): greedy decoding, canonical SMILES (raw if invalid)."""
+    vocab = vocabulary_of(model.schema)
+    strings: list[str] = []
+    for i in range(0, len(z), batch_size):
+        strings += vocab.decode_batch(model.decode(z[i : i + batch_size]).mean.cpu())
+    return _canonical_or_raw(strings)[0]
+
+
+@torch.no_grad()
+def _reconstruct_encoded(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> list[str]:
+    """Greedy decoding of the posterior mean of every encoded molecule."""
+    z = torch.cat([model.encode(enc.ids[i : i + batch_size]).mean for i in range(0, len(enc.ids), batch_size)])
+    return decode_greedy(model, z, batch_size)
+
+
+# -- generate, reconstruct, interpolate ---------------------------------------------------------------------------
+@torch.no_grad()
+def _sample(model: VAE, n: int, temperature: float, seed: int, batch_size: int) -> tuple[list[str], list[bool]]:
+    """``sample_molecules`` and which of the molecules are valid."""
+    _require_sequence(model)
+    if n < 1:
+        raise DataError("--n must be at least 1")
+    if not temperature > 0:
+        raise DataError(f"--temperature must be above 0, got {temperature}")
+    vocab, dev = vocabulary_of(model.schema), _device(model)
+    g = torch.Generator(dev).manual_seed(seed)
+    strings: list[str] = []
+    for start in range(0, n, batch_size):
+        eps = torch.randn(min(batch_size, n - start), model.config.latent_dim, generator=g, device=dev)
+        p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
+        p.temperature = temperature
+        strings += vocab.decode_batch(p.sample(g).cpu())
+    return _canonical_or_raw(strings)
+
+
+def sample_molecules(model: VAE, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 1000) -> list[str]:
+    """n new molecules: z ~ N(0, I), tokens drawn one by one from the decoder at ``temperature`` (below 1: closer
+    to the most probable tokens, above 1: more varied). Canonical SMILES; a string that does not parse (a SMILES
+    model can write one; SELFIES cannot) is kept as generated, so the list always has n entries and its validity
+    can be measured. The same seed (and batch_size) gives the same molecules."""
+    return _sample(model, n, temperature, seed, batch_size)[0]
+
+
+@dataclass
+class Reconstructions:
+    """Inputs beside the model's reconstruction of them."""
+
+    table: pd.DataFrame  # columns input (canonical SMILES), reconstruction, match (bool)
+    accuracy: float  # share of exact matches (same canonical SMILES)
+    encoded: EncodedMolecules  # what was encoded and what skipped (``encoded.summary()``)
+
+
+@torch.no_grad()
+def reconstruct_molecules(model: VAE, smiles: Sequence[str] | SmilesSet, batch_size: int = 1000) -> Reconstructions:
+    """Greedy decoding of each molecule's posterior mean, compared as canonical SMILES (deterministic, no seed).
+    Invalid and unencodable inputs are skipped and counted (``.encoded``)."""
+    enc = encode_smiles(model, smiles)
+    recon = _reconstruct_encoded(model, enc, batch_size)
+    match = [r == s for r, s in zip(recon, enc.smiles, strict=True)]
+    table = pd.DataFrame({"input": enc.smiles, "reconstruction": recon, "match": match})
+    return Reconstructions(table, float(np.mean(match)), enc)
+
+
+@torch.no_grad()
+def interpolate_molecules(model: VAE, a: str, b: str, steps: int = 10, slerp: bool = False) -> list[str]:
+    """``steps`` molecules, greedily decoded along the straight (or, with ``slerp``, spherical) path between the
+    posterior means of molecules a and b (SMILES), endpoints included."""
+    if steps < 2:
+        raise DataError("--steps must be at least 2")
+    enc = encode_smiles(model, [a, b])
+    if len(enc.smiles) < 2:
+        raise DataError(f"cannot interpolate between {a!r} and {b!r}: {enc.summary()}")
+    z = model.encode(enc.ids).mean
+    t = torch.linspace(0, 1, steps, device=z.device)[:, None]
+    return decode_greedy(model, slerp_path(z[0], z[1], t) if slerp else (1 - t) * z[0] + t * z[1])
+
+
+def draw_molecules(
+    smiles: Sequence[str], out: str | Path, per_row: int = 5, legends: Sequence[str] | None = None
+) -> Path:
+    """Draw molecules as a grid PNG with RDKit, each labelled with its SMILES (an invalid one is an empty cell
+    labelled 'invalid: ...'), written atomically."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+    from rdkit.rdBase import BlockLogs
+
+    out = check_out(out, DRAW_EXT, "molecule drawings")
+    with BlockLogs():
+        mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
+    if legends is None:
+        legends = [s if m is not None else f"invalid: {s}" for s, m in zip(smiles, mols, strict=True)]
+    img = Draw.MolsToGridImage(
+        mols, molsPerRow=max(1, min(per_row, len(mols))), subImgSize=(250, 250), legends=list(legends)
+    )
+    atomic_write(out, lambda p: img.save(p, format="PNG"))
+    return out
+
+
+# -- data for a run ------------------------------------------------------------------------------------------------
+def _load_sequence(run: str | Path) -> VAE:
+    model = load_model(run)
+    _require_sequence(model)
+    return model
+
+
+def _is_moses(spec: str) -> bool:
+    return spec == "moses" or spec.startswith("moses:")
+
+
+def load_molecules(model: VAE, data: str | None, n: int | None = None, column: str | None = None) -> SmilesSet:
+    """Molecules to evaluate or reconstruct: ``data`` (a SMILES file: its first n rows; ``moses:SPLIT``: a seeded
+    random n, default 2,000, of the split); without data, MOSES test for a run trained on MOSES."""
+    if n is not None and n < 1:
+        raise DataError("--n must be at least 1")
+    if data is None:
+        trained_on = str(model.run_config.get("training", {}).get("data", ""))
+        if not _is_moses(trained_on):
+            raise DataError(f"pass --data: molecules to use (a .smi/.txt/.csv file or moses:test); the run was "
+                            f"trained on {trained_on or 'unknown data'}")  # fmt: skip
+        data = "moses:test"
+    if _is_moses(data):
+        return load_smiles("moses:test" if data == "moses" else data, subset=n or MOSES_SUBSET, seed=0)
+    rows = read_smiles_rows(data, column)
+    return canonicalize(rows[:n] if n else rows, source=str(data))
+
+
+# -- what the CLI runs ---------------------------------------------------------------------------------------------
+@dataclass
+class Samples:
+    path: Path
+    n: int
+    n_valid: int
+    n_unique: int  # distinct valid molecules
+
+
+def sample_run(run: str | Path, n: int, out: str | Path, temperature: float = 1.0, seed: int = 0) -> Samples:
+    """Sample n molecules from a run and write them one per line (.smi/.txt; an empty generation is an empty
+    line)."""
+    out = check_out(out, SMILES_EXT, "molecules")
+    model = _load_sequence(run)
+    smiles, valid = _sample(model, n, temperature, seed, batch_size=1000)
+    write_text(out, "".join(s + "\n" for s in smiles))
+    return Samples(out, len(smiles), sum(valid), len({s for s, v in zip(smiles, valid, strict=True) if v}))
+
+
+def reconstruct_run(run: str | Path, data: str | None, out: str | Path, n: int | None = None) -> Reconstructions:
+    """Reconstruct molecules of ``data`` (see :func:`load_molecules`) and write the table as .csv."""
+    out = check_out(out, RECON_EXT, "reconstructions")
+    model = _load_sequence(run)
+    rec = reconstruct_molecules(model, load_molecules(model, data, n))
+    atomic_write(out, lambda p: rec.table.to_csv(p, index=False))
+    return rec
+
+
+def interpolate_run(
+    run: str | Path, smiles: tuple[str, str], steps: int, out: str | Path, slerp: bool = False
+) -> list[str]:
+    """Interpolate between two molecules of a run and draw the path as a PNG grid; returns the path's SMILES."""
+    out = check_out(out, DRAW_EXT, "the interpolation")
+    path = interpolate_molecules(_load_sequence(run), smiles[0], smiles[1], steps, slerp)
+    draw_molecules(path, out, per_row=min(steps, 5))
+    return path
+
+
+def reconstruction_accuracy(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> float:
+    """Share of encoded molecules whose greedy decoding at the posterior mean is the same molecule."""
+    recon = _reconstruct_encoded(model, enc, batch_size)
+    return float(np.mean([r == s for r, s in zip(recon, enc.smiles, strict=True)]))
+
+
+# -- MOSES metrics of a file -----------------------------------------------------------------------------------------
+MOSES_REFERENCES = {"moses-test": "test", "moses:test": "test", "moses-test-scaffolds": "test_scaffolds",
+                    "moses:test_scaffolds": "test_scaffolds"}  # fmt: skip
+
+
+def _reference(ref: str) -> ReferenceStats:
+    """Statistics of the reference set: a cached MOSES split, or a SMILES file (cached by its molecules)."""
+    from ..molecules.metrics import moses_reference, reference_stats
+
+    if ref.lower() in MOSES_REFERENCES:
+        return moses_reference(MOSES_REFERENCES[ref.lower()])
+    mols = load_smiles(ref)
+    if len(mols) < 2:
+        raise DataError(f"{ref}: a reference needs at least 2 valid molecules, it has {len(mols)}")
+    return reference_stats(mols.smiles, source=str(ref))
+
+
+def _train_set(train: str) -> set[str]:
+    """Canonical SMILES of the training set for novelty: MOSES train (cached) or a SMILES file."""
+    from ..molecules.data import moses_train_set
+
+    if train.lower() in ("moses", "moses:train"):
+        return moses_train_set()
+    return set(load_smiles(train).smiles)
+
+
+def metrics_run(
+    samples: str | os.PathLike[str],
+    out: str | Path,
+    ref: str = "moses-test",
+    train: str | None = None,
+    column: str | None = None,
+) -> dict[str, float]:
+    """Every MOSES metric of the SMILES in ``samples`` (invalid ones count against validity) against ``ref``
+    (moses-test, moses-test-scaffolds or a SMILES file) and, with ``train``, novelty; written as JSON to ``out``.
+    In a .smi/.txt file an empty line between SMILES is an empty (invalid) generation, as ``sample_run`` writes it."""
+    from ..molecules.metrics import all_metrics, write_metrics_json
+
+    out = check_out(out, {".json"}, "metrics")
+    generated = read_smiles_rows(samples, column, keep_empty=True)  # an empty line: an empty generation
+    metrics = all_metrics(generated, _reference(ref), train=_train_set(train) if train else None)
+    write_metrics_json(out, metrics)
+    return metrics
