@@ -37,6 +37,7 @@ def run_vaekit(x: np.ndarray, missing: np.ndarray, columns: list[str], seed: int
     model = vaekit.train(
         data,
         preset="table",
+        likelihood=args.likelihood,
         latent_dim=args.latent_dim,
         hidden=tuple(args.hidden),
         epochs=args.epochs,
@@ -117,6 +118,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=lambda s: [int(t) for t in s.split(",")], default=[128, 128])
     ap.add_argument("--val-fraction", type=float, default=0.0, help="rows held out to pick the best epoch")
     ap.add_argument("--early-stopping", type=int, default=None, help="patience in epochs (needs --val-fraction)")
+    ap.add_argument("--likelihood", default="gaussian", help="gaussian or studentt")
     ap.add_argument("--corrupt", default=None, help="training corruption, e.g. dropout:0.2 (denoising)")
     ap.add_argument("--train-k", type=int, default=20, help="importance samples K of the IWAE training bound")
     ap.add_argument("--k", type=int, default=1000, help="importance samples per row when imputing")

@@ -281,3 +281,24 @@ def test_the_table_preset(mixed_csv, here):
     assert cfg["model"]["architecture"] == {"kind": "mlp", "hidden": [128, 128], "activation": "tanh"}
     options = cfg["training"]["options"]
     assert (options["objective"], options["iw_samples"], options["val_fraction"]) == ("iwae", 20, 0.0)
+
+
+def test_student_t_likelihood_matches_torch_and_skips_missing():
+    from vaekit.likelihoods import StudentTConfig
+
+    torch.manual_seed(0)
+    out = torch.randn(4, 9)  # 3 columns x (loc, logvar, df)
+    shift, scale = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 1.0])
+    p = StudentTConfig().build(out, shift, scale)
+    x = torch.randn(4, 3)
+    ref = torch.distributions.StudentT(p.df, p.loc, torch.exp(p.log_scale)).log_prob(x).sum(-1)
+    torch.testing.assert_close(p.log_prob(x), ref)
+    holed = x.clone()
+    holed[0, 1] = float("nan")
+    expected = ref.clone()
+    expected[0] -= torch.distributions.StudentT(p.df, p.loc, torch.exp(p.log_scale)).log_prob(x)[0, 1]
+    torch.testing.assert_close(p.log_prob(holed), expected)
+    a = p.sample(torch.Generator().manual_seed(3))
+    b = p.sample(torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, p.sample(torch.Generator().manual_seed(4)))
+    assert bool((p.df > 2).all())

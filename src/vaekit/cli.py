@@ -148,7 +148,9 @@ def train(
     ] = None,
     iw_samples: Annotated[int | None, typer.Option(help="K for --objective iwae. [default: 5]")] = None,
     autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
-    likelihood: Annotated[str | None, typer.Option(help="auto, bernoulli or gaussian. [default: auto]")] = None,
+    likelihood: Annotated[
+        str | None, typer.Option(help="auto, bernoulli, gaussian or studentt (heavy tails). [default: auto]")
+    ] = None,
     binarize: Annotated[
         Literal["auto", "none", "dynamic", "static"] | None,
         typer.Option(help="auto: dynamic for grayscale images. [default: auto]"),

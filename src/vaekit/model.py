@@ -27,6 +27,7 @@ from .likelihoods import (
     LikelihoodConfig,
     MixedConfig,
     SequenceLikelihoodConfig,
+    StudentTConfig,
 )
 from .nn import (
     ConvConfig,
@@ -300,7 +301,7 @@ class VAE(nn.Module):
     def fit_data_stats(self, x: torch.Tensor) -> None:
         """Set standardization from training data (Gaussian likelihood only; Bernoulli data stays in [0, 1]). Missing
         values (NaN) are left out of the statistics; categorical columns keep shift 0 and scale 1."""
-        if not isinstance(self.config.likelihood, GaussianConfig | MixedConfig):
+        if not isinstance(self.config.likelihood, GaussianConfig | StudentTConfig | MixedConfig):
             return
         dims = [0] if self.schema.kind != "image" else [0, 2, 3]  # per feature, or per image channel
         observed = ~torch.isnan(x)

@@ -245,8 +245,8 @@ def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder
     else:
         if likelihood == "auto":
             likelihood = "gaussian" if schema.kind == "table" or not dataset.binary_like else "bernoulli"
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, bernoulli or gaussian")
+        if likelihood not in ("bernoulli", "gaussian", "studentt"):
+            raise VaekitError(f"unknown likelihood '{likelihood}': expected auto, bernoulli, gaussian or studentt")
         if likelihood == "bernoulli" and not dataset.binary_like:
             raise VaekitError("the Bernoulli likelihood needs data in [0, 1]; use --likelihood gaussian")
         lik = LIKELIHOODS[likelihood]()
