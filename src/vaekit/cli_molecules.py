@@ -4,7 +4,7 @@ of SMILES, property optimization in a sequence model's latent space). Registered
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -37,15 +37,25 @@ def optimize(
     min_sim: Annotated[
         float, typer.Option("--min-sim", help="Least Tanimoto similarity to --similar-to (Morgan, r=2, 2048 bits).")
     ] = 0.4,
+    method: Annotated[
+        Literal["auto", "gradient", "evolve"],
+        typer.Option(
+            help="evolve: evolution on RDKit's value of the decoded molecules (what auto picks); gradient: ascent "
+            "on the model's property head (needs a head that predicts the property)."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
     top: Annotated[int, typer.Option(help="Rows of the table to print.")] = 10,
 ) -> None:
-    """Search a sequence model's latent space for molecules with a high (or, --minimize, low) property: gradient
-    ascent on the model's property head, or a cross-entropy search on RDKit's value when the head does not predict
-    it. Every molecule is scored with RDKit; the CSV lists the distinct ones, best first."""
+    """Search a sequence model's latent space for molecules with a high (or, --minimize, low) property, within a
+    budget of --n decoded molecules: by gradient ascent on the model's property head, or by evolution on RDKit's
+    value of the decoded molecules. Every molecule is scored with RDKit; the CSV lists the distinct ones, best
+    first."""
     from .tasks.optimize import optimize_run
 
-    r = optimize_run(run, out, property, n, maximize=not minimize, similar_to=similar_to, min_sim=min_sim, seed=seed)
+    r = optimize_run(
+        run, out, property, n, maximize=not minimize, similar_to=similar_to, min_sim=min_sim, seed=seed, method=method
+    )
     name, a = property.strip().lower(), r.attrs
     table = Table("#", "SMILES", name, *(c for c in ("similarity",) if c in r.columns), title=None)
     for i, row in r.head(max(top, 0)).iterrows():
@@ -55,6 +65,8 @@ def optimize(
         out_console.print(table)
     start = f"; the start molecule has {name} {a['start_value']:.3f}" if "start_value" in a else ""
     below = f", {a['below_min_sim']} below --min-sim" if similar_to is not None else ""
+    if similar_to is not None and not len(r):
+        below += f": the most similar reached {a['max_similarity']:.2f}"
     out_console.print(
         f"{len(r)} distinct molecules from {a['decoder_calls']} decoded ({a['method']}; {a['invalid']} invalid, "
         f"{a['duplicates']} repeats{below}){start} → {out}",

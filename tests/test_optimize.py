@@ -1,0 +1,151 @@
+"""Property optimization in a sequence VAE's latent space: vaekit.tasks.optimize and `vaekit molecules optimize`."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+pytest.importorskip("rdkit")
+
+from vaekit.cli import app  # noqa: E402
+from vaekit.errors import DataError  # noqa: E402
+from vaekit.molecules.properties import PROPERTY_FUNCTIONS  # noqa: E402
+from vaekit.tasks.optimize import DEFAULT_METHOD, gradient_paths, optimize, random_baseline, tanimoto  # noqa: E402
+
+START = "CCOc1ccc(C(=O)N2CCCC2)cc1"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny sequence VAE with a qed/logp/sa head, trained briefly on 300 MOSES molecules."""
+    import vaekit
+    from vaekit.molecules import load_moses
+
+    folder = tmp_path_factory.mktemp("optimize")
+    smi = folder / "small.smi"
+    smi.write_text("\n".join(load_moses("train", subset=300, seed=1).smiles) + "\n")
+    model = vaekit.train(str(smi), preset="sequence", out=folder / "run", epochs=2, hidden=(32, 64), latent_dim=8)
+    return folder / "run", model.eval()
+
+
+def _check_true_values(table, names):
+    for _, row in table.iterrows():
+        for name in names:
+            assert row[name] == pytest.approx(PROPERTY_FUNCTIONS[name](row["smiles"]), abs=1e-9)
+
+
+@pytest.mark.parametrize(("prop", "maximize"), [("qed", True), ("sa", False), ("weight", True)])
+def test_rows_are_distinct_true_values_sorted_best_first(run, prop, maximize):
+    table = optimize(run[1], prop, n=40, maximize=maximize, seed=1)
+    a = table.attrs
+    assert a["method"] == ("evolve" if prop == "weight" else DEFAULT_METHOD)  # the head predicts qed, logp and sa
+    assert 0 < len(table) <= 40 and a["decoder_calls"] == 40
+    assert len(table) + a["invalid"] + a["duplicates"] == 40
+    assert table["smiles"].is_unique
+    _check_true_values(table, [prop, *run[1].config.properties])
+    values = table[prop].to_numpy()
+    assert (values[:-1] >= values[1:]).all() if maximize else (values[:-1] <= values[1:]).all()
+    if prop != "weight":
+        assert table[f"predicted_{prop}"].notna().all()
+
+
+@pytest.mark.parametrize("options", [{"method": "gradient"}, {"method": "evolve"}, {"method": "evolve", "children": 5}])
+def test_same_seed_same_result(run, options):
+    a, b = optimize(run[1], n=30, seed=3, **options), optimize(run[1], n=30, seed=3, **options)
+    assert a.equals(b) and a.attrs == b.attrs and a.attrs["method"] == options["method"]
+
+
+def test_random_baseline_is_seeded(run):
+    c = random_baseline(run[1], n=30, seed=3)
+    assert c.equals(random_baseline(run[1], n=30, seed=3))
+    assert not c.equals(random_baseline(run[1], n=30, seed=4))
+
+
+@pytest.mark.parametrize("method", ["gradient", "evolve"])
+def test_similarity_constraint_excludes_and_counts(run, method):
+    loose = optimize(run[1], n=40, similar_to=START, min_sim=0.0, method=method)
+    assert len(loose) and loose.attrs["below_min_sim"] == 0
+    assert loose["similarity"].to_numpy() == pytest.approx(tanimoto(list(loose["smiles"]), START))
+    low, high = loose["similarity"].min(), loose["similarity"].max()
+    assert high > low
+    threshold = float(low + high) / 2  # excludes some of the same molecules, keeps others
+    strict = optimize(run[1], n=40, similar_to=START, min_sim=threshold, method=method)
+    assert (strict["similarity"] >= threshold).all()
+    assert strict["similarity"].to_numpy() == pytest.approx(tanimoto(list(strict["smiles"]), START))
+    a = strict.attrs
+    assert len(strict) + a["below_min_sim"] + a["invalid"] + a["duplicates"] == a["decoder_calls"] == 40
+    if method == "gradient":  # the paths do not depend on min_sim: the same molecules, some left out
+        assert a["below_min_sim"] == int((loose["similarity"] < threshold).sum()) > 0
+        assert set(strict["smiles"]) == set(loose["smiles"][loose["similarity"] >= threshold])
+    _check_true_values(strict, ["qed"])
+
+
+def test_gradient_needs_a_head_for_the_property(run):
+    with pytest.raises(DataError, match="does not predict weight"):
+        optimize(run[1], "weight", n=5, method="gradient")
+
+
+def test_gradient_steps_raise_the_predicted_property(run):
+    model = run[1]
+    start = torch.randn(16, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    for sign in (1.0, -1.0):
+        path = gradient_paths(model, start, 0, sign, steps=10, step_size=0.05, prior_weight=0.0)
+        assert path.shape == (11, 16, model.config.latent_dim)
+        with torch.no_grad():
+            predicted = sign * model.predict_properties(path)[..., 0]
+        assert (predicted[-1] > predicted[0]).all()
+        assert (path.norm(dim=-1) <= model.config.latent_dim**0.5 + 1e-4).all()  # projected into the prior's ball
+
+
+def test_cli_writes_the_table(run, tmp_path):
+    out = tmp_path / "best.csv"
+    result = CliRunner().invoke(app, ["molecules", "optimize", str(run[0]), "--n", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "decoded" in result.output and out.is_file()
+    assert out.read_text().splitlines()[0].startswith("smiles,qed,logp,sa,predicted_qed,chain,step")
+
+
+def test_cli_says_how_close_the_search_came_when_nothing_is_similar_enough(run, tmp_path):
+    out = tmp_path / "near.csv"
+    argv = [
+        "molecules",
+        "optimize",
+        str(run[0]),
+        "--n",
+        "20",
+        "--similar-to",
+        START,
+        "--min-sim",
+        "1",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "0 distinct molecules" in result.output and "the most similar reached" in result.output
+    assert out.read_text().splitlines() == ["smiles,qed,logp,sa,predicted_qed,similarity,chain,step"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--property", "foo"], "unknown property 'foo': expected one of qed, logp, sa, weight"),
+        (["--similar-to", "C1CC"], "is not a valid SMILES"),
+        (["--similar-to", START, "--min-sim", "1.5"], "--min-sim must be between 0 and 1"),
+        (["--n", "0"], "--n must be at least 1"),
+        (["--out", "best.txt"], "expected a file ending in .csv"),
+    ],
+)
+def test_cli_bad_input_is_one_line(run, tmp_path, args, message):
+    argv = ["molecules", "optimize", str(run[0]), "--out", str(tmp_path / "b.csv"), *args]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_cli_refuses_a_model_that_is_not_a_sequence_model(tmp_path):
+    from pathlib import Path
+
+    bundle = Path(__file__).parent / "fixtures" / "bundle_v1"
+    result = CliRunner().invoke(app, ["molecules", "optimize", str(bundle), "--out", str(tmp_path / "b.csv")])
+    assert result.exit_code == 2 and "optimize needs a sequence model of molecules" in result.output
