@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/anomaly_mnist.py --out benchmarks/results
 	$(PY) benchmarks/inpaint_mnist.py --run $(DEMO) --out benchmarks/results
 	$(PY) benchmarks/impute_tables.py --out benchmarks/results
+	$(PY) benchmarks/molecules_moses.py --out benchmarks/results  # trains runs/moses_seq (30 min) when absent
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
