@@ -289,11 +289,14 @@ class MixedConfig:
 
 def _allowed(logits: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
     """Logits (N, T, V) for the tokens at positions start+1 ... start+T of a row of ``length`` ids, restricted to
-    what a sequence can hold there: never <pad>, <bos> or <unk> (ids 0, 1, 3); the last position only <eos> (2).
-    ``log_prob`` and the samplers use the same restriction, so ``sample`` draws from the distribution that
-    ``log_prob`` scores, whose probabilities sum to one over all sequences that fit."""
+    what a sequence can hold there: never <pad>, <bos> or <unk> (ids 0, 1, 3); not <eos> first (an empty
+    sequence is no molecule); the last position only <eos> (2). ``log_prob`` and the samplers use the same
+    restriction, so ``sample`` draws from the distribution that ``log_prob`` scores, whose probabilities sum to one
+    over all non-empty sequences that fit."""
     logits = logits.clone()
     logits[..., [0, 1, 3]] = -math.inf
+    if start == 0:
+        logits[:, 0, 2] = -math.inf
     last = length - 2 - start  # index along T of the row's last position, if it is in range
     if 0 <= last < logits.shape[1]:
         logits[:, last, :2] = -math.inf
