@@ -7,8 +7,9 @@ latent code harder to ignore. Teacher forcing (``logits``) scores a given sequen
 at a time for sampling.
 
 The recurrence is ``GRU`` below rather than ``torch.nn.GRU``: on the CPU, nn.GRU's backward pass writes a full-size
-zero gradient for every time step it slices (``fill_`` was 69 % of a training step, profiled); projecting all
-inputs in one matmul and unbinding the time steps avoids that (3x faster training steps on 2 cores).
+zero gradient for every time step it slices (``fill_`` was 69 % of a profiled training step); projecting all
+inputs in one matmul and unbinding the time steps avoids that: 0.97 s instead of 1.19 s per fp32 training step
+(batch 256, 2 cores), and it runs under bf16 autocast, which made the step 2.2x faster again.
 """
 
 from __future__ import annotations
