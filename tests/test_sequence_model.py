@@ -162,3 +162,12 @@ def test_training_improves_and_keeps_the_latent_code_in_use(tmp_path):
     assert math.isfinite(last["property_mse"])
     assert last["kl"] > 0.1 * 8 * 0.9
     assert math.isfinite(last["val_elbo"]) and last["val_elbo"] > model.history[0]["val_elbo"]
+
+
+def test_molecule_options_need_the_sequence_model(tmp_path):
+    import vaekit
+    from vaekit.errors import VaekitError
+
+    (tmp_path / "m.smi").write_text("CCO\nc1ccccc1\n")
+    with pytest.raises(VaekitError, match="--model sequence"):
+        vaekit.train(tmp_path / "m.smi", representation="smiles")

@@ -77,8 +77,8 @@ def train(
         "numeric": list(numeric) if numeric else None,
     }
     if preset == "sequence" or representation or properties or smiles_column:
-        if preset not in ("sequence", None) and not resume:
-            raise VaekitError("representation, properties and smiles_column apply to molecules (--model sequence)")
+        if preset != "sequence" and not resume:
+            raise VaekitError("--representation, --properties and --smiles-column apply to --model sequence")
         from ..molecules.properties import property_names
 
         spec["representation"] = representation
