@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .distributions import LOG_2PI
+from .nn.sequence import BOS_ID, EOS_ID, PAD_ID, UNK_ID, lengths_of
 
 
 def _sum_event(t: torch.Tensor, mask: torch.Tensor | None, event_dims: int | None) -> torch.Tensor:
@@ -294,13 +295,14 @@ def _allowed(logits: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
     restriction, so ``sample`` draws from the distribution that ``log_prob`` scores, whose probabilities sum to one
     over all non-empty sequences that fit."""
     logits = logits.clone()
-    logits[..., [0, 1, 3]] = -math.inf
+    logits[..., [PAD_ID, BOS_ID, UNK_ID]] = -math.inf
     if start == 0:
-        logits[:, 0, 2] = -math.inf
+        logits[:, 0, EOS_ID] = -math.inf
     last = length - 2 - start  # index along T of the row's last position, if it is in range
     if 0 <= last < logits.shape[1]:
-        logits[:, last, :2] = -math.inf
-        logits[:, last, 3:] = -math.inf
+        only_eos = torch.full_like(logits[:, last], -math.inf)
+        only_eos[:, EOS_ID] = logits[:, last, EOS_ID]
+        logits[:, last] = only_eos
     return logits
 
 
@@ -316,8 +318,6 @@ class CategoricalSequence:
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sum over the tokens after <bos>, up to and including <eos>; ``mask`` (N, L), 0 = leave the token out.
         x (N, L) broadcasts over the sample dimensions of z. (*batch,)"""
-        from .nn.sequence import lengths_of
-
         d = self.z.shape[-1]
         shape = torch.broadcast_shapes(self.z.shape[:-1], x.shape[:-1])
         ids = x.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])
@@ -336,8 +336,8 @@ class CategoricalSequence:
         d = self.z.shape[-1]
         z = self.z.reshape(-1, d)
         n = len(z)
-        ids = torch.zeros(n, self.length, dtype=torch.int64, device=z.device)  # <pad> = 0
-        ids[:, 0] = 1  # <bos>
+        ids = torch.full((n, self.length), PAD_ID, dtype=torch.int64, device=z.device)
+        ids[:, 0] = BOS_ID
         h = self.decoder.initial_state(z)
         done = torch.zeros(n, dtype=torch.bool, device=z.device)
         for i in range(1, self.length):
@@ -348,8 +348,8 @@ class CategoricalSequence:
             else:
                 probs = torch.softmax(logits / self.temperature, -1)
                 token = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            ids[:, i] = torch.where(done, torch.zeros_like(token), token)
-            done = done | (token == 2)
+            ids[:, i] = torch.where(done, torch.full_like(token, PAD_ID), token)
+            done = done | (token == EOS_ID)
             if bool(done.all()):
                 break
         return ids.view(*self.z.shape[:-1], self.length)

@@ -17,7 +17,7 @@ from ..data.schema import Dataset, Schema
 from ..errors import DataError
 from .data import SmilesSet, cache_dir, load_smiles
 from .properties import property_table
-from .tokenizers import SPECIAL_TOKENS, Representation, Vocabulary, _to_tokens
+from .tokenizers import Representation, Vocabulary, _to_tokens
 
 
 @dataclass
@@ -62,12 +62,9 @@ def molecule_dataset(
         report += f"; {failed:,} skipped ({representation} cannot encode them)"
     if not smiles:
         raise DataError(f"none of the molecules can be written as {representation}")
-    seen = sorted({t for row in tokens for t in row} - set(SPECIAL_TOKENS))
-    vocab = Vocabulary(representation, SPECIAL_TOKENS + tuple(seen), max(map(len, tokens)))
+    vocab = Vocabulary.from_token_rows(tokens, representation)
     index = {t: i for i, t in enumerate(vocab.tokens)}
-    ids = torch.full((len(tokens), vocab.sequence_length), vocab.pad_id, dtype=torch.int64)
-    for r, row in enumerate(tokens):
-        ids[r, : len(row) + 2] = torch.tensor([vocab.bos_id, *(index[t] for t in row), vocab.eos_id])
+    ids = vocab.padded([[vocab.bos_id, *(index[t] for t in row), vocab.eos_id] for row in tokens])
     schema = Schema(kind="sequence", shape=(vocab.sequence_length,), source=mols.source, vocabulary=vocab.to_dict())
     targets = None
     if properties:

@@ -25,6 +25,7 @@ import selfies as sf
 import torch
 
 from ..errors import DataError
+from ..nn.sequence import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Representation = Literal["selfies", "smiles"]
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -93,10 +94,16 @@ class Vocabulary:
     ) -> Vocabulary:
         """The vocabulary of a training set; ``max_length`` defaults to its longest molecule. Molecules SELFIES
         cannot encode are a DataError (canonicalize with :func:`~vaekit.molecules.canonicalize` first)."""
+        return cls.from_token_rows((_to_tokens(s, representation) for s in smiles), representation, max_length)
+
+    @classmethod
+    def from_token_rows(
+        cls, rows: Iterable[Sequence[str]], representation: Representation = "selfies", max_length: int | None = None
+    ) -> Vocabulary:
+        """The vocabulary of molecules already split into tokens (one list per molecule)."""
         seen: set[str] = set()
         longest = 0
-        for s in smiles:
-            toks = _to_tokens(s, representation)
+        for toks in rows:
             seen.update(toks)
             longest = max(longest, len(toks))
         if longest == 0:
@@ -108,19 +115,19 @@ class Vocabulary:
 
     @property
     def pad_id(self) -> int:
-        return 0
+        return PAD_ID
 
     @property
     def bos_id(self) -> int:
-        return 1
+        return BOS_ID
 
     @property
     def eos_id(self) -> int:
-        return 2
+        return EOS_ID
 
     @property
     def unk_id(self) -> int:
-        return 3
+        return UNK_ID
 
     @property
     def sequence_length(self) -> int:
@@ -179,11 +186,15 @@ class Vocabulary:
                 f"{n} of {len(smiles)} molecules have {reason} for this vocabulary (e.g. {first[reason]}); "
                 f"pass {hint} to go on"
             )
+        lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)
+        return Encoded(self.padded(rows), lengths, kept, sum(unknown.values()), unknown, dict(skipped))
+
+    def padded(self, rows: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Id rows (``<bos> … <eos>``) padded with <pad> to (N, max_length + 2) int64."""
         ids = torch.full((len(rows), self.sequence_length), self.pad_id, dtype=torch.int64)
         for r, row in enumerate(rows):
             ids[r, : len(row)] = torch.tensor(row, dtype=torch.int64)
-        lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)
-        return Encoded(ids, lengths, kept, sum(unknown.values()), unknown, dict(skipped))
+        return ids
 
     def decode_tokens(self, ids: Sequence[int] | torch.Tensor) -> list[str]:
         """The tokens of one id sequence: read up to the first <eos>; <bos>, <pad> and <unk> are dropped."""

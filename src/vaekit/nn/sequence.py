@@ -29,7 +29,10 @@ class SequenceConfig:
     decoder_hidden: int = 512  # GRU state size of the decoder
 
 
-def lengths_of(ids: torch.Tensor, eos_id: int = 2) -> torch.Tensor:
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3  # the special tokens every vocabulary starts with (molecules.tokenizers)
+
+
+def lengths_of(ids: torch.Tensor, eos_id: int = EOS_ID) -> torch.Tensor:
     """Tokens up to and including the first <eos> of each row (the whole row when it has none). (N,) int64"""
     is_eos = ids == eos_id
     first = torch.where(is_eos.any(-1), is_eos.int().argmax(-1) + 1, torch.full_like(ids[:, 0], ids.shape[-1]))

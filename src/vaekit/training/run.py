@@ -106,19 +106,16 @@ def train(
     if arch_args["preset"] == "sequence":
         molecules = _molecule_data(spec, cfg, callbacks)
         dataset = molecules.dataset
-    dataset = (
-        dataset
-        if molecules is not None
-        else data
-        if isinstance(data, Dataset)
-        else load_dataset(
+    elif isinstance(data, Dataset):
+        dataset = data
+    else:
+        dataset = load_dataset(
             spec["data"],
             image_size=spec["image_size"],
             label_column=spec["label_column"],
             categorical=spec.get("categorical"),
             numeric=spec.get("numeric"),
         )
-    )
     model_cfg = _model_config(dataset, **arch_args)
     if molecules is not None:
         model_cfg = dataclasses.replace(model_cfg, properties=tuple(spec["properties"]))
