@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import vaekit  # noqa: E402
+from vaekit._runtime import reuse_freed_memory  # noqa: E402
 from vaekit.estimators import bf16_matmul_is_fast, iwae_log_px  # noqa: E402
 from vaekit.training.prepare import binarize_fixed  # noqa: E402
 
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
+    reuse_freed_memory()  # as the vaekit command does
     device = torch.device(args.device)
     stem = "eval_throughput" if device.type == "cpu" else f"eval_throughput_{device.type}"
     model = vaekit.load(args.run, device)

@@ -1,5 +1,7 @@
 """log p(x) by importance sampling: exact on a linear-Gaussian model, above the ELBO, tighter with more samples."""
 
+import copy
+
 import pytest
 import torch
 
@@ -45,6 +47,27 @@ def test_bf16_stays_within_0_05_nats_of_fp32(linear_gaussian):
     fp32 = iwae_log_px(model, x, 200, generator=torch.Generator().manual_seed(0), precision="fp32")
     bf16 = iwae_log_px(model, x, 200, generator=torch.Generator().manual_seed(0), precision="bf16")
     assert abs(fp32.mean() - bf16.mean()) < 0.05
+
+
+def test_bf16_decoder_follows_weight_updates(linear_gaussian):
+    """The bf16 path decodes with a cached bf16 copy of the decoder; a step of training must refresh it."""
+    model, x, _, _ = linear_gaussian
+    model = copy.deepcopy(model)
+    x = x[:200]
+
+    def both():
+        return [
+            iwae_log_px(model, x, 50, generator=torch.Generator().manual_seed(0), precision=p).mean().item()
+            for p in ("fp32", "bf16")
+        ]
+
+    before = both()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.mul_(1.5)  # in place, as an optimizer step is
+    after = both()
+    assert abs(after[0] - before[0]) > 1.0  # the change matters...
+    assert abs(after[1] - after[0]) < 0.05  # ...and the bf16 estimate sees it
 
 
 def test_autoencoder_has_no_likelihood_estimate():

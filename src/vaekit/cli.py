@@ -666,4 +666,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Show the vers
 
 
 def main() -> None:
+    from ._runtime import reuse_freed_memory
+
+    reuse_freed_memory()
     sys.exit(app())

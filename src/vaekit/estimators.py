@@ -8,8 +8,10 @@ bounded whatever K is.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import math
+import weakref
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -28,12 +30,48 @@ def bf16_matmul_is_fast() -> bool:
         return False
 
 
-def _autocast(device: torch.device, precision: Precision):
+def _resolve(device: torch.device, precision: Precision) -> Precision:
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" or bf16_matmul_is_fast() else "fp32"
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return "bf16" if device.type == "cuda" or bf16_matmul_is_fast() else "fp32"
+    return precision
+
+
+# model -> (parameter versions, a bfloat16 copy of its decoder); rebuilt when training has changed the weights
+_BF16_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _bf16_decoder(model: VAE) -> torch.nn.Module:
+    version = tuple(p._version for p in model.decoder.parameters())
+    cached = _BF16_DECODERS.get(model)
+    if cached is None or cached[0] != version:
+        cached = (version, copy.deepcopy(model.decoder).to(torch.bfloat16))
+        _BF16_DECODERS[model] = cached
+    return cached[1]
+
+
+def _decoder(model: VAE, device: torch.device, precision: Precision) -> Callable:
+    """z (*S, B, D) -> p(x|z) with float32 parameters, decoded in the requested precision.
+
+    bf16 on a CPU runs a bfloat16 copy of the decoder (cached per model, rebuilt after the weights change)
+    rather than autocast, which re-casts every weight on every call. Sequence decoders keep their state in
+    float32 and so use autocast."""
+    precision = _resolve(device, precision)
+    if precision == "fp32":
+        return model.decode
+    if device.type == "cpu" and not model.is_sequence:
+        decoder = _bf16_decoder(model)
+
+        def decode(z: torch.Tensor):
+            out = decoder(z.reshape(-1, z.shape[-1]).to(torch.bfloat16)).float()
+            return model.likelihood_from(out, z.shape[:-1])
+
+        return decode
+
+    def decode_autocast(z: torch.Tensor):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return float32(model.decode(z))
+
+    return decode_autocast
 
 
 @torch.no_grad()
@@ -59,11 +97,10 @@ def iwae_log_px(
     b = len(x)
     chunk = max(1, min(k, rows_per_chunk // max(b, 1)))
     total = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)
-    cast = _autocast(x.device, precision)
+    decode = _decoder(model, x.device, precision)
     for start in range(0, k, chunk):
         latents = model.sample_latents(levels, (min(chunk, k - start),), generator)  # z: (c, B, D)
-        with cast:
-            likelihood = float32(model.decode(latents.z))  # over (c, B, *shape)
+        likelihood = decode(latents.z)  # over (c, B, *shape), float32 parameters
         log_px_z = likelihood.log_prob(x)  # x broadcasts over the c samples: (c, B)
         log_w = (log_px_z + latents.log_ratio).double()
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))

@@ -273,8 +273,11 @@ class VAE(nn.Module):
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
         if self.is_sequence:
             return CategoricalSequence(self.decoder, z, self.schema.shape[0])
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
-        return self.config.likelihood.build(out.view(*z.shape[:-1], *out.shape[1:]), self.shift, self.scale)
+        return self.likelihood_from(self.decoder(z.reshape(-1, z.shape[-1])), z.shape[:-1])
+
+    def likelihood_from(self, out: torch.Tensor, batch_shape: tuple[int, ...]) -> Any:
+        """p(x|z) from the decoder's raw output for prod(batch_shape) latents (not for sequence models)."""
+        return self.config.likelihood.build(out.view(*batch_shape, *out.shape[1:]), self.shift, self.scale)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()):
         """(latents, likelihood) for a batch: ``Latents`` drawn from q(z|x) (K per input with sample_shape=(K,))
