@@ -159,7 +159,7 @@ def train(
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs (off by default).")] = None,
     time_limit: Annotated[
         float | None,
-        typer.Option(help="Stop after the epoch that reaches this many minutes of training. [best: 60]"),
+        typer.Option(help="Stop after this many minutes of training, part-way through an epoch if need be. [best: 60]"),
     ] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a random subset of N samples.")] = None,
     corrupt: Annotated[

@@ -28,7 +28,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     subset: int | None = None  # train on a random subset of this many samples
     max_retries: int = 3  # non-finite loss: roll back, halve the learning rate, at most this many times
-    time_limit: float | None = None  # minutes of training (epoch time, summed over resumes); stops after the epoch
+    time_limit: float | None = None  # minutes of training (summed over resumes); stops inside the epoch it ends in
     corrupt: str | None = None  # e.g. gaussian:0.3: the encoder sees a corrupted copy (denoising VAE)
     free_bits: float = 0.0  # nats per latent dimension the KL term never goes below (against posterior collapse)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, and on fast-bf16 CPUs for sequences

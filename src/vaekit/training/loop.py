@@ -127,6 +127,11 @@ def fit(
             cb.on_epoch_end(record)
         if on_checkpoint is not None:
             on_checkpoint(model, state, optimizer, gens, improved)
+        if "fraction" in record:
+            for cb in callbacks:
+                cb.on_message(
+                    f"time limit of {cfg.time_limit:g} min reached {100 * record['fraction']:.0f} % into epoch {epoch}"
+                )
         if state.stopped_early:
             for cb in callbacks:
                 cb.on_message(
@@ -136,9 +141,15 @@ def fit(
     return state
 
 
+def _seconds_left(state: TrainState, cfg: TrainConfig) -> float:
+    """Training time left under ``cfg.time_limit``, counting the epochs of this run and of the ones it resumed."""
+    if cfg.time_limit is None:
+        return math.inf
+    return 60 * cfg.time_limit - sum(r["seconds"] for r in state.history)
+
+
 def _out_of_time(state: TrainState, cfg: TrainConfig) -> bool:
-    """True once the epochs trained so far (this run and the ones it resumed) used up ``cfg.time_limit``."""
-    return cfg.time_limit is not None and sum(r["seconds"] for r in state.history) >= 60 * cfg.time_limit
+    return _seconds_left(state, cfg) <= 0
 
 
 def _update_best(state: TrainState, record: dict[str, float], epoch: int, cfg: TrainConfig) -> bool:
@@ -172,7 +183,8 @@ def _epoch_with_rollback(model, optimizer, gens, data, cfg, state, epoch, dynami
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * state.lr_scale
         try:
-            return _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks)
+            budget = _seconds_left(state, cfg)
+            return _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks, budget)
         except _NonFinite as e:
             model.load_state_dict(snapshot[0])
             optimizer.load_state_dict(snapshot[1])
@@ -191,7 +203,9 @@ def _epoch_with_rollback(model, optimizer, gens, data, cfg, state, epoch, dynami
     raise AssertionError("unreachable")
 
 
-def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks) -> dict[str, float]:
+def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks, budget) -> dict[str, float]:
+    """One pass over the training data, or the part of it that fits in ``budget`` seconds (then the record says
+    which fraction of the epoch ran, and its means are over the samples seen)."""
     x_train, properties = data
     model.train()
     n, bs = len(x_train), cfg.batch_size
@@ -203,7 +217,10 @@ def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callba
     autocast = _autocast(model, cfg, device)
     start = time.perf_counter()
     property_sum = 0.0
+    seen = 0
     for b in range(batches):
+        if b and time.perf_counter() - start >= budget:  # the time limit falls inside this epoch
+            break
         idx = perm[b * bs : (b + 1) * bs]
         xb = x_train[idx]
         if dynamic:
@@ -236,20 +253,23 @@ def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callba
         terms = [out.elbo, out.reconstruction, out.kl] + ([out.iwae] if out.iwae is not None else [])
         batch_sums = torch.stack([t.detach().sum() for t in terms]).double()
         sums = batch_sums if sums is None else sums + batch_sums
+        seen += len(idx)
         for cb in callbacks:
             cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start
-    means = (sums / n).tolist()
+    means = (sums / seen).tolist()
     record = dict(zip(("elbo", "reconstruction", "kl", "iwae"), means, strict=False))
     if properties is not None:
-        record["property_mse"] = property_sum / n  # standardized: 1.0 is no better than the mean
+        record["property_mse"] = property_sum / seen  # standardized: 1.0 is no better than the mean
+    if seen < n:
+        record["fraction"] = seen / n  # stopped by the time limit part-way through
     return {
         "epoch": epoch,
         **record,
         "beta": cfg.kl_weight(epoch),
         "lr": optimizer.param_groups[0]["lr"],
         "seconds": seconds,
-        "samples_per_s": n / seconds,
+        "samples_per_s": seen / seconds,
     }
 
 
