@@ -124,6 +124,13 @@ def test_corrupt_specs_and_their_one_line_errors():
     assert 0.15 < changed.float().mean() < 0.25 and set(sp[changed].tolist()) == {0.0, 1.0}
     dropped = corrupt(x, "dropout:0.5", torch.Generator().manual_seed(0))
     assert 0.45 < (dropped == 0).float().mean() < 0.55
+    table = torch.randn(500, 4)
+    shift = table.mean(0)
+    filled = corrupt(table, "dropout:0.3", torch.Generator().manual_seed(0), image=False, shift=shift)
+    hidden = corrupt(table, "dropout:0.3", torch.Generator().manual_seed(0), image=False, shift=shift, as_missing=True)
+    assert 0.25 < torch.isnan(hidden).float().mean() < 0.35  # a mask-reading table model sees them as missing...
+    assert torch.equal(filled[torch.isnan(hidden)], shift.expand_as(table)[torch.isnan(hidden)])  # ...not as means
+    assert torch.equal(filled[~torch.isnan(hidden)], table[~torch.isnan(hidden)])
     noisy = corrupt(x, "gaussian:0.3", torch.Generator().manual_seed(0))
     assert noisy.min() >= 0 and noisy.max() <= 1 and 0.2 < (noisy - x).std() < 0.3
 

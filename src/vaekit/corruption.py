@@ -5,7 +5,8 @@ A spec is ``KIND:LEVEL``:
 - ``gaussian:S``: add N(0, S²) noise (S in (0, 10]); images in pixel units, clipped to [0, 1]; tables in units of
   each column's standard deviation;
 - ``saltpepper:P``: a share P in (0, 1) of the values set to 0 or 1 (half each); images only;
-- ``dropout:P``: a share P in (0, 1) of the values set to 0 (images) or to the column mean (tables).
+- ``dropout:P``: a share P in (0, 1) of the values set to 0 (images), to the column mean (tables), or marked
+  missing (NaN) for a model whose encoder reads which values are observed (``as_missing``).
 
 Training with ``corrupt=SPEC`` feeds the encoder a freshly corrupted copy of every batch and scores the
 reconstruction against the clean batch.
@@ -42,9 +43,10 @@ def corrupt(
     image: bool = True,
     shift: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
+    as_missing: bool = False,
 ) -> torch.Tensor:
     """A corrupted copy of x (N, *shape), data units. Tables (``image=False``) need the model's ``shift`` and
-    ``scale`` (column means and standard deviations)."""
+    ``scale`` (column means and standard deviations). ``as_missing``: dropped table values become NaN."""
     kind, level = parse_corrupt(spec)
     if not image and kind == "saltpepper":
         raise ValueError("saltpepper corruption needs image data; use gaussian or dropout for tables")
@@ -54,5 +56,7 @@ def corrupt(
         return (x + noise).clamp(0.0, 1.0) if image else x + noise * (scale if scale is not None else 1.0)
     if kind == "saltpepper":
         return torch.where(u < level, (u < level / 2).to(x.dtype), x)
+    if as_missing and not image:
+        return torch.where(u < level, torch.full_like(x, float("nan")), x)
     fill = torch.zeros_like(x) if image or shift is None else shift.expand_as(x)
     return torch.where(u < level, fill, x)

@@ -289,9 +289,11 @@ def _autocast(model: VAE, cfg: TrainConfig, device: torch.device):
 
 def _corrupted(model: VAE, xb: torch.Tensor, spec: str, generator: torch.Generator) -> torch.Tensor:
     """What the encoder sees with ``--corrupt``: a fresh corruption of the batch; the loss still scores the
-    reconstruction of the clean batch."""
+    reconstruction of the clean batch. A table model that reads missingness sees dropped values as missing: it then
+    learns to predict hidden entries from the observed ones, which is what imputation asks of it."""
     image = model.schema.kind == "image"
-    return corrupt(xb, spec, generator, image=image, shift=model.shift, scale=model.scale)
+    missing = model.config.mask_input
+    return corrupt(xb, spec, generator, image=image, shift=model.shift, scale=model.scale, as_missing=missing)
 
 
 def _clip_gradients(model: VAE, max_norm: float | None) -> torch.Tensor | None:
