@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -186,6 +187,39 @@ def test_cli_sample_reconstruct_interpolate(run, mols, tmp_path):
     assert "1 invalid SMILES (e.g. 'C1CC')" in line and "1 with tokens outside the model's vocabulary ('[Si]')" in line
     line = ok("interpolate", path, "--smiles", smiles[0], smiles[1], "--steps", 4, "--out", tmp_path / "p.png")
     assert "wrote 4 molecules" in line and (tmp_path / "p.png").is_file()
+
+
+def test_cli_encode_decode_traverse(run, mols, tmp_path):
+    path, model = run
+    _, smiles = mols
+    (tmp_path / "m.smi").write_text("\n".join(smiles[:6]) + "\nC1CC\n")
+    line = ok("encode", path, "--data", tmp_path / "m.smi", "--out", tmp_path / "codes.csv")
+    assert "wrote 6 codes" in line and "1 invalid SMILES" in line
+    table = pd.read_csv(tmp_path / "codes.csv")
+    assert list(table.columns) == ["smiles"] + [f"z{i}" for i in range(8)]
+    assert table["smiles"].tolist() == [canonical_smiles(s) for s in smiles[:6]]
+    ok("encode", path, "--data", tmp_path / "m.smi", "--out", tmp_path / "codes.npy")
+    codes = np.load(tmp_path / "codes.npy")
+    np.testing.assert_allclose(codes, table.iloc[:, 1:].to_numpy(), rtol=1e-5, atol=1e-6)
+    # decode reads the encode CSV's z columns; greedy decoding of the means is reconstruct's answer
+    line = ok("decode", path, tmp_path / "codes.csv", "--out", tmp_path / "d.smi")
+    decoded = (tmp_path / "d.smi").read_text().splitlines()
+    assert (
+        "wrote 6 molecules" in line
+        and decoded == tasks.reconstruct_molecules(model, smiles[:6]).table["reconstruction"].tolist()
+    )
+    line = ok("traverse", path, "--dims", "0,3", "--steps", 5, "--out", tmp_path / "t.csv")
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert "wrote 2 rows" in line and t["dim"].tolist() == [0] * 5 + [3] * 5 and len(t) == 10
+    assert t["value"].tolist()[:5] == pytest.approx([-3, -1.5, 0, 1.5, 3])
+    ok("traverse", path, "--dims", "1", "--steps", 3, "--out", tmp_path / "t.png")
+    with Image.open(tmp_path / "t.png") as image:
+        assert image.size[0] == 3 * 250  # one row of three molecules
+    refused("traverse", path, "--dims", "8", "--out", tmp_path / "x.png", match="out of range")
+    refused("decode", path, tmp_path / "codes.npy", "--out", tmp_path / "x.npy", match=r"\.smi")
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 3), dtype=np.float32))
+    refused("decode", path, tmp_path / "wrong.npy", "--out", tmp_path / "x.smi", match=r"expected \(N, 8\)")
+    assert not any(tmp_path.glob("x.*"))
 
 
 def test_cli_evaluate_sequence_run(run, mols, tmp_path):

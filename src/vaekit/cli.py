@@ -404,7 +404,10 @@ def interpolate(
     out_console.print(f"wrote {fn(run, data, pair, steps, out, slerp)}")
 
 
-@app.command(epilog="Example:  `vaekit traverse runs/seed --dims 0,1,2,3 --range 3 --out traverse.png`")
+@app.command(
+    epilog="Examples:  `vaekit traverse runs/seed --dims 0,1,2,3 --range 3 --out traverse.png`  ·  "
+    "`vaekit traverse runs/mol --dims 0,1 --steps 7 --out traverse.png`"
+)
 @friendly
 def traverse(
     run: RunArg,
@@ -413,13 +416,24 @@ def traverse(
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
 ) -> None:
-    """Vary one latent dimension at a time (one row per dimension)."""
+    """Vary one latent dimension at a time (one row per dimension; molecules: a PNG grid drawn with RDKit, .smi or
+    .csv of dimension, value and SMILES)."""
+    if _sequence_run(run):
+        from .tasks.molecules import traverse_run
+
+        rows = traverse_run(run, out, _ints(dims, "--dims"), span, steps)
+        distinct = [len(set(row)) for row in rows]
+        out_console.print(f"wrote {len(rows)} rows → {out}; distinct molecules per row: {distinct}", soft_wrap=True)
+        return
     from .tasks import traverse as fn
 
     out_console.print(f"wrote {fn(run, out, _ints(dims, '--dims'), span, steps)}")
 
 
-@app.command(epilog="Example:  `vaekit encode runs/seed --data mnist --out codes.csv`")
+@app.command(
+    epilog="Examples:  `vaekit encode runs/seed --data mnist --out codes.csv`  ·  "
+    "`vaekit encode runs/mol --data mols.smi --out codes.csv`"
+)
 @friendly
 def encode(
     run: RunArg,
@@ -428,7 +442,14 @@ def encode(
     sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
 ) -> None:
-    """Compress inputs to latent codes (posterior means by default): .npy or .csv."""
+    """Compress inputs to latent codes (posterior means by default): .npy or .csv (molecules: with a smiles
+    column; invalid and unencodable SMILES are counted and skipped)."""
+    if _sequence_run(run):
+        from .tasks.molecules import encode_run
+
+        enc = encode_run(run, data, out, sample, seed)
+        out_console.print(f"wrote {len(enc.smiles):,} codes → {out} ({enc.summary()})", soft_wrap=True)
+        return
     from .tasks import encode as fn
 
     out_console.print(f"wrote {fn(run, data, out, sample, seed)}")
@@ -441,7 +462,13 @@ def decode(
     latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D).")],
     out: OutFile,
 ) -> None:
-    """Decode latent vectors to data (PNG grid, .npy or .csv)."""
+    """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding)."""
+    if _sequence_run(run):
+        from .tasks.molecules import decode_run
+
+        smiles = decode_run(run, latents, out)
+        out_console.print(f"wrote {len(smiles):,} molecules ({len(set(smiles)):,} distinct) → {out}", soft_wrap=True)
+        return
     from .tasks import decode as fn
 
     out_console.print(f"wrote {fn(run, latents, out)}")

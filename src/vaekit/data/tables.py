@@ -15,6 +15,7 @@ category it never saw is an error.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,10 @@ def read_text_matrix(path: Path) -> np.ndarray:
         except Exception as e:
             raise DataError(f"cannot read {path}: {error_text(e)}") from None
         if all(pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns):
+            break
+        codes = [c for c in frame.columns if re.fullmatch(r"z\d+", str(c))]  # `vaekit encode` CSV: label/smiles + z*
+        if header == 0 and codes and all(pd.api.types.is_numeric_dtype(frame[c]) for c in codes):
+            frame = frame[codes]
             break
     else:
         bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]

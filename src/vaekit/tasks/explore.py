@@ -116,6 +116,14 @@ def decode(run: str | Path, latents: str | Path, out: str | Path) -> Path:
     """Decode latent vectors from a .npy/.npz/.csv file (N, D) to the likelihood means."""
     model = load_model(run)
     out = check_out(out, _formats(model), "decoded samples")
+    with torch.no_grad():
+        x = model.decode(read_latents(model, latents)).mean
+    _write(model, x, out, ncol=round(len(x) ** 0.5 + 0.49))
+    return out
+
+
+def read_latents(model: VAE, latents: str | Path) -> torch.Tensor:
+    """Latent vectors (N, D) for ``model`` from a .npy/.npz/.csv file; one clear error when the shape is wrong."""
     z = torch.as_tensor(read_array_file(latents), dtype=torch.float32)
     if z.dim() == 1:
         z = z[None]
@@ -124,7 +132,4 @@ def decode(run: str | Path, latents: str | Path, out: str | Path) -> Path:
             f"{latents} holds an array of shape {tuple(z.shape)}, expected (N, "
             f"{model.config.latent_dim}) latent vectors"
         )
-    with torch.no_grad():
-        x = model.decode(z).mean
-    _write(model, x, out, ncol=round(len(x) ** 0.5 + 0.49))
-    return out
+    return z

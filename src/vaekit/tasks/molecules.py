@@ -26,12 +26,13 @@ from ..errors import DataError
 from ..model import VAE, slerp_path
 from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
 from ..molecules.dataset import vocabulary_of
-from .outputs import check_out
+from .explore import read_latents
+from .outputs import check_out, save_array
 
 if TYPE_CHECKING:
     from ..molecules.metrics import ReferenceStats
 
-SMILES_EXT, RECON_EXT, DRAW_EXT = {".smi", ".txt"}, {".csv"}, {".png"}
+SMILES_EXT, RECON_EXT, DRAW_EXT, CODE_EXT = {".smi", ".txt"}, {".csv"}, {".png"}, {".npy", ".csv"}
 MOSES_SUBSET = 2000  # molecules of a MOSES split that evaluate / reconstruct use (a seeded random sample)
 N_EXAMPLES = 3  # skipped inputs quoted in a report
 
@@ -285,6 +286,77 @@ def interpolate_run(
     path = interpolate_molecules(_load_sequence(run), smiles[0], smiles[1], steps, slerp)
     draw_molecules(path, out, per_row=min(steps, 5))
     return path
+
+
+def encode_run(
+    run: str | Path, data: str | None, out: str | Path, draw: bool = False, seed: int = 0
+) -> EncodedMolecules:
+    """Posterior means (or, with ``draw``, one draw from q(z|x)) of the molecules of ``data`` (see
+    :func:`load_molecules`): .npy (N, D), or .csv with each molecule's canonical SMILES beside its code. Returns
+    what was encoded and skipped."""
+    out = check_out(out, CODE_EXT, "latent codes")
+    model = _load_sequence(run)
+    enc = encode_smiles(model, load_molecules(model, data))
+    g = torch.Generator(_device(model)).manual_seed(seed)
+    with torch.no_grad():
+        posteriors = (model.encode(enc.ids[i : i + 1000]) for i in range(0, len(enc.ids), 1000))
+        codes = torch.cat([q.sample(g) if draw else q.mean for q in posteriors]).cpu().numpy()
+    if out.suffix.lower() == ".npy":
+        save_array(codes, out)
+    else:
+        frame = pd.DataFrame(codes, columns=[f"z{i}" for i in range(codes.shape[1])])
+        frame.insert(0, "smiles", enc.smiles)
+        atomic_write(out, lambda p: frame.to_csv(p, index=False))
+    return enc
+
+
+def decode_run(run: str | Path, latents: str | Path, out: str | Path) -> list[str]:
+    """Greedy decoding of latent vectors (a .npy/.npz/.csv of shape (N, D)) to molecules: .smi/.txt, one SMILES a
+    line, or a .png grid drawn with RDKit."""
+    out = check_out(out, SMILES_EXT | DRAW_EXT, "decoded molecules")
+    model = _load_sequence(run)
+    smiles = decode_greedy(model, read_latents(model, latents).to(_device(model)))
+    _write_molecules(smiles, out, per_row=5)
+    return smiles
+
+
+def traverse_run(
+    run: str | Path, out: str | Path, dims: list[int] | None = None, span: float = 3.0, steps: int = 9
+) -> list[list[str]]:
+    """One row per latent dimension, varied over [-span, span] standard deviations of the codes around their
+    mean, each point greedily decoded: a .png grid (a row per dimension), .smi/.txt (row after row) or .csv
+    (dimension, value in standard deviations, SMILES). Returns the rows' SMILES."""
+    out = check_out(out, SMILES_EXT | DRAW_EXT | {".csv"}, "the traversal")
+    if steps < 2:
+        raise DataError("--steps must be at least 2")
+    model = _load_sequence(run)
+    dims = list(range(min(model.config.latent_dim, 10))) if dims is None else dims
+    with torch.no_grad():
+        ids = model.traverse(dims, span=span, steps=steps)  # (dims, steps, L) greedy token ids
+    strings = vocabulary_of(model.schema).decode_batch(ids.flatten(0, 1).cpu())
+    smiles = _canonical_or_raw(strings)[0]
+    rows = [smiles[r * steps : (r + 1) * steps] for r in range(len(dims))]
+    if out.suffix.lower() == ".csv":
+        values = np.linspace(-span, span, steps)
+        frame = pd.DataFrame(
+            [
+                (d, round(float(v), 4), s)
+                for d, row in zip(dims, rows, strict=True)
+                for v, s in zip(values, row, strict=True)
+            ],
+            columns=["dim", "value", "smiles"],
+        )
+        atomic_write(out, lambda p: frame.to_csv(p, index=False))
+    else:
+        _write_molecules(smiles, out, per_row=steps)
+    return rows
+
+
+def _write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
+    if out.suffix.lower() in DRAW_EXT:
+        draw_molecules(smiles, out, per_row=per_row)
+    else:
+        write_text(out, "".join(s + "\n" for s in smiles))
 
 
 def reconstruction_accuracy(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> float:

@@ -231,7 +231,7 @@ def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder
             cfg = dataclasses.replace(cfg, latent_dim=latent_dim)
         if hidden is not None:  # encoder and decoder GRU sizes
             if len(hidden) != 2:
-                raise VaekitError("--hidden for the sequence model is ENCODER,DECODER GRU sizes, e.g. 256,512")
+                raise VaekitError("--hidden for the sequence model is ENCODER,DECODER GRU sizes, e.g. 256,256")
             arch = dataclasses.replace(cfg.architecture, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
             cfg = dataclasses.replace(cfg, architecture=arch)
         return cfg
