@@ -3,8 +3,9 @@
 Measured in one process, same data, same model, same thread count:
   * reference — the textbook PyTorch loop: a per-sample Dataset, DataLoader(batch_size=128, shuffle=True),
     the loss computed inline;
-  * vaekit    — ``vaekit.training.fit`` (in-memory batches, NaN guard, gradient clipping, metrics).
-Epochs alternate between the two so that machine noise hits both alike. Writes JSON and a PNG plot.
+  * vaekit    — ``vaekit.training.fit`` (in-memory batches, NaN guard, gradient clipping, metrics);
+  * vaekit bf16 — the same with bf16 autocast (``--precision bf16``), a second model.
+Epochs alternate between them so that machine noise hits all alike. Writes JSON and a PNG plot.
 
     python benchmarks/throughput.py [--epochs 3] [--device cpu|cuda] [--out benchmarks/results]
 
@@ -107,7 +108,8 @@ def main() -> None:
     stem = "throughput" if device.type == "cpu" else f"throughput_{device.type}"
     torch.manual_seed(0)
     x = load_dataset("mnist").splits["train"]
-    ref, ours = ReferenceVAE().to(device), VAE(PRESETS["seed"], load_dataset("mnist").schema)
+    schema = load_dataset("mnist").schema
+    ref, ours, ours_bf16 = ReferenceVAE().to(device), VAE(PRESETS["seed"], schema), VAE(PRESETS["seed"], schema)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     loader = DataLoader(PerSample(x), batch_size=128, shuffle=True)
     rows = []
@@ -116,21 +118,28 @@ def main() -> None:
         cfg = TrainConfig(epochs=1, val_fraction=0, seed=epoch, batch_size=128, lr=1e-3)
         # one epoch of vaekit's loop per round (fit restarts Adam; throughput is unaffected)
         rec = fit(ours, x, None, cfg, dynamic_binarize=True, device=device).history[0]
+        # the same loop with bf16 autocast (--precision bf16), a separate model: is the step matmul-bound?
+        cfg16 = TrainConfig(epochs=1, val_fraction=0, seed=epoch, batch_size=128, lr=1e-3, precision="bf16")
+        rec16 = fit(ours_bf16, x, None, cfg16, dynamic_binarize=True, device=device).history[0]
         rows.append(
             {
                 "epoch": epoch,
                 "reference_samples_per_s": ref_speed,
                 "vaekit_samples_per_s": rec["samples_per_s"],
+                "vaekit_bf16_samples_per_s": rec16["samples_per_s"],
                 "reference_loss": ref_loss,
                 "vaekit_loss": -rec["elbo"],
+                "vaekit_bf16_loss": -rec16["elbo"],
             }
         )
         print(
             f"epoch {epoch}: reference {ref_speed:,.0f}/s (loss {ref_loss:.2f})  "
-            f"vaekit {rec['samples_per_s']:,.0f}/s (loss {-rec['elbo']:.2f})"
+            f"vaekit {rec['samples_per_s']:,.0f}/s (loss {-rec['elbo']:.2f})  "
+            f"vaekit bf16 {rec16['samples_per_s']:,.0f}/s (loss {-rec16['elbo']:.2f})"
         )
     ref_best = max(r["reference_samples_per_s"] for r in rows)
     our_best = max(r["vaekit_samples_per_s"] for r in rows)
+    bf16_best = max(r["vaekit_bf16_samples_per_s"] for r in rows)
     peak = matmul_peak_gflops(device)
     flops_per_sample = 3 * 2 * sum(p.numel() for n, p in ours.named_parameters() if n.endswith("weight"))
     result = {
@@ -145,13 +154,15 @@ def main() -> None:
         "reference_samples_per_s": ref_best,
         "vaekit_samples_per_s": our_best,
         "speedup": our_best / ref_best,
+        "vaekit_bf16_samples_per_s": bf16_best,
+        "speedup_bf16": bf16_best / ref_best,
         "matmul_peak_gflops": peak,
         "vaekit_fraction_of_peak": our_best * flops_per_sample / 1e9 / peak,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(["reference loop", "vaekit"], [ref_best, our_best], color=["#999", "#3a7"])
+    ax.bar(["reference loop", "vaekit", "vaekit bf16"], [ref_best, our_best, bf16_best], color=["#999", "#3a7", "#69c"])
     ax.set_ylabel("samples / s (best epoch)")
     ax.set_title(f"seed preset training throughput ({device.type}): {result['speedup']:.2f}×")
     fig.tight_layout()
