@@ -115,8 +115,10 @@ def encode_smiles(model: VAE, smiles: Sequence[str] | SmilesSet, source: str = "
     return result
 
 
-def _canonical_or_raw(strings: Sequence[str]) -> tuple[list[str], list[bool]]:
-    """Canonical SMILES of the strings that parse, the others as they are; and which parsed."""
+def decode_ids(model: VAE, ids: torch.Tensor) -> tuple[list[str], list[bool]]:
+    """The molecules written by token-id rows (N, L): canonical SMILES where RDKit reads them, the others as
+    written; and which were read."""
+    strings = vocabulary_of(model.schema).decode_batch(ids.cpu())
     canonical = [canonical_smiles(s) for s in strings]
     valid = [c is not None for c in canonical]
     return [c if c is not None else s for s, c in zip(strings, canonical, strict=True)], valid
@@ -125,11 +127,10 @@ def _canonical_or_raw(strings: Sequence[str]) -> tuple[list[str], list[bool]]:
 @torch.no_grad()
 def decode_greedy(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> list[str]:
     """The most probable molecule of each latent (N, D): greedy decoding, canonical SMILES (raw if invalid)."""
-    vocab = vocabulary_of(model.schema)
-    strings: list[str] = []
+    smiles: list[str] = []
     for i in range(0, len(z), batch_size):
-        strings += vocab.decode_batch(model.decode(z[i : i + batch_size]).mean.cpu())
-    return _canonical_or_raw(strings)[0]
+        smiles += decode_ids(model, model.decode(z[i : i + batch_size]).mean)[0]
+    return smiles
 
 
 @torch.no_grad()
@@ -148,15 +149,18 @@ def _sample(model: VAE, n: int, temperature: float, seed: int, batch_size: int) 
         raise DataError("--n must be at least 1")
     if not temperature > 0:
         raise DataError(f"--temperature must be above 0, got {temperature}")
-    vocab, dev = vocabulary_of(model.schema), _device(model)
+    dev = _device(model)
     g = torch.Generator(dev).manual_seed(seed)
-    strings: list[str] = []
+    smiles: list[str] = []
+    valid: list[bool] = []
     for start in range(0, n, batch_size):
         eps = torch.randn(min(batch_size, n - start), model.config.latent_dim, generator=g, device=dev)
         p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
         p.temperature = temperature
-        strings += vocab.decode_batch(p.sample(g).cpu())
-    return _canonical_or_raw(strings)
+        batch, ok = decode_ids(model, p.sample(g))
+        smiles += batch
+        valid += ok
+    return smiles, valid
 
 
 def sample_molecules(model: VAE, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 1000) -> list[str]:
@@ -265,7 +269,7 @@ def sample_run(run: str | Path, n: int, out: str | Path, temperature: float = 1.
     out = check_out(out, SMILES_EXT, "molecules")
     model = _load_sequence(run)
     smiles, valid = _sample(model, n, temperature, seed, batch_size=1000)
-    write_text(out, "".join(s + "\n" for s in smiles))
+    _write_molecules(smiles, out, per_row=5)
     return Samples(out, len(smiles), sum(valid), len({s for s, v in zip(smiles, valid, strict=True) if v}))
 
 
@@ -333,8 +337,7 @@ def traverse_run(
     dims = list(range(min(model.config.latent_dim, 10))) if dims is None else dims
     with torch.no_grad():
         ids = model.traverse(dims, span=span, steps=steps)  # (dims, steps, L) greedy token ids
-    strings = vocabulary_of(model.schema).decode_batch(ids.flatten(0, 1).cpu())
-    smiles = _canonical_or_raw(strings)[0]
+    smiles = decode_ids(model, ids.flatten(0, 1))[0]
     rows = [smiles[r * steps : (r + 1) * steps] for r in range(len(dims))]
     if out.suffix.lower() == ".csv":
         values = np.linspace(-span, span, steps)

@@ -45,6 +45,7 @@ from ..model import VAE
 from ..molecules.data import canonical_smiles
 from ..molecules.dataset import vocabulary_of
 from ..molecules.properties import PROPERTY_FUNCTIONS, property_names
+from .molecules import decode_ids
 from .outputs import TABLE_EXT, check_out
 
 Method = Literal["auto", "gradient", "evolve"]
@@ -74,8 +75,8 @@ class Decoded:
 def decode_smiles(model: VAE, z: torch.Tensor) -> list[str | None]:
     """Canonical SMILES of the greedy decoding of each z (M, D); None where RDKit cannot read it."""
     with torch.no_grad():
-        ids = model.decode(z).mean
-    return [canonical_smiles(s) for s in vocabulary_of(model.schema).decode_batch(ids)]
+        smiles, valid = decode_ids(model, model.decode(z).mean)
+    return [s if ok else None for s, ok in zip(smiles, valid, strict=True)]
 
 
 def tanimoto(smiles: list[str], reference: str) -> np.ndarray:
@@ -233,7 +234,10 @@ def optimize(
     ``max_similarity`` (before the cut) with ``similar_to``."""
     (name,) = property_names([property])
     if not model.is_sequence:
-        raise DataError(f"optimize needs a sequence model of molecules; this one was trained on {model.schema.kind}")
+        raise DataError(
+            f"optimize needs a sequence model of molecules (vaekit train moses --model sequence); this one was "
+            f"trained on {model.schema.kind} data"
+        )
     if n < 1:
         raise VaekitError("--n must be at least 1")
     if not 0.0 <= min_sim <= 1.0:
@@ -350,12 +354,6 @@ def optimize_run(run: str | Path, out: str | Path, property: str = "qed", n: int
     """``optimize`` the model of a run folder and write the table to ``out`` (.csv)."""
     out = check_out(out, TABLE_EXT, "the optimized molecules")
     property_names([property])
-    model = load_model(run)
-    if not model.is_sequence:
-        raise DataError(
-            f"{run} is a model of {model.schema.kind} data: optimize needs a sequence model of molecules "
-            "(vaekit train moses --model sequence)"
-        )
-    table = optimize(model, property, n, **options)
+    table = optimize(load_model(run), property, n, **options)
     atomic_write(out, lambda p: table.to_csv(p, index=False))
     return table
