@@ -88,6 +88,24 @@ def test_greedy_decoding_is_the_argmax_path():
     torch.testing.assert_close(greedy, all_sequences(model)[lp.argmax(-1)])
 
 
+def test_decoder_runs_in_the_precision_the_likelihood_was_made_in():
+    """The decoder runs lazily (when scored or sampled), so the autocast of the caller that made the likelihood
+    (training's bf16) must travel with it: scoring it afterwards still runs the GRU in bf16."""
+    model = tiny_model()
+    rows, z = all_sequences(model), torch.randn(len(all_sequences(model)), model.config.latent_dim)
+    dtypes = []
+    model.decoder.out.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    with torch.no_grad():
+        exact = model.decode(z).log_prob(rows)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.decode(z)
+        lp = low.log_prob(rows)
+        low.sample(torch.Generator().manual_seed(0))
+    assert dtypes[0] == torch.float32 and set(dtypes[1:]) == {torch.bfloat16}
+    assert lp.dtype == torch.float32
+    torch.testing.assert_close(lp, exact, atol=0.05, rtol=0.02)
+
+
 def test_encoder_reads_each_row_up_to_its_end():
     model = tiny_model(max_length=4)
     short = torch.tensor([[1, 4, 2, 0, 0, 0]])

@@ -14,6 +14,7 @@ a categorical distribution over each categorical column's categories (x holds th
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -310,10 +311,21 @@ class CategoricalSequence:
     """p(tokens | z) of an autoregressive decoder: a categorical distribution over the next token given the ones
     before and z. x holds token ids ``<bos> t1 ... tn <eos> <pad> ...`` (N, L); ``log_prob`` sums the log
     probabilities of t1 ... <eos> (teacher forcing), ``sample`` and ``mean`` (greedy: the most probable token at
-    each step) generate id rows of the same layout. z may carry sample dimensions: (*batch, D)."""
+    each step) generate id rows of the same layout. z may carry sample dimensions: (*batch, D).
+
+    The decoder runs when the distribution is scored or sampled, not when it is made; it runs under the autocast
+    in effect when it was made (e.g. bf16 in training), so the caller's precision reaches the GRU that does the
+    work. Log-probabilities are summed in float32 either way."""
 
     def __init__(self, decoder, z: torch.Tensor, length: int, temperature: float = 1.0):
         self.decoder, self.z, self.length, self.temperature = decoder, z, length, temperature
+        device = z.device.type
+        self.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+    def _precision(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.z.device.type, dtype=self.autocast_dtype)
 
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sum over the tokens after <bos>, up to and including <eos>; ``mask`` (N, L), 0 = leave the token out.
@@ -323,7 +335,9 @@ class CategoricalSequence:
         ids = x.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])
         lengths = lengths_of(ids)
         ids = ids[:, : int(lengths.max())]  # no step past the longest sequence: the GRU never reads padding
-        logits = _allowed(self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids).float(), self.length)
+        with self._precision():
+            logits = self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids)
+        logits = _allowed(logits.float(), self.length)
         target = ids[:, 1:]
         per_token = torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0]
         keep = torch.arange(target.shape[1], device=x.device) < (lengths - 1)[:, None]
@@ -338,10 +352,12 @@ class CategoricalSequence:
         n = len(z)
         ids = torch.full((n, self.length), PAD_ID, dtype=torch.int64, device=z.device)
         ids[:, 0] = BOS_ID
-        h = self.decoder.initial_state(z)
+        with self._precision():
+            h = self.decoder.initial_state(z).float()
         done = torch.zeros(n, dtype=torch.bool, device=z.device)
         for i in range(1, self.length):
-            logits, h = self.decoder.step(z, ids[:, i - 1], h)
+            with self._precision():
+                logits, h = self.decoder.step(z, ids[:, i - 1], h)
             logits = _allowed(logits.float()[:, None], self.length, start=i - 1)[:, 0]
             if greedy:
                 token = logits.argmax(-1)
