@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--latent-dim", type=int, default=10)
-    ap.add_argument("--hidden", type=lambda s: [int(t) for t in s.split(",")], default=[128, 128])
+    ap.add_argument("--hidden", type=lambda s: [int(t) for t in s.split(",")], default=[512])
     ap.add_argument("--val-fraction", type=float, default=0.0, help="rows held out to pick the best epoch")
     ap.add_argument("--early-stopping", type=int, default=None, help="patience in epochs (needs --val-fraction)")
     ap.add_argument("--likelihood", default="gaussian", help="gaussian or studentt")

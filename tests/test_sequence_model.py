@@ -13,7 +13,7 @@ from vaekit.data.schema import Schema
 from vaekit.errors import DataError
 from vaekit.losses import elbo_loss
 from vaekit.model import VAE, ModelConfig
-from vaekit.nn.sequence import GRU, SequenceConfig, lengths_of
+from vaekit.nn.sequence import GRU, UNK_ID, SequenceConfig, lengths_of, word_dropout
 
 pytest.importorskip("selfies")
 from vaekit.likelihoods import SequenceLikelihoodConfig  # noqa: E402
@@ -106,6 +106,30 @@ def test_decoder_runs_in_the_precision_the_likelihood_was_made_in():
     torch.testing.assert_close(lp, exact, atol=0.05, rtol=0.02)
 
 
+def test_word_dropout_hides_only_real_tokens():
+    ids = torch.tensor([[1, 4, 5, 4, 5, 4, 2, 0, 0]] * 400)
+    hidden = word_dropout(ids, 0.3, torch.Generator().manual_seed(0))
+    changed = hidden != ids
+    assert (hidden[changed] == UNK_ID).all() and not changed[:, [0, 6, 7, 8]].any()  # <bos>, <eos>, padding kept
+    assert 0.27 < changed[:, 1:6].float().mean() < 0.33
+    torch.testing.assert_close(hidden, word_dropout(ids, 0.3, torch.Generator().manual_seed(0)))
+    assert torch.equal(word_dropout(ids, 0.0), ids)
+
+
+def test_reading_other_inputs_scores_the_same_targets():
+    """Word dropout changes what teacher forcing reads, never what is scored: reading the very rows scores them
+    as before; reading a row with its tokens hidden gives a different score of the same targets."""
+    model = tiny_model(max_length=3)
+    rows = all_sequences(model)
+    z = torch.randn(len(rows), model.config.latent_dim)
+    with torch.no_grad():
+        p = model.decode(z)
+        torch.testing.assert_close(p.reading(rows).log_prob(rows), p.log_prob(rows))
+        hidden = torch.where(rows > UNK_ID, torch.full_like(rows, UNK_ID), rows)
+        differs = p.reading(hidden).log_prob(rows) != p.log_prob(rows)
+    assert differs.all()  # every row reads a hidden token before its <eos> is scored
+
+
 def test_encoder_reads_each_row_up_to_its_end():
     model = tiny_model(max_length=4)
     short = torch.tensor([[1, 4, 2, 0, 0, 0]])
@@ -180,6 +204,21 @@ def test_training_improves_and_keeps_the_latent_code_in_use(tmp_path):
     assert math.isfinite(last["property_mse"])
     assert last["kl"] > 0.1 * 8 * 0.9
     assert math.isfinite(last["val_elbo"]) and last["val_elbo"] > model.history[0]["val_elbo"]
+
+
+def test_word_dropout_training_is_seeded_and_sequence_only(tmp_path):
+    import vaekit
+    from vaekit.errors import VaekitError
+
+    (tmp_path / "m.smi").write_text("\n".join(["CCO", "c1ccccc1", "CC(=O)O", "CCN", "OCCO", "CCCCO"] * 10) + "\n")
+    opts = dict(preset="sequence", hidden=(16, 16), latent_dim=4, epochs=2, batch_size=16, properties="none")
+    runs = [vaekit.train(tmp_path / "m.smi", word_dropout=0.4, seed=1, **opts) for _ in range(2)]
+    plain = vaekit.train(tmp_path / "m.smi", seed=1, **opts)
+    assert runs[0].history[-1]["elbo"] == runs[1].history[-1]["elbo"] != plain.history[-1]["elbo"]
+    assert runs[0].run_config["training"]["options"]["word_dropout"] == 0.4
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    with pytest.raises(VaekitError, match="--word-dropout applies to --model sequence only"):
+        vaekit.train(tmp_path / "t.csv", word_dropout=0.2)
 
 
 def test_molecule_options_need_the_sequence_model(tmp_path):

@@ -278,7 +278,7 @@ def test_a_table_bundle_from_before_column_types_still_loads(tmp_path):
 def test_the_table_preset(mixed_csv, here):
     ok("train", mixed_csv, "--out", "T", "--preset", "table", "--epochs", 2, "-q")
     cfg = json.loads((here / "T" / "config.json").read_text())
-    assert cfg["model"]["architecture"] == {"kind": "mlp", "hidden": [128, 128], "activation": "tanh"}
+    assert cfg["model"]["architecture"] == {"kind": "mlp", "hidden": [512], "activation": "tanh"}
     options = cfg["training"]["options"]
     assert (options["objective"], options["iw_samples"], options["val_fraction"]) == ("iwae", 20, 0.0)
 

@@ -132,6 +132,10 @@ def train(
     free_bits: Annotated[
         float | None, typer.Option(help="Nats per latent dimension the KL term is held at (against collapse).")
     ] = None,
+    word_dropout: Annotated[
+        float | None,
+        typer.Option(help="Molecules: share of the decoder's input tokens hidden in training (against collapse). [0]"),
+    ] = None,
     precision: Annotated[
         Literal["auto", "fp32", "bf16"] | None,
         typer.Option(help="auto: bf16 autocast on CUDA, and for sequence models on CPUs with fast bf16. [auto]"),
@@ -209,6 +213,7 @@ def train(
             properties=properties,
             smiles_column=smiles_column,
             free_bits=free_bits,
+            word_dropout=word_dropout,
             precision=precision,
             epochs=epochs,
             batch_size=batch_size,

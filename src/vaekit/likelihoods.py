@@ -15,6 +15,7 @@ a categorical distribution over each categorical column's categories (x holds th
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -319,8 +320,16 @@ class CategoricalSequence:
 
     def __init__(self, decoder, z: torch.Tensor, length: int, temperature: float = 1.0):
         self.decoder, self.z, self.length, self.temperature = decoder, z, length, temperature
+        self.inputs: torch.Tensor | None = None  # what teacher forcing reads instead of the scored x (word dropout)
         device = z.device.type
         self.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+    def reading(self, inputs: torch.Tensor) -> CategoricalSequence:
+        """This distribution with teacher forcing reading ``inputs`` (N, L) in place of the sequences it scores
+        (the same rows with some tokens hidden: word dropout). Scores still count the true next tokens."""
+        other = copy.copy(self)
+        other.inputs = inputs
+        return other
 
     def _precision(self):
         if self.autocast_dtype is None:
@@ -335,8 +344,11 @@ class CategoricalSequence:
         ids = x.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])
         lengths = lengths_of(ids)
         ids = ids[:, : int(lengths.max())]  # no step past the longest sequence: the GRU never reads padding
+        reads = ids
+        if self.inputs is not None:
+            reads = self.inputs.long().expand(*shape, x.shape[-1]).reshape(-1, x.shape[-1])[:, : ids.shape[1]]
         with self._precision():
-            logits = self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), ids)
+            logits = self.decoder.logits(self.z.expand(*shape, d).reshape(-1, d), reads)
         logits = _allowed(logits.float(), self.length)
         target = ids[:, 1:]
         per_token = torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0]

@@ -40,6 +40,14 @@ def lengths_of(ids: torch.Tensor, eos_id: int = EOS_ID) -> torch.Tensor:
     return first.long()
 
 
+def word_dropout(ids: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A copy of id rows with a share ``p`` of their tokens (not <bos>, <eos> or padding) replaced by <unk>.
+    What the decoder reads in training with word dropout (Bowman et al., 2016): with part of its history hidden it
+    has to take the rest from z."""
+    hide = (torch.rand(ids.shape, generator=generator, device=ids.device) < p) & (ids > UNK_ID)
+    return torch.where(hide, torch.full_like(ids, UNK_ID), ids)
+
+
 class GRU(nn.Module):
     """A one-layer GRU (the equations of ``torch.nn.GRU``) over batch-first inputs (N, L, I)."""
 

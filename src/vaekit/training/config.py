@@ -33,6 +33,7 @@ class TrainConfig:
     free_bits: float = 0.0  # nats per latent dimension the KL term never goes below (against posterior collapse)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, and on fast-bf16 CPUs for sequences
     property_weight: float = 1.0  # weight of the property head's squared error (standardized units) in the loss
+    word_dropout: float = 0.0  # sequence models: share of the decoder's input tokens hidden as <unk> in training
 
     def __post_init__(self) -> None:
         checks = [
@@ -48,6 +49,7 @@ class TrainConfig:
             (self.time_limit is None or self.time_limit > 0, "time limit must be positive (minutes)"),
             (self.free_bits >= 0, "free bits must be >= 0"),
             (self.property_weight >= 0, "property weight must be >= 0"),
+            (0 <= self.word_dropout < 1, "word dropout must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -23,6 +23,7 @@ from ..errors import TrainingError
 from ..estimators import iwae_per_sample
 from ..losses import elbo_loss, iwae_loss
 from ..model import VAE
+from ..nn.sequence import word_dropout
 from .config import TrainConfig
 
 
@@ -231,6 +232,8 @@ def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callba
         with autocast:
             latents, likelihood = model(x_in, gens.noise, (cfg.iw_samples,) if iwae else ())
         likelihood = float32(likelihood)
+        if cfg.word_dropout:  # the decoder reads the batch with some tokens hidden, and still scores all of them
+            likelihood = likelihood.reading(word_dropout(xb, cfg.word_dropout, gens.data))
         if iwae:
             out = iwae_loss(xb, latents, likelihood, beta)
         else:

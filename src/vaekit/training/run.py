@@ -121,6 +121,8 @@ def train(
         model_cfg = dataclasses.replace(model_cfg, properties=tuple(spec["properties"]))
     if cfg.objective == "iwae" and model_cfg.autoencoder:
         raise VaekitError("the iwae objective needs a VAE, not a plain autoencoder")
+    if cfg.word_dropout and dataset.schema.kind != "sequence":
+        raise VaekitError("--word-dropout applies to --model sequence only")
     if cfg.corrupt and dataset.schema.kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
         raise VaekitError("--corrupt saltpepper needs image data; use gaussian:S or dropout:P for tables")
     try:
