@@ -3,6 +3,7 @@ metrics) on a tiny sequence VAE trained once per module on 300 MOSES test molecu
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -232,6 +233,39 @@ def test_cli_evaluate_sequence_run(run, mols, tmp_path):
     assert r["n"] == 30 and r["iw_samples"] == 4 and r["nll"] > 0 and 0 <= r["reconstruction_accuracy"] <= 1
     assert len(r["kl_per_dim"]) == 8 and "bits_per_dim" not in r
     refused("evaluate", path, "--iw-samples", 0, match="pass --data")  # trained on a file, not on MOSES
+
+
+def test_cli_report_on_a_sequence_run(run, mols, tmp_path):
+    path, _ = run
+    out = ok("report", path, "--data", mols[0] / "train.smi", "--out", tmp_path / "r.html")
+    assert "wrote" in out
+    page = (tmp_path / "r.html").read_text()
+    for title in ("Samples", "Reconstructions", "Interpolation", "Latent space", "KL per latent dimension"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("data:image/png;base64,") == 6 and "GRU encoder 32 · decoder 64" in page
+
+
+def test_cli_anomaly_scores_molecules(run, mols, tmp_path):
+    """Molecules score like any other input: one row per molecule read (its SMILES first), unreadable ones
+    counted and skipped; calibration on clean molecules adds conformal p-values and flags."""
+    path, _ = run
+    clean = [s for s in load_moses("test", subset=80, seed=2).smiles if s not in set(mols[1])][:40]
+    (tmp_path / "clean.smi").write_text("\n".join(clean) + "\n")
+    (tmp_path / "probe.smi").write_text(f"{clean[0]}\nC1CC\nCCO\n")
+    ok("anomaly", "calibrate", path, "--data", tmp_path / "clean.smi", "--fpr", 0.1)
+    out = ok("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--out", tmp_path / "s.csv",
+             "--score", "elbo,recon")  # fmt: skip
+    assert "1 invalid SMILES" in out and "2 rows" in out
+    rows = list(csv.DictReader((tmp_path / "s.csv").read_text().splitlines()))
+    assert [r["smiles"] for r in rows] == [clean[0], "CCO"]
+    assert set(rows[0]) == {"smiles", "score_elbo", "score_recon", "p_value", "anomaly"}
+    assert all(0 < float(r["p_value"]) <= 1 and float(r["score_elbo"]) > 0 for r in rows)
+    refused("anomaly", "calibrate", path, "--data", mols[0] / "train.smi", match="its training rows")
+    refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--split", "val", "--out",
+            tmp_path / "t.csv", match="does not apply to molecules")  # fmt: skip
+    refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--score", "relative", "--out",
+            tmp_path / "t.csv", match="Bernoulli")  # fmt: skip
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_cli_refuses_bad_molecule_input(run, tmp_path):

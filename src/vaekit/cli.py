@@ -647,6 +647,8 @@ def anomaly_score(
         tail = f"{r['flagged']:,} flagged at fpr {r['fpr']:g} ({r['method']} score above {r['threshold']:.2f})"
     else:
         tail = "not calibrated: `vaekit anomaly calibrate` adds p-values and flags"
+    if r.get("notes"):  # molecules: what was read and skipped
+        out_console.print(escape(r["notes"]), soft_wrap=True)
     out_console.print(f"wrote {out} ({r['n']:,} rows of {r['split']}; {tail})", soft_wrap=True)
 
 

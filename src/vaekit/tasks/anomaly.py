@@ -90,7 +90,7 @@ def settings(
     if method not in METHODS:
         raise VaekitError(f"unknown anomaly score '{method}': expected one of {', '.join(METHODS)}")
     if method == "relative" and not _bernoulli(model):
-        kind = type(model.config.likelihood).__name__.removesuffix("Config").lower()
+        kind = model.config.likelihood.kind
         raise VaekitError(
             f"the relative score divides by the entropy of inputs in [0, 1], which needs a Bernoulli likelihood "
             f"(images), and this run's likelihood is {kind}: use elbo, iwae or recon"
@@ -231,6 +231,9 @@ def score_run(
         summary.update(flagged=int(flags.sum()), fpr=cal.fpr, method=cal.method, threshold=cal.threshold)
     if sel.labels is not None:
         columns = {"label": sel.labels.numpy(), **columns}
+    if sel.smiles:  # molecules: which row is which (unreadable inputs were skipped)
+        columns = {"smiles": np.array(sel.smiles, dtype=object), **columns}
+        summary["notes"] = sel.notes
     _write_csv(columns, out)
     summary["columns"] = list(columns)
     return summary
@@ -263,9 +266,10 @@ def calibrate_run(
     info = training_info(model)
     spec = canonical_spec(data) if data else info.get("data")
     if spec == info.get("data") and sel.split in ("train", "all"):
+        instead = "" if model.is_sequence else "use --split val (the held-out part), or "
         raise VaekitError(
             f"calibration needs clean data the model was not trained on, and split '{sel.split}' of {spec} holds "
-            "its training rows: use --split val (the held-out part), or pass other clean data with --data"
+            f"its training rows: {instead}pass other clean data with --data"
         )
     cal = calibrate(model, sel.x, fpr, method, iw_samples=iw_samples, seed=seed, data=spec, split=sel.split)
     write_json(Path(run) / FILE, cal.to_dict())

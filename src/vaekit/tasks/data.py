@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -17,6 +17,8 @@ class Selected:
     x: torch.Tensor  # (N, *shape) in data units
     labels: torch.Tensor | None
     split: str  # which part of the data this is ("test", "val", "all", ...)
+    smiles: list[str] = field(default_factory=list)  # molecules: the canonical SMILES of the rows of x
+    notes: str = ""  # molecules: what was read and what skipped (one line)
 
 
 def training_info(model: VAE) -> dict:
@@ -31,6 +33,8 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     else all of it.
     """
     info = training_info(model)
+    if model.is_sequence:
+        return _molecules_for_model(model, spec, split, info)
     spec = spec or info.get("data")
     if spec is None or spec == "<in-memory>":
         raise VaekitError("this run was trained on in-memory data: pass --data DATA")
@@ -62,6 +66,19 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     if split not in data.splits:
         raise VaekitError(f"split '{split}' is not in this data: it has {', '.join(sorted(data.splits))}")
     return Selected(data.splits[split], data.labels.get(split), split)
+
+
+def _molecules_for_model(model: VAE, spec: str | None, split: str, info: dict) -> Selected:
+    """SMILES (``spec``: a .smi/.txt/.csv file or moses:SPLIT; default a MOSES test sample for a MOSES run) as the
+    model's token ids. Rows the model cannot read are skipped and counted in ``notes``. The split is "all" when spec
+    is the run's own training file (its training rows), else "test"."""
+    from .molecules import encode_smiles, load_molecules
+
+    if split not in ("auto", "test_or_all", "test", "all"):
+        raise VaekitError(f"--split {split} does not apply to molecules: choose them with --data")
+    enc = encode_smiles(model, load_molecules(model, spec))
+    own = spec is not None and canonical_spec(spec) == info.get("data")
+    return Selected(enc.ids, None, "all" if own else "test", enc.smiles, enc.summary())
 
 
 def binarized_like_training(model: VAE, x: torch.Tensor) -> torch.Tensor:

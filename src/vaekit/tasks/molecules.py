@@ -205,23 +205,27 @@ def interpolate_molecules(model: VAE, a: str, b: str, steps: int = 10, slerp: bo
     return decode_greedy(model, slerp_path(z[0], z[1], t) if slerp else (1 - t) * z[0] + t * z[1])
 
 
-def draw_molecules(
-    smiles: Sequence[str], out: str | Path, per_row: int = 5, legends: Sequence[str] | None = None
-) -> Path:
-    """Draw molecules as a grid PNG with RDKit, each labelled with its SMILES (an invalid one is an empty cell
-    labelled 'invalid: ...'), written atomically."""
+def molecule_grid(smiles: Sequence[str], per_row: int = 5, legends: Sequence[str] | None = None, size: int = 250):
+    """A PIL image of molecules drawn by RDKit in a grid, each labelled with its SMILES (or ``legends``); an invalid
+    one is an empty cell labelled 'invalid: ...'."""
     from rdkit import Chem
     from rdkit.Chem import Draw
     from rdkit.rdBase import BlockLogs
 
-    out = check_out(out, DRAW_EXT, "molecule drawings")
     with BlockLogs():
         mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
     if legends is None:
         legends = [s if m is not None else f"invalid: {s}" for s, m in zip(smiles, mols, strict=True)]
-    img = Draw.MolsToGridImage(
-        mols, molsPerRow=max(1, min(per_row, len(mols))), subImgSize=(250, 250), legends=list(legends)
-    )
+    per_row = max(1, min(per_row, len(mols)))
+    return Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(size, size), legends=list(legends))
+
+
+def draw_molecules(
+    smiles: Sequence[str], out: str | Path, per_row: int = 5, legends: Sequence[str] | None = None
+) -> Path:
+    """Draw molecules as a grid PNG with RDKit (``molecule_grid``), written atomically."""
+    out = check_out(out, DRAW_EXT, "molecule drawings")
+    img = molecule_grid(smiles, per_row, legends)
     atomic_write(out, lambda p: img.save(p, format="PNG"))
     return out
 

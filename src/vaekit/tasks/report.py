@@ -51,13 +51,16 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
     out = check_out(out if out is not None else run / "report.html", {".html"}, "the report")
     model = load_model(run)
     sel = load_for_model(model, data, split="test_or_all")
+    if model.is_sequence:
+        content = _molecule_cards(model, sel)
+    else:
+        content = _image_cards(model, sel.x) if model.schema.kind == "image" else _table_cards(model, sel.x)
     ev = _eval_results(run, data)
     means, kl = _encode(model, sel.x[:MAX_POINTS])
     history = _history(run)
-    cards = [_metrics_card(model, ev, history), _curves_card(history)]
-    cards += _image_cards(model, sel.x) if model.schema.kind == "image" else _table_cards(model, sel.x)
+    cards = [_metrics_card(model, ev, history), _curves_card(history), *content]
     labels = sel.labels[:MAX_POINTS] if sel.labels is not None else None
-    cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind == "image")]
+    cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind != "table")]
     write_text(out, _page(model, run, sel, cards))
     return out
 
@@ -207,6 +210,27 @@ def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
     return cards + [_card("Reconstructions", _table(["row", *head], rows, "data pairs"), cap, wide)]
 
 
+def _molecule_cards(model: VAE, sel: Selected) -> list[str]:
+    """Samples, reconstructions and an interpolation of a sequence (molecule) model, drawn with RDKit."""
+    from .molecules import decode_greedy, interpolate_molecules, sample_molecules
+
+    cap = "12 draws from the prior, decoded token by token (temperature 1)."
+    cards = [_card("Samples", _molecules_img(sample_molecules(model, 12, seed=0), 4, "samples"), cap)]
+    n = min(len(sel.smiles), 4)
+    if n:
+        with torch.no_grad():
+            recon = decode_greedy(model, model.encode(sel.x[:n]).mean)
+        pairs = [s for pair in zip(sel.smiles[:n], recon, strict=True) for s in pair]
+        legends = [t for a, b in zip(sel.smiles, recon, strict=False) for t in (a, f"{b} (exact)" if a == b else b)]
+        cap = f"The first {n} molecules (left), each beside the greedy decoding of its posterior mean (right)."
+        cards.append(_card("Reconstructions", _molecules_img(pairs, 2, "reconstructions", legends), cap))
+    if len(sel.smiles) >= 2:
+        path = interpolate_molecules(model, sel.smiles[0], sel.smiles[1], steps=6)
+        cap = "Greedy decodings along the straight line between the codes of molecules 0 and 1 (6 steps)."
+        cards.append(_card("Interpolation", _molecules_img(path, 6, "interpolation"), cap, "wide"))
+    return cards
+
+
 def _decimals(x: torch.Tensor) -> list[int]:
     """Digits after the point for each column: about four significant digits at the column's largest value."""
     return (3 - x.nan_to_num().abs().amax(0).clamp_min(1e-12).log10().floor()).clamp(0, 6).int().tolist()
@@ -295,6 +319,14 @@ def _grid_img(x: torch.Tensor, ncol: int, alt: str) -> str:
     return _img(buf.getvalue(), alt, "px")
 
 
+def _molecules_img(smiles: list[str], per_row: int, alt: str, legends: list[str] | None = None) -> str:
+    from .molecules import molecule_grid
+
+    buf = io.BytesIO()
+    molecule_grid(smiles, per_row, legends, size=220).save(buf, format="PNG")
+    return _img(buf.getvalue(), alt)
+
+
 def _img(png: bytes, alt: str, cls: str = "fig") -> str:
     return f'<img class="{cls}" alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
@@ -303,9 +335,12 @@ def _img(png: bytes, alt: str, cls: str = "fig") -> str:
 def _page(model: VAE, run: Path, sel: Selected, cards: list[str]) -> str:
     info, cfg = training_info(model), model.config
     arch = cfg.architecture
-    body = (
-        f"MLP {'-'.join(map(str, arch.hidden))}" if arch.kind == "mlp" else f"conv {arch.channels} ch, fc {arch.hidden}"
-    )
+    if arch.kind == "mlp":
+        body = f"MLP {'-'.join(map(str, arch.hidden))}"
+    elif arch.kind == "sequence":
+        body = f"GRU encoder {arch.encoder_hidden} · decoder {arch.decoder_hidden}"
+    else:
+        body = f"conv {arch.channels} ch, fc {arch.hidden}"
     facts = {
         "data": f"{info.get('data', '?')} · {sel.split} ({len(sel.x):,} × {'×'.join(map(str, model.schema.shape))})",
         "model": f"{info.get('preset') or 'custom'} preset · {body}{' · autoencoder' if cfg.autoencoder else ''}",
