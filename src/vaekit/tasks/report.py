@@ -221,7 +221,7 @@ def _molecule_cards(model: VAE, sel: Selected) -> list[str]:
         with torch.no_grad():
             recon = decode_greedy(model, model.encode(sel.x[:n]).mean)
         pairs = [s for pair in zip(sel.smiles[:n], recon, strict=True) for s in pair]
-        legends = [t for a, b in zip(sel.smiles, recon, strict=False) for t in (a, f"{b} (exact)" if a == b else b)]
+        legends = [t for a, b in zip(sel.smiles[:n], recon, strict=True) for t in (a, f"{b} (exact)" if a == b else b)]
         cap = f"The first {n} molecules (left), each beside the greedy decoding of its posterior mean (right)."
         cards.append(_card("Reconstructions", _molecules_img(pairs, 2, "reconstructions", legends), cap))
     if len(sel.smiles) >= 2:
