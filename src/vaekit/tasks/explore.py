@@ -101,15 +101,18 @@ def encode(run: str | Path, data: str | None, out: str | Path, draw: bool = Fals
     model = load_model(run)
     out = check_out(out, ARRAY_EXT | TABLE_EXT, "latent codes")
     sel = load_for_model(model, data, split="test_or_all")  # MNIST-like data has no "all" split
-    g = torch.Generator().manual_seed(seed)
-    codes = []
-    with torch.no_grad():
-        for i in range(0, len(sel.x), 1000):
-            q = model.encode(sel.x[i : i + 1000])
-            codes.append(q.sample(g) if draw else q.mean)
     labels = sel.labels.numpy() if sel.labels is not None and out.suffix.lower() == ".csv" else None
-    save_array(torch.cat(codes), out, labels=labels, prefix="z")
+    save_array(posterior_codes(model, sel.x, draw, seed), out, labels=labels, prefix="z")
     return out
+
+
+@torch.no_grad()
+def posterior_codes(model: VAE, x: torch.Tensor, draw: bool = False, seed: int = 0, batch_size: int = 1000):
+    """Posterior means of the rows of x (or, with ``draw``, one seeded draw from each q(z|x)), ``batch_size``
+    rows at a time. (N, D)"""
+    g = torch.Generator(x.device).manual_seed(seed)
+    posteriors = (model.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size))
+    return torch.cat([q.sample(g) if draw else q.mean for q in posteriors])
 
 
 def decode(run: str | Path, latents: str | Path, out: str | Path) -> Path:

@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..model import VAE, slerp_path
 from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
 from ..molecules.dataset import vocabulary_of
-from .explore import read_latents
+from .explore import posterior_codes, read_latents
 from .outputs import check_out, save_array
 
 if TYPE_CHECKING:
@@ -134,10 +134,9 @@ def decode_greedy(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> list[s
 
 
 @torch.no_grad()
-def _reconstruct_encoded(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> list[str]:
-    """Greedy decoding of the posterior mean of every encoded molecule."""
-    z = torch.cat([model.encode(enc.ids[i : i + batch_size]).mean for i in range(0, len(enc.ids), batch_size)])
-    return decode_greedy(model, z, batch_size)
+def reconstruct_ids(model: VAE, ids: torch.Tensor, batch_size: int = 1000) -> list[str]:
+    """Greedy decoding of the posterior mean of every token-id row (N, L): canonical SMILES (raw if invalid)."""
+    return decode_greedy(model, posterior_codes(model, ids, batch_size=batch_size), batch_size)
 
 
 # -- generate, reconstruct, interpolate ---------------------------------------------------------------------------
@@ -185,7 +184,7 @@ def reconstruct_molecules(model: VAE, smiles: Sequence[str] | SmilesSet, batch_s
     """Greedy decoding of each molecule's posterior mean, compared as canonical SMILES (deterministic, no seed).
     Invalid and unencodable inputs are skipped and counted (``.encoded``)."""
     enc = encode_smiles(model, smiles)
-    recon = _reconstruct_encoded(model, enc, batch_size)
+    recon = reconstruct_ids(model, enc.ids, batch_size)
     match = [r == s for r, s in zip(recon, enc.smiles, strict=True)]
     table = pd.DataFrame({"input": enc.smiles, "reconstruction": recon, "match": match})
     return Reconstructions(table, float(np.mean(match)), enc)
@@ -305,10 +304,7 @@ def encode_run(
     out = check_out(out, CODE_EXT, "latent codes")
     model = _load_sequence(run)
     enc = encode_smiles(model, load_molecules(model, data))
-    g = torch.Generator(_device(model)).manual_seed(seed)
-    with torch.no_grad():
-        posteriors = (model.encode(enc.ids[i : i + 1000]) for i in range(0, len(enc.ids), 1000))
-        codes = torch.cat([q.sample(g) if draw else q.mean for q in posteriors]).cpu().numpy()
+    codes = posterior_codes(model, enc.ids, draw, seed).cpu().numpy()
     if out.suffix.lower() == ".npy":
         save_array(codes, out)
     else:
@@ -368,7 +364,7 @@ def _write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
 
 def reconstruction_accuracy(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> float:
     """Share of encoded molecules whose greedy decoding at the posterior mean is the same molecule."""
-    recon = _reconstruct_encoded(model, enc, batch_size)
+    recon = reconstruct_ids(model, enc.ids, batch_size)
     return float(np.mean([r == s for r, s in zip(recon, enc.smiles, strict=True)]))
 
 

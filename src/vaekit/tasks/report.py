@@ -212,14 +212,13 @@ def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
 
 def _molecule_cards(model: VAE, sel: Selected) -> list[str]:
     """Samples, reconstructions and an interpolation of a sequence (molecule) model, drawn with RDKit."""
-    from .molecules import decode_greedy, interpolate_molecules, sample_molecules
+    from .molecules import interpolate_molecules, reconstruct_ids, sample_molecules
 
     cap = "12 draws from the prior, decoded token by token (temperature 1)."
     cards = [_card("Samples", _molecules_img(sample_molecules(model, 12, seed=0), 4, "samples"), cap)]
     n = min(len(sel.smiles), 4)
     if n:
-        with torch.no_grad():
-            recon = decode_greedy(model, model.encode(sel.x[:n]).mean)
+        recon = reconstruct_ids(model, sel.x[:n])
         pairs = [s for pair in zip(sel.smiles[:n], recon, strict=True) for s in pair]
         legends = [t for a, b in zip(sel.smiles[:n], recon, strict=True) for t in (a, f"{b} (exact)" if a == b else b)]
         cap = f"The first {n} molecules (left), each beside the greedy decoding of its posterior mean (right)."

@@ -278,7 +278,7 @@ def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callba
 
 def _autocast(model: VAE, cfg: TrainConfig, device: torch.device):
     """bf16 autocast on CUDA; on a CPU with native bf16 matrix units, for the sequence model (its GRU steps are
-    matmul-bound: epochs 1.36x faster on this 2-core CPU, see the README) or when asked for. The sequence
+    matmul-bound: 1.6-2.0x faster epochs than fp32 on this 2-core CPU, see the README) or when asked for. The sequence
     likelihood runs its decoder when the loss scores it, under the autocast it was made in."""
     from ..estimators import bf16_matmul_is_fast
 
