@@ -23,9 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from vaekit import VAE  # noqa: E402
+from vaekit.core.losses import elbo_loss  # noqa: E402
 from vaekit.data.schema import Schema  # noqa: E402
-from vaekit.losses import elbo_loss  # noqa: E402
-from vaekit.model import PRESETS, VAE  # noqa: E402
+from vaekit.models.module import PRESETS  # noqa: E402
 
 
 def model_in(layout: torch.memory_format, preset: str) -> VAE:

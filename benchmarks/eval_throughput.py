@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 import vaekit  # noqa: E402
 from vaekit._runtime import reuse_freed_memory  # noqa: E402
-from vaekit.estimators import bf16_matmul_is_fast, iwae_log_px  # noqa: E402
+from vaekit.inference.estimators import bf16_matmul_is_fast, iwae_log_px  # noqa: E402
 from vaekit.training.prepare import binarize_fixed  # noqa: E402
 
 

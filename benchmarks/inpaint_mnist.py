@@ -41,7 +41,7 @@ from sklearn.neighbors import KNeighborsRegressor  # noqa: E402
 
 import vaekit  # noqa: E402
 from vaekit._io import atomic_write, write_json  # noqa: E402
-from vaekit.corruption import corrupt  # noqa: E402
+from vaekit.core.corruption import corrupt  # noqa: E402
 from vaekit.data.mnist import mnist_arrays  # noqa: E402
 
 TASKS = ("half", "random50", "gauss0.3")

@@ -73,8 +73,8 @@ def main() -> None:
         train_minutes = train(args.run, args)
     model = vaekit.load(args.run)
     history = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
-    from vaekit.tasks.molecules import sample_molecules
-    from vaekit.tasks.optimize import optimize, random_baseline
+    from vaekit.workflows.molecules import sample_molecules
+    from vaekit.workflows.optimize import optimize, random_baseline
 
     start = time.perf_counter()
     samples = sample_molecules(model, args.n, temperature=args.temperature, seed=args.seed)

@@ -31,8 +31,9 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 from torch.utils.data import Dataset as TorchDataset  # noqa: E402
 
+from vaekit import VAE  # noqa: E402
 from vaekit.data import load_dataset  # noqa: E402
-from vaekit.model import PRESETS, VAE  # noqa: E402
+from vaekit.models.module import PRESETS  # noqa: E402
 from vaekit.training import TrainConfig, fit  # noqa: E402
 
 

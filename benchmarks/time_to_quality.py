@@ -22,9 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from vaekit import VAE  # noqa: E402
 from vaekit.data import load_dataset  # noqa: E402
-from vaekit.estimators import iwae_per_sample  # noqa: E402
-from vaekit.model import PRESETS, VAE  # noqa: E402
+from vaekit.inference.estimators import iwae_per_sample  # noqa: E402
+from vaekit.models.module import PRESETS  # noqa: E402
 from vaekit.training import TrainConfig, fit  # noqa: E402
 from vaekit.training.prepare import binarize_fixed  # noqa: E402
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
+from vaekit import VAE
+from vaekit.core.likelihoods import GaussianConfig
 from vaekit.data.schema import Schema
-from vaekit.likelihoods import GaussianConfig
-from vaekit.model import VAE, ModelConfig
+from vaekit.models.module import ModelConfig
 from vaekit.nn import MLPConfig
 
 torch.set_num_threads(2)

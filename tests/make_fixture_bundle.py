@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaekit import VAE
+from vaekit.core.likelihoods import GaussianConfig
 from vaekit.data.schema import Schema
-from vaekit.likelihoods import GaussianConfig
-from vaekit.model import VAE, ModelConfig
+from vaekit.models.module import ModelConfig
 from vaekit.nn import MLPConfig
 
 HERE = Path(__file__).parent / "fixtures" / "bundle_v1"

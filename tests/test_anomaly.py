@@ -22,7 +22,7 @@ import torch
 from test_cli import ok, refused, snapshot
 
 import vaekit
-from vaekit.conformal import Calibration, rows_needed
+from vaekit.core.conformal import Calibration, rows_needed
 from vaekit.data import Dataset
 from vaekit.data.mnist import mnist_arrays
 from vaekit.errors import BundleError, DataError, VaekitError

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.bundle import load_checkpoint, load_model, save_checkpoint
+from vaekit import VAE
+from vaekit import load as load_model
+from vaekit.bundle import load_checkpoint, save_checkpoint
 from vaekit.data.schema import Schema
 from vaekit.errors import BundleError
-from vaekit.model import PRESETS, VAE
+from vaekit.models.module import PRESETS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bundle_v1"
 

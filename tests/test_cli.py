@@ -22,7 +22,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from vaekit.cli import app
+from vaekit.cli.app import app
 
 COMMANDS = ("train", "evaluate", "sample", "reconstruct", "interpolate", "traverse", "encode", "decode")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli as TorchBernoulli
 from torch.distributions import Normal, kl_divergence
 
-from vaekit.distributions import DiagonalGaussian, PointMass
-from vaekit.likelihoods import Bernoulli, Gaussian, GaussianConfig
-from vaekit.losses import elbo_loss
+from vaekit.core.distributions import DiagonalGaussian, PointMass
+from vaekit.core.likelihoods import Bernoulli, Gaussian, GaussianConfig
+from vaekit.core.losses import elbo_loss
 
 
 @pytest.fixture

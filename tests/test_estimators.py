@@ -5,9 +5,10 @@ import copy
 import pytest
 import torch
 
+from vaekit import VAE
 from vaekit.data.schema import Schema
-from vaekit.estimators import iwae_log_px, latent_diagnostics
-from vaekit.model import VAE, ModelConfig
+from vaekit.inference.estimators import iwae_log_px, latent_diagnostics
+from vaekit.models.module import ModelConfig
 from vaekit.nn import MLPConfig
 from vaekit.training.loop import elbo_stats
 

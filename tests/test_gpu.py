@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vaekit.bundle import load_model
-from vaekit.tasks import evaluate
+from vaekit import load as load_model
 from vaekit.training import train
+from vaekit.workflows import evaluate
 
 pytestmark = [
     pytest.mark.gpu,

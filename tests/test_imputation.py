@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaekit.errors import DataError
-from vaekit.imputation import impute, observed_mask
+from vaekit.inference.imputation import impute, observed_mask
 
 
 def exact_conditional(marginal, x, observed):

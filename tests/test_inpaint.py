@@ -14,10 +14,10 @@ from test_cli import ok, refused, snapshot
 from test_train import StopAt, metrics, read_metrics, small
 
 import vaekit.training.loop as loop
-from vaekit.bundle import load_model
-from vaekit.corruption import corrupt, parse_corrupt
+from vaekit import VAE
+from vaekit import load as load_model
+from vaekit.core.corruption import corrupt, parse_corrupt
 from vaekit.errors import DataError, VaekitError
-from vaekit.model import VAE
 from vaekit.training import train
 
 

@@ -8,11 +8,12 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from vaekit.bundle import load_model
+from vaekit import VAE
+from vaekit import load as load_model
+from vaekit.core.likelihoods import GaussianConfig
 from vaekit.data.schema import Schema
-from vaekit.estimators import iwae_log_px, latent_diagnostics
-from vaekit.likelihoods import GaussianConfig
-from vaekit.model import PRESET_TRAINING, PRESETS, VAE, ModelConfig
+from vaekit.inference.estimators import iwae_log_px, latent_diagnostics
+from vaekit.models.module import PRESET_TRAINING, PRESETS, ModelConfig
 from vaekit.nn import MLPConfig, ResConvConfig
 from vaekit.training import train
 from vaekit.training.loop import elbo_stats

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.bundle import load_model
+from vaekit import VAE
+from vaekit import load as load_model
+from vaekit.core.likelihoods import BernoulliConfig, GaussianConfig
 from vaekit.data.schema import Schema
 from vaekit.errors import DataError
-from vaekit.likelihoods import BernoulliConfig, GaussianConfig
-from vaekit.model import PRESETS, VAE, ModelConfig, slerp_path
+from vaekit.models.module import PRESETS, ModelConfig, slerp_path
 from vaekit.nn import ConvConfig, MLPConfig, ResConvConfig
 
 IMAGE_SHAPES = [(1, 28, 28), (3, 32, 32), (1, 16, 16), (3, 30, 17), (2, 64, 48)]

@@ -15,10 +15,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import vaekit
-from vaekit.cli import app
+from vaekit.cli.app import app
 from vaekit.errors import DataError
 from vaekit.molecules import canonical_smiles, load_moses
-from vaekit.tasks import molecules as tasks
+from vaekit.workflows import molecules as tasks
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 METRIC_KEYS = {"valid", "unique@1000", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "IntDiv2",

@@ -6,10 +6,10 @@ from typer.testing import CliRunner
 
 pytest.importorskip("rdkit")
 
-from vaekit.cli import app  # noqa: E402
+from vaekit.cli.app import app  # noqa: E402
 from vaekit.errors import DataError  # noqa: E402
 from vaekit.molecules.properties import PROPERTY_FUNCTIONS  # noqa: E402
-from vaekit.tasks.optimize import DEFAULT_METHOD, gradient_paths, optimize, random_baseline, tanimoto  # noqa: E402
+from vaekit.workflows.optimize import DEFAULT_METHOD, gradient_paths, optimize, random_baseline, tanimoto  # noqa: E402
 
 START = "CCOc1ccc(C(=O)N2CCCC2)cc1"
 

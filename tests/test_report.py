@@ -22,8 +22,8 @@ from PIL import Image, ImageStat
 from typer.testing import CliRunner
 
 import vaekit
-from vaekit.cli import app
-from vaekit.tasks import report
+from vaekit.cli.app import app
+from vaekit.workflows import report
 
 IMAGE_SECTIONS = ("Samples", "Reconstructions", "Interpolation", "Latent traversal")
 ALL_SECTIONS = ("Metrics", "Training curves", *IMAGE_SECTIONS, "Latent space", "KL per latent dimension")

@@ -8,15 +8,17 @@ import math
 import pytest
 import torch
 
-from vaekit.bundle import load_model, save_model
+from vaekit import VAE
+from vaekit import load as load_model
+from vaekit.bundle import save_model
+from vaekit.core.losses import elbo_loss
 from vaekit.data.schema import Schema
 from vaekit.errors import DataError
-from vaekit.losses import elbo_loss
-from vaekit.model import VAE, ModelConfig
+from vaekit.models.module import ModelConfig
 from vaekit.nn.sequence import GRU, UNK_ID, SequenceConfig, lengths_of, word_dropout
 
 pytest.importorskip("selfies")
-from vaekit.likelihoods import SequenceLikelihoodConfig  # noqa: E402
+from vaekit.core.likelihoods import SequenceLikelihoodConfig  # noqa: E402
 from vaekit.molecules import Vocabulary  # noqa: E402
 
 

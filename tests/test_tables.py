@@ -17,12 +17,13 @@ import torch
 from test_cli import ok, refused, snapshot
 
 import vaekit
+from vaekit import VAE
+from vaekit.core.likelihoods import GaussianConfig, MixedConfig
+from vaekit.core.losses import elbo_loss
 from vaekit.data import load_dataset
 from vaekit.data.schema import Dataset, Schema
 from vaekit.errors import DataError
-from vaekit.likelihoods import GaussianConfig, MixedConfig
-from vaekit.losses import elbo_loss
-from vaekit.model import VAE, ModelConfig
+from vaekit.models.module import ModelConfig
 from vaekit.nn import MLPConfig
 
 COLORS = ("blue", "green", "red")
@@ -284,7 +285,7 @@ def test_the_table_preset(mixed_csv, here):
 
 
 def test_student_t_likelihood_matches_torch_and_skips_missing():
-    from vaekit.likelihoods import StudentTConfig
+    from vaekit.core.likelihoods import StudentTConfig
 
     torch.manual_seed(0)
     out = torch.randn(4, 9)  # 3 columns x (loc, logvar, df)

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit.training.loop as loop
-from vaekit.bundle import load_model
+from vaekit import load as load_model
 from vaekit.data.schema import Dataset, Schema
 from vaekit.errors import TrainingError, VaekitError
 from vaekit.training import TrainConfig, train
@@ -262,10 +262,10 @@ def test_iwae_objective_trains_and_selects_by_the_bound(mnist):
 
 
 def test_iwae_loss_with_one_sample_is_the_elbo():
-    from vaekit.distributions import DiagonalGaussian
-    from vaekit.likelihoods import Bernoulli
-    from vaekit.losses import elbo_loss, iwae_loss
-    from vaekit.model import Latents
+    from vaekit.core.distributions import DiagonalGaussian
+    from vaekit.core.likelihoods import Bernoulli
+    from vaekit.core.losses import elbo_loss, iwae_loss
+    from vaekit.models.module import Latents
 
     g = torch.Generator().manual_seed(0)
     q = DiagonalGaussian(torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g))

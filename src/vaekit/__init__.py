@@ -6,14 +6,14 @@
 >>> images = model.sample(16, seed=0)
 """
 
-__version__ = "0.1.0"
-
-from .bundle import load_model as load  # noqa: E402
+from ._version import __version__
 from .data import Dataset, Schema, load_dataset  # noqa: E402
 from .errors import BundleError, DataError, TrainingError, VaekitError  # noqa: E402
-from .model import PRESETS, VAE, ModelConfig  # noqa: E402
-from .tasks.impute import impute_frame  # noqa: E402
+from .models import PRESETS, ModelConfig  # noqa: E402
 from .training import TrainConfig, train  # noqa: E402
+from .vae import VAE  # noqa: E402
+from .vae import load_model as load  # noqa: E402
+from .workflows.impute import impute_frame  # noqa: E402
 
 __all__ = [
     "PRESETS",

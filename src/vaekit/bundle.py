@@ -15,11 +15,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__, conformal
 from ._io import atomic_write, write_json
-from .data.schema import Schema
+from ._version import __version__
+from .core import conformal
 from .errors import BundleError
-from .model import VAE, ModelConfig
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = (
@@ -31,7 +30,7 @@ CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = (
 PICKLE_NAMES = ("*.pt", "*.pth", "*.bin", "*.ckpt", "*.pkl")
 
 
-def save_model(model: VAE, path: str | Path, training: dict[str, Any] | None = None, **extra: Any) -> None:
+def save_model(model: Any, path: str | Path, training: dict[str, Any] | None = None, **extra: Any) -> None:
     """Write weights, then config.json, into the folder ``path`` (then anomaly.json when calibrated).
 
     A calibration already in the folder belongs to the weights being replaced: it is removed first."""
@@ -45,7 +44,7 @@ def save_model(model: VAE, path: str | Path, training: dict[str, Any] | None = N
         write_json(path / conformal.FILE, model.calibration.to_dict())
 
 
-def bundle_config(model: VAE, training: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def bundle_config(model: Any, training: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     model_cfg = model.config.to_dict()
     likelihood = model_cfg.pop("likelihood")
     preprocessing: dict[str, Any] = {}
@@ -86,20 +85,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> VAE:
-    """Rebuild the model from config.json and load model.safetensors into it (no pickle, no code)."""
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, cls: Any) -> Any:
+    """Rebuild a model of class ``cls`` from config.json (``cls.from_config``) and load model.safetensors into it
+    (no pickle, no code). The bundle never names the model class: ``vaekit.VAE.load`` passes itself."""
     path = Path(path)
     cfg = read_config(path)
     try:
-        config = ModelConfig.from_dict({**cfg["model"], "likelihood": cfg["likelihood"]})
-        model = VAE(config, Schema.from_dict(cfg["schema"]))
+        model = cls.from_config(cfg)
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{path / CONFIG} describes no valid model ({e})") from None
     try:
         model.load_state_dict(read_weights(path / WEIGHTS))
     except RuntimeError:
         raise BundleError(f"{path / WEIGHTS} does not match the model described in {CONFIG}") from None
-    model.run_config = cfg  # what the bundle says about data and training (read by the tasks)
+    model.run_config = cfg  # what the bundle says about data and training (read by the workflows)
     model.calibration = read_calibration(path)
     return model.to(device).eval()
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .pixels import conform_images
 from .schema import Dataset, Schema
 
 DATA_KEYS = ("x", "X", "data", "images")
@@ -197,8 +198,6 @@ def load_array(path: Path, *, image_size: int | None = None, schema: Schema | No
     if kind == "image":
         x = _image_values(x, path)
         if image_size is not None and schema is None:
-            from .images import conform_images  # images imports this module
-
             x = conform_images(x, channels=None, size=(image_size, image_size))
     else:
         if image_size is not None:

@@ -23,7 +23,6 @@ from .schema import Dataset, Schema
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-_LUMA = (0.299, 0.587, 0.114)  # Pillow's "L" conversion (ITU-R 601-2)
 
 
 def image_target(image_size: int | None, schema: Schema | None) -> tuple[int | None, tuple[int, int] | None]:
@@ -33,34 +32,6 @@ def image_target(image_size: int | None, schema: Schema | None) -> tuple[int | N
     if image_size is not None:
         return None, (image_size, image_size)
     return None, None
-
-
-def conform_images(x: np.ndarray, *, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
-    """``(N, C, H, W)`` float32 in [0, 1] -> ``(N, channels, *size)``.
-
-    Channels convert like Pillow's "L" / "RGB" modes (1 -> 3 repeats the gray value; 3 -> 1 takes the
-    luminance); ``size`` (H, W) is reached by Pillow's bilinear resize. ``None`` keeps that property.
-    """
-    if channels not in (None, 1, 3) or x.shape[1] not in (1, 3):
-        raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
-    if channels == 1 and x.shape[1] == 3:
-        x = (_LUMA[0] * x[:, 0] + _LUMA[1] * x[:, 1] + _LUMA[2] * x[:, 2])[:, None].astype(np.float32)
-    if size is not None and tuple(x.shape[2:]) != tuple(size):
-        x = _resize(x, size)
-    if channels == 3 and x.shape[1] == 1:  # after resizing: one plane to resize instead of three
-        x = np.repeat(x, 3, axis=1)
-    return x
-
-
-def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear (Pillow) resize of every plane of ``(N, C, H, W)`` to ``size`` = (H, W)."""
-    h, w = size
-    out = np.empty((x.shape[0], x.shape[1], h, w), dtype=np.float32)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            plane = Image.fromarray(np.ascontiguousarray(x[n, c], dtype=np.float32))
-            out[n, c] = np.asarray(plane.resize((w, h), Image.Resampling.BILINEAR))
-    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -16,7 +16,8 @@ import zarr
 
 from ..errors import DataError
 from .arrays import error_text, float_tensor, label_tensor
-from .images import conform_images, image_target
+from .images import image_target
+from .pixels import conform_images
 from .schema import Dataset, Schema
 
 RESOURCE_PACKAGE = "pureml.datasets.MNIST.files"

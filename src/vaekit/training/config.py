@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import from_dict, to_dict
-from ..corruption import parse_corrupt
+from ..core.corruption import parse_corrupt
 
 Binarize = Literal["auto", "none", "dynamic", "static"]
 

@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 import torch
 
-from ..corruption import corrupt
-from ..distributions import float32
+from ..core.corruption import corrupt
+from ..core.distributions import float32
+from ..core.losses import elbo_loss, iwae_loss
 from ..errors import TrainingError
-from ..estimators import iwae_per_sample
-from ..losses import elbo_loss, iwae_loss
-from ..model import VAE
+from ..inference.estimators import elbo_stats, iwae_per_sample
 from ..nn.sequence import word_dropout
+from ..vae import VAE
 from .config import TrainConfig
 
 
@@ -280,7 +280,7 @@ def _autocast(model: VAE, cfg: TrainConfig, device: torch.device):
     """bf16 autocast on CUDA; on a CPU with native bf16 matrix units, for the sequence model (its GRU steps are
     matmul-bound: 1.6-2.0x faster epochs than fp32 on this 2-core CPU, see the README) or when asked for. The sequence
     likelihood runs its decoder when the loss scores it, under the autocast it was made in."""
-    from ..estimators import bf16_matmul_is_fast
+    from ..inference.estimators import bf16_matmul_is_fast
 
     if cfg.precision == "fp32":
         return contextlib.nullcontext()
@@ -312,32 +312,3 @@ def _clip_gradients(model: VAE, max_norm: float | None) -> torch.Tensor | None:
     if norm > max_norm:
         torch._foreach_mul_(grads, max_norm / (float(norm) + 1e-6))
     return norm
-
-
-@torch.no_grad()
-def elbo_stats(
-    model: VAE,
-    x: torch.Tensor,
-    *,
-    seed: int = 0,
-    batch_size: int = 1000,
-    device: torch.device | None = None,
-    per_sample: bool = False,
-) -> dict[str, Any]:
-    """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
-    was_training = model.training
-    model.eval()
-    device = device or next(model.parameters()).device
-    g = torch.Generator(device).manual_seed(seed)
-    parts: list[torch.Tensor] = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device)
-        latents, likelihood = model(xb, g)
-        out = elbo_loss(xb, latents, likelihood)
-        parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
-    model.train(was_training)  # the caller's mode, as it was
-    values = torch.cat(parts)
-    stats: dict[str, Any] = dict(zip(("elbo", "reconstruction", "kl"), values.mean(0).tolist(), strict=True))
-    if per_sample:
-        stats["per_sample"] = values
-    return stats

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.likelihoods import BernoulliConfig, LikelihoodConfig
 from ..data.schema import Dataset
-from ..likelihoods import BernoulliConfig, LikelihoodConfig
 
 EVAL_BINARIZE_SEED = 0  # test and validation sets are binarized once, with this fixed seed
 

@@ -13,13 +13,14 @@ import torch
 
 from .. import bundle
 from .._io import write_text
-from ..corruption import parse_corrupt
+from ..core.corruption import parse_corrupt
+from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import canonical_spec, load_dataset
 from ..data.schema import Dataset
 from ..errors import BundleError, VaekitError
-from ..likelihoods import LIKELIHOODS, MixedConfig
-from ..model import PRESET_TRAINING, PRESETS, VAE, ModelConfig
+from ..models import PRESET_TRAINING, PRESETS, ModelConfig
 from ..nn import MLPConfig
+from ..vae import VAE
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import resolve_binarize, split_indices, training_tensors

@@ -21,11 +21,10 @@ import pandas as pd
 import torch
 
 from .._io import atomic_write, write_text
-from ..bundle import load_model
 from ..errors import DataError
-from ..model import VAE, slerp_path
 from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
 from ..molecules.dataset import vocabulary_of
+from ..vae import VAE, load_model, slerp_path
 from .explore import posterior_codes, read_latents
 from .outputs import check_out, save_array
 

@@ -21,10 +21,9 @@ import pandas as pd
 import torch
 
 from .._io import atomic_write
-from ..bundle import load_model
 from ..data.tables import TABLE_SUFFIXES, category_key, frame_values, read_frame
 from ..errors import DataError, VaekitError
-from ..model import VAE
+from ..vae import VAE, load_model
 from .data import training_info
 from .outputs import check_out
 

@@ -23,8 +23,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..nn.sequence import BOS_ID, EOS_ID, PAD_ID, UNK_ID, lengths_of
 from .distributions import LOG_2PI
-from .nn.sequence import BOS_ID, EOS_ID, PAD_ID, UNK_ID, lengths_of
 
 
 def _sum_event(t: torch.Tensor, mask: torch.Tensor | None, event_dims: int | None) -> torch.Tensor:

@@ -12,12 +12,13 @@ import copy
 import math
 import weakref
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
-from .distributions import PointMass, float32
-from .model import VAE
+from ..core.distributions import PointMass, float32
+from ..core.losses import elbo_loss
+from ..models.module import VAEModule as VAE
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -139,3 +140,32 @@ def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = 2000, thre
         "posterior_mean_variance": variance.tolist(),
         "active_units": int((variance > threshold).sum()),
     }
+
+
+@torch.no_grad()
+def elbo_stats(
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    seed: int = 0,
+    batch_size: int = 1000,
+    device: torch.device | None = None,
+    per_sample: bool = False,
+) -> dict[str, Any]:
+    """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed)
+    parts: list[torch.Tensor] = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(device)
+        latents, likelihood = model(xb, g)
+        out = elbo_loss(xb, latents, likelihood)
+        parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
+    model.train(was_training)  # the caller's mode, as it was
+    values = torch.cat(parts)
+    stats: dict[str, Any] = dict(zip(("elbo", "reconstruction", "kl"), values.mean(0).tolist(), strict=True))
+    if per_sample:
+        stats["per_sample"] = values
+    return stats

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 
 from .._io import write_json
-from ..bundle import load_model
 from ..errors import VaekitError
-from ..estimators import Precision, iwae_per_sample, latent_diagnostics
+from ..inference.estimators import Precision, iwae_per_sample, latent_diagnostics
 from ..training.loop import elbo_stats
 from ..training.run import resolve_device
+from ..vae import load_model
 from .data import binarized_like_training, load_for_model
 from .outputs import check_out, save_array
 

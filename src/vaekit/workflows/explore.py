@@ -9,10 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import load_model
 from ..data import read_array_file
 from ..errors import VaekitError
-from ..model import VAE
+from ..vae import VAE, load_model
 from .data import load_for_model
 from .outputs import (
     ARRAY_EXT,

@@ -8,8 +8,8 @@ import torch
 
 from ..data import canonical_spec, load_dataset
 from ..errors import VaekitError
-from ..model import VAE
 from ..training.prepare import binarize_fixed, split_indices
+from ..vae import VAE
 
 
 @dataclass

@@ -21,10 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from PIL import Image
 
-from .. import __version__
 from .._io import write_text
-from ..bundle import load_model
-from ..model import VAE
+from .._version import __version__
+from ..vae import VAE, load_model
 from .data import Selected, load_for_model, training_info
 from .evaluate import evaluate
 from .outputs import check_out, grid

@@ -1,4 +1,4 @@
-"""The VAE: encode(x) -> posterior q(z|x), decode(z) -> likelihood p(x|z). No loss in forward.
+"""The VAE module: encode(x) -> posterior q(z|x), decode(z) -> likelihood p(x|z). No loss in forward.
 
 Inputs and outputs are in data units (images in [0, 1], tables in their original units): standardization is a
 pair of buffers inside the model, so it is saved with the weights and re-applied at inference. A plain
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import from_dict, to_dict
-from .data.convert import as_batch
-from .data.schema import Schema
-from .distributions import LOG_2PI, DiagonalGaussian, PointMass, float32
-from .likelihoods import (
+from ..config import from_dict, to_dict
+from ..core.distributions import LOG_2PI, DiagonalGaussian, PointMass, float32
+from ..core.likelihoods import (
     LIKELIHOODS,
     BernoulliConfig,
     CategoricalSequence,
@@ -29,7 +26,10 @@ from .likelihoods import (
     SequenceLikelihoodConfig,
     StudentTConfig,
 )
-from .nn import (
+from ..data.convert import as_batch
+from ..data.schema import Schema
+from ..errors import DataError
+from ..nn import (
     ConvConfig,
     ConvDecoder,
     ConvEncoder,
@@ -120,7 +120,10 @@ class Latents:
         return kl.mean(dim=tuple(range(kl.dim() - 1))) if kl.dim() > 1 else kl
 
 
-class VAE(nn.Module):
+class VAEModule(nn.Module):
+    """The generative model as tensors: encoder, decoder, priors and standardization buffers. The user-facing
+    :class:`vaekit.VAE` adds input conversion and what users do with a model on top of it."""
+
     def __init__(self, config: ModelConfig, schema: Schema):
         super().__init__()
         if config.latent_dim < 1:
@@ -169,6 +172,12 @@ class VAE(nn.Module):
         self.register_buffer("code_std", torch.ones(d))
         if not isinstance(arch, MLPConfig):  # NHWC: 1.7x decoding, 1.13x training on CPU (conv_layout)
             self.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]):
+        """The model a bundle's config.json describes (its "model", "likelihood" and "schema" entries)."""
+        config = ModelConfig.from_dict({**cfg["model"], "likelihood": cfg["likelihood"]})
+        return cls(config, Schema.from_dict(cfg["schema"]))
 
     @property
     def total_latent_dim(self) -> int:
@@ -269,8 +278,6 @@ class VAE(nn.Module):
         if z.dim() == 1:
             z = z.unsqueeze(0)
         if z.shape[-1] != self.config.latent_dim:
-            from .errors import DataError
-
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
         if self.is_sequence:
             return CategoricalSequence(self.decoder, z, self.schema.shape[0])
@@ -290,8 +297,6 @@ class VAE(nn.Module):
         """The property head at latents z (*batch, D): the properties named in ``config.properties``, in their
         units. (*batch, P)"""
         if not self.config.properties:
-            from .errors import DataError
-
             raise DataError("this model has no property head (train it with properties)")
         return self.property_head(z) * self.property_scale + self.property_shift
 
@@ -331,135 +336,9 @@ class VAE(nn.Module):
         self.code_mean.copy_(codes.mean(0))
         self.code_std.copy_(codes.std(0).clamp_min(1e-6))
 
-    # -- what users do with it -------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, mean: bool = True) -> torch.Tensor:
-        """n new samples (n, *shape): z from the prior, decoded to the likelihood's mean (or a draw)."""
-        g = _generator(seed)
-        if self.config.top_latent_dim:  # ancestral: z2 ~ N(0, I), z1 ~ p(z1|z2)
-            z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
-            prior = self.prior_z1(z2)
-            z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
-        else:
-            z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
-        p = self.decode(z)
-        return p.mean if mean else p.sample(g)
-
-    @torch.no_grad()
-    def reconstruct(self, x: Any) -> torch.Tensor:
-        """Decoded mean of the posterior mean: the model's reconstruction of x. (N, *shape)"""
-        return self.decode(self.encode(x).mean).mean
-
-    @torch.no_grad()
-    def interpolate(self, a: Any, b: Any, steps: int = 10, slerp: bool = False) -> torch.Tensor:
-        """Decode ``steps`` points on the path between the codes of samples a and b. (steps, *shape)"""
-        za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
-        t = torch.linspace(0, 1, steps, device=za.device)[:, None]
-        return self.decode(slerp_path(za, zb, t) if slerp else (1 - t) * za + t * zb).mean
-
-    @torch.no_grad()
-    def traverse(
-        self, dims: list[int] | None = None, span: float = 3.0, steps: int = 9, base: Any = None
-    ) -> torch.Tensor:
-        """Vary one latent dimension at a time over [-span, span] around ``base`` (a sample's code, or the
-        prior mean). (len(dims), steps, *shape)"""
-        d = self.config.latent_dim
-        dims = list(range(min(d, 10))) if dims is None else dims
-        bad = [i for i in dims if not 0 <= i < d]
-        if bad:
-            from .errors import DataError
-
-            raise DataError(f"latent dimension(s) {bad} out of range: the model has dimensions 0..{d - 1}")
-        z0 = self.code_mean.clone() if base is None else self.encode(base).mean[0]
-        values = torch.linspace(-span, span, steps, device=z0.device)
-        z = z0.repeat(len(dims), steps, 1)
-        for row, i in enumerate(dims):
-            z[row, :, i] = self.code_mean[i] + values * self.code_std[i]
-        out = self.decode(z.flatten(0, 1)).mean
-        return out.view(len(dims), steps, *out.shape[1:])
-
-    def save(self, path: str | Path, **extra: Any) -> None:
-        from .bundle import save_model
-
-        save_model(self, path, **extra)
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)
-
-    @torch.no_grad()
-    def impute(
-        self,
-        x: Any,
-        mask: Any = None,
-        *,
-        k: int = 100,
-        draws: int = 0,
-        refine: int = 0,
-        noise: bool = True,
-        seed: int = 0,
-    ) -> Any:
-        """Fill the missing entries of x (NaN, or where ``mask`` is 0/False) with the importance-weighted
-        conditional mean given the observed ones; ``draws`` > 0 adds that many multiple imputations. Returns a
-        ``vaekit.imputation.Imputation`` (``.mean``, ``.draws``, ``.mask``, ``.ess``)."""
-        from .imputation import impute
-
-        x = as_batch(x, self.schema, self.shift.device, allow_missing=True)
-        g = torch.Generator(x.device).manual_seed(seed)
-        return impute(self, x, mask, k=k, draws=draws, refine=refine, noise=noise, generator=g)
-
-    def inpaint(
-        self, x: Any, holes: Any = None, *, draws: int = 0, k: int = 100, refine: int = 100, seed: int = 0
-    ) -> Any:
-        """Fill the pixels of images x where ``holes`` is True/nonzero (and NaN pixels) given the rest: note the
-        convention, True = fill, the reverse of ``impute``'s mask. ``holes`` is (H, W) for every image, (N, H, W)
-        or (N, C, H, W). Returns an ``Imputation``: ``.mean`` (conditional mean), ``.draws`` (draws alternative
-        completions, (M, N, C, H, W)), ``.mask`` (True where observed), ``.ess``. See ``vaekit.tasks.inpaint``."""
-        from .tasks.inpaint import inpaint
-
-        return inpaint(self, x, holes, draws=draws, k=k, refine=refine, seed=seed)
-
-    def denoise(self, x: Any, samples: int = 0, seed: int = 0) -> torch.Tensor:
-        """The reconstruction of noisy images x: decoded posterior mean (or the mean over ``samples`` draws of
-        q(z|x)); a learned denoiser for a model trained with ``corrupt=``. (N, C, H, W)"""
-        from .tasks.inpaint import denoise
-
-        return denoise(self, x, samples=samples, seed=seed)
-
-    # -- anomaly detection (vaekit.tasks.anomaly; the calibration is saved as RUN/anomaly.json) -----------
-    calibration: Any = None  # a vaekit.conformal.Calibration once calibrated on clean data, else None
-
-    def anomaly_score(
-        self, x: Any, method: str | None = None, iw_samples: int | None = None, seed: int | None = None
-    ) -> torch.Tensor:
-        """Anomaly score per input, higher = more anomalous: "relative" -log p(x|z) at the posterior mean divided
-        by 1 + the entropy of the input's gray levels (Bernoulli likelihood), "elbo" -ELBO (fixed-seed noise),
-        "iwae" -log p(x) (K=100 importance samples), "recon" -log p(x|z) at the posterior mean. Default: the
-        calibrated score, else relative for a Bernoulli likelihood, else elbo (recon for a plain autoencoder).
-        (N,) float64"""
-        from .tasks.anomaly import anomaly_scores
-
-        return anomaly_scores(self, x, method, iw_samples=iw_samples, seed=seed)
-
-    def calibrate(
-        self, x_clean: Any, fpr: float = 0.01, method: str | None = None, iw_samples: int | None = None, seed: int = 0
-    ) -> Any:
-        """Calibrate anomaly scores on clean data the model was not trained on (>= ceil(1/fpr) - 1 rows): sets
-        and returns ``self.calibration``; ``save`` stores it with the model."""
-        from .tasks.anomaly import calibrate
-
-        return calibrate(self, x_clean, fpr, method, iw_samples=iw_samples, seed=seed)
-
-    def p_values(self, x: Any) -> torch.Tensor:
-        """Conformal p-values (N,) in (0, 1]: the rank of each score among the clean calibration scores."""
-        from .tasks.anomaly import p_values
-
-        return p_values(self, x)
-
-    def is_anomaly(self, x: Any) -> torch.Tensor:
-        """(N,) bool: p-value <= the calibrated false-positive rate (the score is above the threshold)."""
-        from .tasks.anomaly import is_anomaly
-
-        return is_anomaly(self, x)
 
 
 def _merge(bottom_up: DiagonalGaussian, prior: DiagonalGaussian) -> DiagonalGaussian:
@@ -478,12 +357,3 @@ def slerp_path(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tenso
         return (1 - t) * a + t * b
     so = math.sin(float(omega))
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(seed)
-    return g

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .errors import VaekitError
+from .._version import __version__
+from .common import (
+    DataArg,
+    DataOpt,
+    OutFile,
+    RunArg,
+    _error,
+    _explicit,
+    _ints,
+    _names,
+    _sequence_run,
+    _summary,
+    err_console,
+    friendly,
+    out_console,
+)
 
 app = typer.Typer(
     help="Variational Autoencoders for images and tables: train, evaluate, sample, explore.",
@@ -26,75 +37,6 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-DataArg = Annotated[str, typer.Argument(help="`mnist`, IDX file(s), an image folder, .npy/.npz, or .csv/.parquet.")]
-RunArg = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="Data to use (default: the run's training data).")]
-OutFile = Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")]
-
-
-def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user errors into one red line and exit code 2, instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except VaekitError as e:
-            _error(str(e))
-        except OSError as e:
-            _error(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _error(message: str) -> NoReturn:
-    """Print ``error: message`` as exactly one line (no wrapping, no markup in the message) and exit 2."""
-    one_line = " ".join(message.split())
-    err_console.print(f"[red]error:[/red] {escape(one_line)}", soft_wrap=True)
-    raise typer.Exit(2) from None
-
-
-def _ints(text: str | None, what: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise VaekitError(f"{what} must be comma-separated integers, got '{text}'") from None
-
-
-def _names(text: str | None) -> list[str] | None:
-    """Comma-separated column names -> a list (None when not given)."""
-    if text is None:
-        return None
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _summary(r: dict[str, Any], run: Path) -> str:
-    """The one line that sums up an evaluation: split, ELBO, NLL when importance sampling ran, the run."""
-    nll = f", NLL {r['nll']:.2f} (K={r['iw_samples']})" if "nll" in r else ""
-    parts = f"reconstruction {r['reconstruction']:.2f}, KL {r['kl']:.2f}"
-    return f"{r['split']} ELBO {r['elbo']:.2f} nats{nll} ({parts}) · {run}"
-
-
-def _explicit(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _sequence_run(run: Path) -> bool:
-    """Whether RUN holds a sequence (molecule) model: read from its config.json, so molecule support (RDKit) is
-    imported only for molecule runs."""
-    from .bundle import read_config
-
-    return read_config(run).get("schema", {}).get("kind") == "sequence"
-
-
 @app.command(
     epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
     "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
@@ -186,8 +128,8 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
-    from .progress import RichProgress
-    from .training import train as train_fn
+    from ..progress import RichProgress
+    from ..training import train as train_fn
 
     if model_kind == "sequence":
         if preset not in (None, "sequence"):
@@ -270,7 +212,7 @@ def evaluate(
     Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K. Molecules: DATA is
     a .smi/.txt/.csv file or moses:test (a seeded 2,000 of it; the default for a run trained on MOSES), and the
     share of molecules reconstructed exactly replaces bits/dim."""
-    from .tasks import evaluate as evaluate_fn
+    from ..workflows import evaluate as evaluate_fn
 
     if iw_samples is None:
         iw_samples = 100 if _sequence_run(run) else 1000
@@ -323,7 +265,7 @@ def sample(
     """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv; molecules: .smi/.txt, one SMILES
     per line, canonical when valid and as generated when not)."""
     if _sequence_run(run):
-        from .tasks.molecules import sample_run
+        from ..workflows.molecules import sample_run
 
         r = sample_run(run, n, out, 1.0 if temperature is None else temperature, seed)
         out_console.print(
@@ -334,7 +276,7 @@ def sample(
         return
     if temperature is not None:
         _error("--temperature applies to sequence models (molecules)")
-    from .tasks import sample as fn
+    from ..workflows import sample as fn
 
     out_console.print(f"wrote {fn(run, n, out, seed)}")
 
@@ -359,7 +301,7 @@ def reconstruct(
     """Originals (top rows) beside their reconstructions (bottom rows). Molecules: a .csv of input, reconstruction
     (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test."""
     if _sequence_run(run):
-        from .tasks.molecules import reconstruct_run
+        from ..workflows.molecules import reconstruct_run
 
         r = reconstruct_run(run, data, out, n)
         skipped = f" ({r.encoded.summary()})" if r.encoded.n_skipped else ""
@@ -368,7 +310,7 @@ def reconstruct(
             soft_wrap=True,
         )
         return
-    from .tasks import reconstruct as fn
+    from ..workflows import reconstruct as fn
 
     out_console.print(f"wrote {fn(run, data, 16 if n is None else n, out)}")
 
@@ -395,7 +337,7 @@ def interpolate(
     """Decode the path between two inputs' codes (PNG strip or animated GIF; molecules: a PNG grid of the path's
     molecules, each labelled with its SMILES)."""
     if _sequence_run(run):
-        from .tasks.molecules import interpolate_run
+        from ..workflows.molecules import interpolate_run
 
         if smiles is None:
             _error("a molecule model interpolates between two molecules: pass --smiles A B")
@@ -404,7 +346,7 @@ def interpolate(
         return
     if smiles is not None:
         _error("--smiles applies to sequence models (molecules); use --pair I J")
-    from .tasks import interpolate as fn
+    from ..workflows import interpolate as fn
 
     out_console.print(f"wrote {fn(run, data, pair, steps, out, slerp)}")
 
@@ -424,13 +366,13 @@ def traverse(
     """Vary one latent dimension at a time (one row per dimension; molecules: a PNG grid drawn with RDKit, .smi or
     .csv of dimension, value and SMILES)."""
     if _sequence_run(run):
-        from .tasks.molecules import traverse_run
+        from ..workflows.molecules import traverse_run
 
         rows = traverse_run(run, out, _ints(dims, "--dims"), span, steps)
         distinct = [len(set(row)) for row in rows]
         out_console.print(f"wrote {len(rows)} rows → {out}; distinct molecules per row: {distinct}", soft_wrap=True)
         return
-    from .tasks import traverse as fn
+    from ..workflows import traverse as fn
 
     out_console.print(f"wrote {fn(run, out, _ints(dims, '--dims'), span, steps)}")
 
@@ -450,12 +392,12 @@ def encode(
     """Compress inputs to latent codes (posterior means by default): .npy or .csv (molecules: with a smiles
     column; invalid and unencodable SMILES are counted and skipped)."""
     if _sequence_run(run):
-        from .tasks.molecules import encode_run
+        from ..workflows.molecules import encode_run
 
         enc = encode_run(run, data, out, sample, seed)
         out_console.print(f"wrote {len(enc.smiles):,} codes → {out} ({enc.summary()})", soft_wrap=True)
         return
-    from .tasks import encode as fn
+    from ..workflows import encode as fn
 
     out_console.print(f"wrote {fn(run, data, out, sample, seed)}")
 
@@ -469,12 +411,12 @@ def decode(
 ) -> None:
     """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding)."""
     if _sequence_run(run):
-        from .tasks.molecules import decode_run
+        from ..workflows.molecules import decode_run
 
         smiles = decode_run(run, latents, out)
         out_console.print(f"wrote {len(smiles):,} molecules ({len(set(smiles)):,} distinct) → {out}", soft_wrap=True)
         return
-    from .tasks import decode as fn
+    from ..workflows import decode as fn
 
     out_console.print(f"wrote {fn(run, latents, out)}")
 
@@ -487,7 +429,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file. [default: RUN/report.html]")] = None,
 ) -> None:
     """One self-contained HTML page: metrics, training curves, samples, reconstructions, latent space."""
-    from .tasks import report as fn
+    from ..workflows import report as fn
 
     out_console.print(f"wrote {fn(run, data, out)}")
     evaluation = run / "eval.json"
@@ -530,7 +472,7 @@ def inpaint(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Fill masked pixels given the rest: the conditional mean, or several plausible completions (--draws)."""
-    from .tasks.inpaint import inpaint_run
+    from ..workflows.inpaint import inpaint_run
 
     r = inpaint_run(run, input, mask, out, draws=draws, k=iw_samples, refine=refine, seed=seed)
     images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
@@ -553,7 +495,7 @@ def denoise(
     seed: Annotated[int, typer.Option(help="Seed for --samples.")] = 0,
 ) -> None:
     """Clean noisy images: the model's reconstruction of them (a learned denoiser when trained with --corrupt)."""
-    from .tasks.inpaint import denoise_run
+    from ..workflows.inpaint import denoise_run
 
     r = denoise_run(run, input, out, samples=samples, seed=seed)
     images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
@@ -580,7 +522,7 @@ def impute(
 ) -> None:
     """Fill the missing cells of a table: the conditional mean given each row's observed cells (categorical: the
     most probable category), observed cells unchanged; or --draws M multiple imputations."""
-    from .tasks.impute import impute_run
+    from ..workflows.impute import impute_run
 
     r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed)
     what = f"{draws} draws" if draws else "the conditional mean"
@@ -639,7 +581,7 @@ def anomaly_score(
     """Anomaly score of every input (CSV: score_METHOD columns), with its p-value and a 0/1 flag once calibrated.
 
     Scores may be a comma-separated list (e.g. recon,elbo); the calibrated one is always included."""
-    from .tasks.anomaly import score_run
+    from ..workflows.anomaly import score_run
 
     methods = [m.strip() for m in score.split(",") if m.strip()] if score else None
     r = score_run(run, out, data, split, methods, iw_samples, seed)
@@ -676,7 +618,7 @@ def anomaly_calibrate(
     seed: Annotated[int, typer.Option(help="Seed of the scoring noise.")] = 0,
 ) -> None:
     """Store the clean score distribution in RUN/anomaly.json: conformal p-values and a threshold for --fpr."""
-    from .tasks.anomaly import calibrate_run
+    from ..workflows.anomaly import calibrate_run
 
     cal = calibrate_run(run, data, split, fpr, score, iw_samples, seed)
     k = f" (K={cal.iw_samples})" if cal.iw_samples else ""
@@ -687,7 +629,7 @@ def anomaly_calibrate(
     )
 
 
-from .cli_molecules import molecules_app  # noqa: E402 - its commands use the helpers above
+from .molecules import molecules_app  # noqa: E402 - its commands use the helpers above
 
 app.add_typer(molecules_app, name="molecules")
 
@@ -700,7 +642,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Show the vers
 
 
 def main() -> None:
-    from ._runtime import reuse_freed_memory
+    from .._runtime import reuse_freed_memory
 
     reuse_freed_memory()
     sys.exit(app())

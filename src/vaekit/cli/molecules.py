@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import RunArg, friendly, out_console
+from .common import RunArg, friendly, out_console
 
 molecules_app = typer.Typer(
     help="Molecules: MOSES metrics of generated SMILES, and property optimization in a sequence model's latent space.",
@@ -51,7 +51,7 @@ def optimize(
     budget of --n decoded molecules: by gradient ascent on the model's property head, or by evolution on RDKit's
     value of the decoded molecules. Every molecule is scored with RDKit; the CSV lists the distinct ones, best
     first."""
-    from .tasks.optimize import optimize_run
+    from ..workflows.optimize import optimize_run
 
     r = optimize_run(
         run, out, property, n, maximize=not minimize, similar_to=similar_to, min_sim=min_sim, seed=seed, method=method
@@ -105,7 +105,7 @@ def metrics(
 ) -> None:
     """Every MOSES metric of generated SMILES: validity (invalid strings count against it), unique@k, FCD, SNN,
     Frag, Scaf, IntDiv, property distances and, with --train, novelty."""
-    from .tasks.molecules import metrics_run
+    from ..workflows.molecules import metrics_run
 
     r = metrics_run(samples, out, ref=ref, train=train, column=smiles_column)
     table = Table("metric", "value", title=f"{samples} against {ref}")

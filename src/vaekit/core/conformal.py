@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .errors import BundleError, VaekitError
+from ..errors import BundleError, VaekitError
 
 FILE = "anomaly.json"  # in the run folder, beside config.json
 FORMAT_VERSION = 1

@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from .distributions import DiagonalGaussian, PointMass
-from .errors import DataError
+from ..core.distributions import DiagonalGaussian, PointMass
+from ..errors import DataError
 
 
 @dataclass

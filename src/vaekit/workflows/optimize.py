@@ -39,12 +39,11 @@ from rdkit.Chem import rdFingerprintGenerator
 from rdkit.rdBase import BlockLogs
 
 from .._io import atomic_write
-from ..bundle import load_model
 from ..errors import DataError, VaekitError
-from ..model import VAE
 from ..molecules.data import canonical_smiles
 from ..molecules.dataset import vocabulary_of
 from ..molecules.properties import PROPERTY_FUNCTIONS, property_names
+from ..vae import VAE, load_model
 from .molecules import decode_ids
 from .outputs import TABLE_EXT, check_out
 

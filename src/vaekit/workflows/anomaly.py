@@ -1,0 +1,103 @@
+"""The ``vaekit anomaly score`` / ``calibrate`` commands on a run folder; the scores themselves are in
+``vaekit.inference.anomaly``."""
+
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._io import atomic_write, write_json
+from ..core.conformal import FILE, Calibration, check_fpr
+from ..data import canonical_spec
+from ..errors import VaekitError
+from ..inference.anomaly import anomaly_scores, calibrate, default_method, settings
+from ..vae import load_model
+from .data import load_for_model, training_info
+from .outputs import check_out
+
+
+# -- the commands: a run folder in, a CSV or RUN/anomaly.json out ----------------------------------------------
+def score_run(
+    run: str | Path,
+    out: str | Path,
+    data: str | None = None,
+    split: str = "test_or_all",
+    methods: list[str] | None = None,
+    iw_samples: int | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Write one CSV row per input of ``data`` (in order): [label,] score_<method>... [, p_value, anomaly].
+
+    p_value and anomaly (0/1) appear once the run is calibrated; the calibrated score is then always included,
+    with the calibration's K and seed. Returns a summary: n, split, columns, calibrated, flagged, fpr, method."""
+    out = check_out(out, {".csv"}, "anomaly scores")
+    model = load_model(run)
+    cal = model.calibration
+    methods = list(dict.fromkeys(methods or [default_method(model, cal)]))
+    if cal is not None and cal.method not in methods:
+        methods.append(cal.method)
+    resolved = [settings(model, m, iw_samples, seed, cal) for m in methods]
+    if cal is not None and (cal.method, cal.iw_samples, cal.seed) not in resolved:
+        k = f"K={cal.iw_samples}, " if cal.iw_samples else ""
+        raise VaekitError(
+            f"this run is calibrated on the {cal.method} score with {k}seed {cal.seed}: score it the same way "
+            "(drop --iw-samples / --seed) or calibrate again"
+        )
+    sel = load_for_model(model, data, split)
+    columns = {f"score_{m}": anomaly_scores(model, sel.x, m, iw_samples=k, seed=s).numpy() for m, k, s in resolved}
+    summary: dict[str, Any] = {"n": len(sel.x), "split": sel.split, "calibrated": cal is not None}
+    if cal is not None:
+        calibrated = torch.from_numpy(columns[f"score_{cal.method}"])
+        flags = cal.flags(calibrated)
+        columns["p_value"] = cal.p_values(calibrated).numpy()
+        columns["anomaly"] = flags.numpy().astype(np.int64)
+        summary.update(flagged=int(flags.sum()), fpr=cal.fpr, method=cal.method, threshold=cal.threshold)
+    if sel.labels is not None:
+        columns = {"label": sel.labels.numpy(), **columns}
+    if sel.smiles:  # molecules: which row is which (unreadable inputs were skipped)
+        columns = {"smiles": np.array(sel.smiles, dtype=object), **columns}
+        summary["notes"] = sel.notes
+    _write_csv(columns, out)
+    summary["columns"] = list(columns)
+    return summary
+
+
+def _write_csv(columns: dict[str, np.ndarray], out: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(columns)
+    atomic_write(out, lambda p: frame.to_csv(p, index=False))
+
+
+def calibrate_run(
+    run: str | Path,
+    data: str | None = None,
+    split: str = "auto",
+    fpr: float = 0.01,
+    method: str | None = None,
+    iw_samples: int | None = None,
+    seed: int = 0,
+) -> Calibration:
+    """Calibrate a run on clean data and write RUN/anomaly.json atomically (replacing an earlier calibration).
+
+    Default data: the run's training data, split auto: its held-out validation part, or the test split of data
+    that has one. The rows the model was trained on are refused (their scores are optimistically low)."""
+    fpr = check_fpr(fpr)
+    model = load_model(run)
+    settings(model, method, iw_samples, seed)  # bad options fail before any data is read
+    sel = load_for_model(model, data, split)
+    info = training_info(model)
+    spec = canonical_spec(data) if data else info.get("data")
+    if spec == info.get("data") and sel.split in ("train", "all"):
+        instead = "" if model.is_sequence else "use --split val (the held-out part), or "
+        raise VaekitError(
+            f"calibration needs clean data the model was not trained on, and split '{sel.split}' of {spec} holds "
+            f"its training rows: {instead}pass other clean data with --data"
+        )
+    cal = calibrate(model, sel.x, fpr, method, iw_samples=iw_samples, seed=seed, data=spec, split=sel.split)
+    write_json(Path(run) / FILE, cal.to_dict())
+    return cal
