@@ -12,7 +12,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first. A module may import modules of its own group and of lower ranks only. Groups of one rank are
 # independent (neither imports the other).
 LAYERS: list[tuple[str, ...]] = [
+    # leaves: no vaekit imports but each other
     ("vaekit._version", "vaekit.errors", "vaekit.config", "vaekit._io", "vaekit._runtime", "vaekit.progress"),
+    ("vaekit.record",),
     ("vaekit.nn",),
     ("vaekit.core",),
     ("vaekit.data",),

@@ -193,7 +193,7 @@ def test_evaluate_on_cuda_without_a_gpu_is_refused(mnist_run):
 
 def test_evaluate_with_importance_sampling_and_per_sample_rows(mnist_run, here):
     result = ok("evaluate", mnist_run, "--split", "val", "--iw-samples", 20, "--per-sample", "rows.csv")
-    r = json.loads((mnist_run / "eval.json").read_text())
+    r = json.loads((mnist_run / "eval-val.json").read_text())  # the run's own eval.json is its default split's
     assert r["split"] == "val" and r["iw_samples"] == 20
     assert r["iwae"] > r["elbo"] and r["nll"] == pytest.approx(-r["iwae"])
     assert r["bits_per_dim"] == pytest.approx(r["nll"] / (784 * math.log(2)), rel=1e-6)

@@ -230,23 +230,25 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(run, files, tmp_pa
     out = tmp_path / "kept.png"
     out.write_bytes(b"an earlier result")
     before = snapshot(out, run)
-    base = ("inpaint", run, "--input", files / "digit.png", "--out", out)
+    base = ("inpaint", run, "--input", files / "digit.png", "--out", out, "--overwrite")  # bad input writes nothing
     np.save(tmp_path / "small_mask.npy", np.ones((27, 28), bool))
     refused(*base, "--mask", tmp_path / "small_mask.npy", match=r"mask has shape \(27, 28\)")
     refused(*base, "--mask", files / "empty.png", match="nothing to fill")
     refused(*base, match="nothing to fill: pass --mask")
-    refused("inpaint", run, "-i", files / "big.png", "--mask", files / "hole.png", "-o", out, match="32×32")
+    hole = ("--mask", files / "hole.png", "-o", out, "--overwrite")
+    refused("inpaint", run, "-i", files / "big.png", *hole, match="32×32")
     bad = np.zeros((1, 28, 28), np.float32)
     bad[0, 0, 0] = np.inf
     np.save(tmp_path / "inf.npy", bad)
-    refused("inpaint", run, "-i", tmp_path / "inf.npy", "--mask", files / "hole.png", "-o", out, match="infinite")
+    refused("inpaint", run, "-i", tmp_path / "inf.npy", *hole, match="infinite")
     bad[0, 0, 0] = np.nan
     np.save(tmp_path / "nan.npy", bad)
-    refused("denoise", run, "-i", tmp_path / "nan.npy", "-o", out, match="NaN")
+    refused("denoise", run, "-i", tmp_path / "nan.npy", "-o", out, "--overwrite", match="NaN")
     np.save(tmp_path / "wrong.npy", np.zeros((2, 30, 30), np.float32))
-    refused("denoise", run, "-i", tmp_path / "wrong.npy", "-o", out, match=r"shape \(2, 30, 30\)")
+    refused("denoise", run, "-i", tmp_path / "wrong.npy", "-o", out, "--overwrite", match=r"shape \(2, 30, 30\)")
     refused(*base, "--mask", files / "hole.png", "--out", tmp_path / "x.gif", match="expected a file ending")
-    refused("denoise", run, "-i", tmp_path / "missing.png", "-o", out, match="no such file")
+    refused("denoise", run, "-i", tmp_path / "missing.png", "-o", out, "--overwrite", match="no such file")
+    refused("denoise", run, "-i", files / "digit.png", "-o", out, match="already exists: .* --overwrite")
     assert snapshot(out, run) == before
     refused("train", "mnist", "--out", tmp_path / "t", "--corrupt", "blur:2", match="gaussian:S .* dropout:P")
     assert not (tmp_path / "t").exists()

@@ -160,8 +160,8 @@ def test_reconstructs_training_molecules_after_training(tmp_path, cache):
 def test_load_molecules_defaults_to_a_moses_test_sample(run, mols):
     _, model = run
     assert len(tasks.load_molecules(model, "moses:test", n=50)) == 50
-    with pytest.raises(DataError, match="pass --data"):
-        tasks.load_molecules(model, None)
+    own = tasks.load_molecules(model, None)  # a run trained on a file: that file by default
+    assert own.smiles[:5] == mols[1][:5]
     trained_on_moses = {**model.run_config, "training": {**model.run_config["training"], "data": "moses"}}
     model.run_config, saved = trained_on_moses, model.run_config
     try:
@@ -183,7 +183,7 @@ def test_cli_sample_reconstruct_interpolate(run, mols, tmp_path):
     assert re.search(r"reconstructed \d+\.\d% of 20 molecules exactly", line)
     assert (tmp_path / "r.csv").read_text().startswith("input,reconstruction,match\n")
     (tmp_path / "mixed.smi").write_text("\n".join(smiles[:5]) + "\nC1CC\nC[Si](C)(C)C\n")
-    line = ok("reconstruct", path, "--data", tmp_path / "mixed.smi", "--out", tmp_path / "r.csv")
+    line = ok("reconstruct", path, "--data", tmp_path / "mixed.smi", "--out", tmp_path / "r.csv", "--overwrite")
     assert "of 5 molecules exactly" in line and "5 of 7 molecules encoded" in line
     assert "1 invalid SMILES (e.g. 'C1CC')" in line and "1 with tokens outside the model's vocabulary ('[Si]')" in line
     line = ok("interpolate", path, "--smiles", smiles[0], smiles[1], "--steps", 4, "--out", tmp_path / "p.png")
@@ -229,10 +229,16 @@ def test_cli_evaluate_sequence_run(run, mols, tmp_path):
     (tmp_path / "held_out.smi").write_text("\n".join(mols[1][:30]) + "\nC1CC\n")
     out = ok("evaluate", path, "--data", tmp_path / "held_out.smi", "--iw-samples", 4)
     assert "reconstruction accuracy" in out and "bits/dim" not in out and "1 invalid SMILES" in out
-    r = json.loads((path / "eval.json").read_text())
+    assert not (path / "eval.json").exists(), "evaluating other data never replaces the run's own eval.json"
+    r = json.loads((path / "eval-held_out-auto.json").read_text())
     assert r["n"] == 30 and r["iw_samples"] == 4 and r["nll"] > 0 and 0 <= r["reconstruction_accuracy"] <= 1
     assert len(r["kl_per_dim"]) == 8 and "bits_per_dim" not in r
-    refused("evaluate", path, "--iw-samples", 0, match="pass --data")  # trained on a file, not on MOSES
+    ok("evaluate", path, "--iw-samples", 0)  # trained on a file: its own molecules by default
+    own = json.loads((path / "eval.json").read_text())
+    assert own["data"].endswith("train.smi") and own["n"] > 100
+    ok("evaluate", path, "--split", "val", "--iw-samples", 0)  # the molecules training held out
+    val = json.loads((path / "eval-val.json").read_text())
+    assert val["split"].endswith("(val)") and 0 < val["n"] < own["n"] / 2
 
 
 def test_cli_report_on_a_sequence_run(run, mols, tmp_path):
@@ -262,7 +268,7 @@ def test_cli_anomaly_scores_molecules(run, mols, tmp_path):
     assert all(0 < float(r["p_value"]) <= 1 and float(r["score_elbo"]) > 0 for r in rows)
     refused("anomaly", "calibrate", path, "--data", mols[0] / "train.smi", match="its training rows")
     refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--split", "val", "--out",
-            tmp_path / "t.csv", match="does not apply to molecules")  # fmt: skip
+            tmp_path / "t.csv", match="needs the run.s own training data")  # fmt: skip
     refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--score", "relative", "--out",
             tmp_path / "t.csv", match="Bernoulli")  # fmt: skip
     assert not (tmp_path / "t.csv").exists()

@@ -229,7 +229,7 @@ def test_impute_refuses_bad_tables(mixed_run, mixed_csv, here):
     refused("impute", mixed_run, "--data", "extra.csv", "--out", "o.csv", match=r"unexpected \['extra'\]")
     refused("impute", mixed_run, "--data", "unknown.csv", "--out", "o.csv", match=r"column 'color' .*'purple'")
     refused("impute", mixed_run, "--data", "inf.csv", "--out", "o.csv", match=r"infinite .*column 'a', row 5")
-    refused("impute", mixed_run, "--data", "extra.csv", "--out", "extra.csv", match="input")
+    refused("impute", mixed_run, "--data", "extra.csv", "--out", "extra.csv", "--overwrite", match="input")
     refused("impute", mixed_run, "--data", "extra.csv", "--out", "o.png", match=r"\.csv")
     refused("impute", mixed_run, "--data", "extra.csv", "--out", "o.csv", "--draws", -1, match="draws")
     assert snapshot(here, mixed_run) == before and not (here / "o.csv").exists()

@@ -20,3 +20,22 @@ def reuse_freed_memory(mmap_mb: int = 32, trim_mb: int = 256) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_mb << 20) and mallopt(_M_TRIM_THRESHOLD, trim_mb << 20))
+
+
+def set_threads(n: int | None) -> None:
+    """Use ``n`` CPU threads for torch's operators (and for its inter-op pool while that can still be set).
+
+    ``None`` leaves torch's own choice: ``OMP_NUM_THREADS`` when that is set (torch reads it at start-up), else
+    one thread per core. With other work on the cores, fewer threads can be several times faster. Torch is
+    imported only when ``n`` is given."""
+    if n is None:
+        return
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
+    try:  # settable once, and only before any inter-op parallel work has started
+        torch.set_num_interop_threads(n)
+    except RuntimeError:
+        pass

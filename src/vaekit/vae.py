@@ -19,6 +19,7 @@ from .inference import anomaly as _anomaly
 from .inference import inpaint as _inpaint
 from .inference.imputation import Imputation, impute
 from .models.module import VAEModule, slerp_path
+from .record import RunRecord
 
 
 class VAE(VAEModule):
@@ -27,14 +28,35 @@ class VAE(VAEModule):
 
     calibration: Any = None  # a vaekit.core.conformal.Calibration once calibrated on clean data, else None
 
+    run_config: dict[str, Any] = {}  # config.json of the bundle it was loaded from or saved to (set by load/train)
+
+    @property
+    def record(self) -> RunRecord:
+        """What the bundle says about the data and the training, as typed fields."""
+        return RunRecord.from_config(self.run_config)
+
+    @torch.no_grad()
+    def latent_codes(self, x: Any, sample: bool = False, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+        """Posterior means of the rows of x (or, with ``sample``, one seeded draw from each q(z|x)),
+        ``batch_size`` rows at a time. (N, D)"""
+        x = self._batch(x)
+        g = torch.Generator(x.device).manual_seed(seed)
+        posteriors = (self.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size))
+        return torch.cat([q.sample(g) if sample else q.mean for q in posteriors])
+
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> VAE:
         """Rebuild a saved model from its run folder (config.json + model.safetensors; never executes code)."""
         return bundle.load_model(path, device, cls=cls)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, mean: bool = True) -> torch.Tensor:
-        """n new samples (n, *shape): z from the prior, decoded to the likelihood's mean (or a draw)."""
+    def sample(self, n: int, seed: int | None = None, mean: bool | None = None) -> torch.Tensor:
+        """n new samples (n, *shape): z from the prior, decoded. ``mean`` True: the likelihood's mean (the most
+        probable category of a categorical column); False: a draw from p(x|z). Default (None): the mean for images
+        (clean pictures), a draw for tables (rows spread like the data: a column that is 40 % "Berlin" gives
+        about 40 % Berlin; the mean would give the most probable city every time)."""
+        if mean is None:
+            mean = self.schema.kind == "image"
         g = _generator(seed)
         if self.config.top_latent_dim:  # ancestral: z2 ~ N(0, I), z1 ~ p(z1|z2)
             z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)

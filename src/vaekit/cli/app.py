@@ -1,4 +1,5 @@
-"""``vaekit`` command line: parse, call one library function, print. Errors are one line and exit code 2."""
+"""``vaekit`` command line: parse, call one library function, print. Errors are one line: exit code 2 for bad
+input, 1 for a bug (``vaekit --debug ...`` or VAEKIT_DEBUG=1 shows its traceback)."""
 
 from __future__ import annotations
 
@@ -21,15 +22,18 @@ from .common import (
     _explicit,
     _ints,
     _names,
-    _sequence_run,
     _summary,
     err_console,
     friendly,
     out_console,
+    report_failure,
+    set_root_options,
 )
 
 app = typer.Typer(
-    help="Variational Autoencoders for images and tables: train, evaluate, sample, explore.",
+    help="Variational Autoencoders for images, tables and molecules: train a model, then evaluate it, sample, "
+    "reconstruct and explore its latent space; fill in missing values (impute, inpaint, denoise), score anomalies, "
+    "generate and optimize molecules.",
     epilog="Example:  `vaekit train mnist --out runs/seed`  ·  `vaekit sample runs/seed --out samples.png`  ·  "
     "`vaekit COMMAND --help` for each command's options",
     no_args_is_help=True,
@@ -37,6 +41,13 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace --out if it exists (a file you name is never replaced without it).")
+]
+
+
 @app.command(
     epilog="Examples:  `vaekit train mnist --out runs/seed`  ·  "
     "`vaekit train mnist --out runs/conv --preset conv --epochs 20`  ·  "
@@ -206,18 +217,26 @@ def evaluate(
     ] = "auto",
     per_sample: Annotated[Path | None, typer.Option(help="Also write one row per input to this .csv.")] = None,
     device: Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto: cuda when present.")] = "auto",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """ELBO, importance-weighted log p(x) (K samples), bits/dim, KL per dimension and active units.
 
-    Writes RUN/eval.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K. Molecules: DATA is
-    a .smi/.txt/.csv file or moses:test (a seeded 2,000 of it; the default for a run trained on MOSES), and the
-    share of molecules reconstructed exactly replaces bits/dim."""
+    Writes RUN/eval.json for the run's own data on the default split (what `vaekit report` shows), else
+    RUN/eval-DATA-SPLIT.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K. Molecules: DATA
+    is a .smi/.txt/.csv file or moses:test (a seeded 2,000 of it; the default for a run trained on MOSES, the
+    training file otherwise), and the share of molecules reconstructed exactly replaces bits/dim."""
     from ..workflows import evaluate as evaluate_fn
 
-    if iw_samples is None:
-        iw_samples = 100 if _sequence_run(run) else 1000
     r = evaluate_fn(
-        run, data, split, seed, iw_samples=iw_samples, precision=precision, per_sample=per_sample, device=device
+        run,
+        data,
+        split,
+        seed,
+        iw_samples=iw_samples,
+        precision=precision,
+        per_sample=per_sample,
+        device=device,
+        overwrite=overwrite,
     )
     table = Table(title=f"{run} on {r['split']} ({r['n']:,} samples)")
     for col in ("metric", "value"):
@@ -242,6 +261,8 @@ def evaluate(
     if r.get("data_report") and "skipped" in r["data_report"]:  # molecules the model could not read
         out_console.print(escape(r["data_report"]), soft_wrap=True)
     out_console.print(_summary(r, run), soft_wrap=True)
+    if Path(r["written"]).name != "eval.json":  # the run's own eval.json is kept for its own data
+        out_console.print(f"wrote {r['written']}", soft_wrap=True)
 
 
 @app.command(
@@ -261,24 +282,19 @@ def sample(
             help="Molecules: softmax temperature of each token draw (below 1: safer, above 1: more varied). [1]"
         ),
     ] = None,
+    mode: Annotated[
+        bool, typer.Option("--mode", help="Images and tables: the most probable values, not a draw (tables).")
+    ] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv; molecules: .smi/.txt, one SMILES
-    per line, canonical when valid and as generated when not)."""
-    if _sequence_run(run):
-        from ..workflows.molecules import sample_run
+    per line, canonical when valid and as generated when not). Tables: rows are drawn from p(x|z), spread like the
+    data; --mode gives the most probable values instead."""
+    from ..workflows.explore import sample as fn
 
-        r = sample_run(run, n, out, 1.0 if temperature is None else temperature, seed)
-        out_console.print(
-            f"wrote {r.n:,} molecules → {r.path}: {r.n_valid:,} valid ({r.n_valid / r.n:.1%}), "
-            f"{r.n_unique:,} unique valid",
-            soft_wrap=True,
-        )
-        return
-    if temperature is not None:
-        _error("--temperature applies to sequence models (molecules)")
-    from ..workflows import sample as fn
-
-    out_console.print(f"wrote {fn(run, n, out, seed)}")
+    mean = True if mode else None
+    written = fn(run, n, out, seed, temperature=temperature, mean=mean, overwrite=overwrite)
+    out_console.print(str(written), soft_wrap=True)
 
 
 @app.command(
@@ -297,22 +313,13 @@ def reconstruct(
             "all of a file, 2,000 of moses:test]"
         ),
     ] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Originals (top rows) beside their reconstructions (bottom rows). Molecules: a .csv of input, reconstruction
     (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test."""
-    if _sequence_run(run):
-        from ..workflows.molecules import reconstruct_run
+    from ..workflows.explore import reconstruct as fn
 
-        r = reconstruct_run(run, data, out, n)
-        skipped = f" ({r.encoded.summary()})" if r.encoded.n_skipped else ""
-        out_console.print(
-            escape(f"reconstructed {r.accuracy:.1%} of {len(r.table):,} molecules exactly{skipped} → {out}"),
-            soft_wrap=True,
-        )
-        return
-    from ..workflows import reconstruct as fn
-
-    out_console.print(f"wrote {fn(run, data, 16 if n is None else n, out)}")
+    out_console.print(escape(str(fn(run, data, n, out, overwrite=overwrite))), soft_wrap=True)
 
 
 @app.command(
@@ -333,22 +340,13 @@ def interpolate(
     smiles: Annotated[
         tuple[str, str] | None, typer.Option(help="Molecules: the two end points, as SMILES A B.")
     ] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Decode the path between two inputs' codes (PNG strip or animated GIF; molecules: a PNG grid of the path's
     molecules, each labelled with its SMILES)."""
-    if _sequence_run(run):
-        from ..workflows.molecules import interpolate_run
+    from ..workflows.explore import interpolate as fn
 
-        if smiles is None:
-            _error("a molecule model interpolates between two molecules: pass --smiles A B")
-        path = interpolate_run(run, smiles, steps, out, slerp)
-        out_console.print(f"wrote {len(path)} molecules ({len(set(path))} distinct) → {out}", soft_wrap=True)
-        return
-    if smiles is not None:
-        _error("--smiles applies to sequence models (molecules); use --pair I J")
-    from ..workflows import interpolate as fn
-
-    out_console.print(f"wrote {fn(run, data, pair, steps, out, slerp)}")
+    out_console.print(str(fn(run, data, pair, steps, out, slerp, smiles=smiles, overwrite=overwrite)), soft_wrap=True)
 
 
 @app.command(
@@ -362,19 +360,13 @@ def traverse(
     dims: Annotated[str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")] = None,
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Vary one latent dimension at a time (one row per dimension; molecules: a PNG grid drawn with RDKit, .smi or
     .csv of dimension, value and SMILES)."""
-    if _sequence_run(run):
-        from ..workflows.molecules import traverse_run
+    from ..workflows.explore import traverse as fn
 
-        rows = traverse_run(run, out, _ints(dims, "--dims"), span, steps)
-        distinct = [len(set(row)) for row in rows]
-        out_console.print(f"wrote {len(rows)} rows → {out}; distinct molecules per row: {distinct}", soft_wrap=True)
-        return
-    from ..workflows import traverse as fn
-
-    out_console.print(f"wrote {fn(run, out, _ints(dims, '--dims'), span, steps)}")
+    out_console.print(str(fn(run, out, _ints(dims, "--dims"), span, steps, overwrite=overwrite)), soft_wrap=True)
 
 
 @app.command(
@@ -388,37 +380,31 @@ def encode(
     data: DataOpt = None,
     sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Compress inputs to latent codes (posterior means by default): .npy or .csv (molecules: with a smiles
-    column; invalid and unencodable SMILES are counted and skipped)."""
-    if _sequence_run(run):
-        from ..workflows.molecules import encode_run
+    """Compress inputs to latent codes (posterior means by default): .npy or .csv with columns z0..z{D-1} (and a
+    label column, or molecules' smiles column; `vaekit decode` reads it back). Invalid and unencodable SMILES are
+    counted and skipped."""
+    from ..workflows.explore import encode as fn
 
-        enc = encode_run(run, data, out, sample, seed)
-        out_console.print(f"wrote {len(enc.smiles):,} codes → {out} ({enc.summary()})", soft_wrap=True)
-        return
-    from ..workflows import encode as fn
-
-    out_console.print(f"wrote {fn(run, data, out, sample, seed)}")
+    out_console.print(escape(str(fn(run, data, out, sample, seed, overwrite=overwrite))), soft_wrap=True)
 
 
-@app.command(epilog="Example:  `vaekit decode runs/seed codes.npy --out decoded.png`")
+@app.command(
+    epilog="Example:  `vaekit encode runs/seed --data mnist --out codes.csv`, then "
+    "`vaekit decode runs/seed codes.csv --out decoded.png`"
+)
 @friendly
 def decode(
     run: RunArg,
-    latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D).")],
+    latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D), or the .csv of `vaekit encode`.")],
     out: OutFile,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding)."""
-    if _sequence_run(run):
-        from ..workflows.molecules import decode_run
+    from ..workflows.explore import decode as fn
 
-        smiles = decode_run(run, latents, out)
-        out_console.print(f"wrote {len(smiles):,} molecules ({len(set(smiles)):,} distinct) → {out}", soft_wrap=True)
-        return
-    from ..workflows import decode as fn
-
-    out_console.print(f"wrote {fn(run, latents, out)}")
+    out_console.print(str(fn(run, latents, out, overwrite=overwrite)), soft_wrap=True)
 
 
 @app.command(epilog="Examples:  `vaekit report runs/seed`  ·  `vaekit report runs/tab --data other.csv --out tab.html`")
@@ -470,11 +456,12 @@ def inpaint(
     iw_samples: Annotated[int, typer.Option(help="Importance samples K per image.")] = 100,
     refine: Annotated[int, typer.Option(help="Optimization steps towards the posterior mode first (0: none).")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Fill masked pixels given the rest: the conditional mean, or several plausible completions (--draws)."""
     from ..workflows.inpaint import inpaint_run
 
-    r = inpaint_run(run, input, mask, out, draws=draws, k=iw_samples, refine=refine, seed=seed)
+    r = inpaint_run(run, input, mask, out, draws=draws, k=iw_samples, refine=refine, seed=seed, overwrite=overwrite)
     images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
     out_console.print(
         f"filled {r['filled']:,} of {r['pixels']:,} pixels in {images} (lowest ESS {r['ess_min']:.1f} of "
@@ -493,11 +480,12 @@ def denoise(
         int, typer.Option(help="Average the decoded means of this many draws of q(z|x) (0: the posterior mean).")
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed for --samples.")] = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Clean noisy images: the model's reconstruction of them (a learned denoiser when trained with --corrupt)."""
     from ..workflows.inpaint import denoise_run
 
-    r = denoise_run(run, input, out, samples=samples, seed=seed)
+    r = denoise_run(run, input, out, samples=samples, seed=seed, overwrite=overwrite)
     images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
     note = "" if r["corrupt"] else " (the run was trained without --corrupt: its plain reconstruction)"
     out_console.print(f"denoised {images} → {out}{note}", soft_wrap=True)
@@ -519,12 +507,13 @@ def impute(
     ] = 0,
     iw_samples: Annotated[int, typer.Option(help="Importance samples K per row.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Fill the missing cells of a table: the conditional mean given each row's observed cells (categorical: the
     most probable category), observed cells unchanged; or --draws M multiple imputations."""
     from ..workflows.impute import impute_run
 
-    r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed)
+    r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed, overwrite=overwrite)
     what = f"{draws} draws" if draws else "the conditional mean"
     empty = (
         f"; {r.empty_rows:,} rows had no observed value and were filled from the model's unconditional distribution"
@@ -577,6 +566,7 @@ def anomaly_score(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the scoring noise. [default: the calibration's, or 0]")
     ] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Anomaly score of every input (CSV: score_METHOD columns), with its p-value and a 0/1 flag once calibrated.
 
@@ -584,7 +574,7 @@ def anomaly_score(
     from ..workflows.anomaly import score_run
 
     methods = [m.strip() for m in score.split(",") if m.strip()] if score else None
-    r = score_run(run, out, data, split, methods, iw_samples, seed)
+    r = score_run(run, out, data, split, methods, iw_samples, seed, overwrite=overwrite)
     if r["calibrated"]:
         tail = f"{r['flagged']:,} flagged at fpr {r['fpr']:g} ({r['method']} score above {r['threshold']:.2f})"
     else:
@@ -635,7 +625,24 @@ app.add_typer(molecules_app, name="molecules")
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of any error (also: VAEKIT_DEBUG=1).")
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            envvar="VAEKIT_THREADS",
+            help="Torch CPU threads for the command (its own --threads wins). [default: OMP_NUM_THREADS, else one "
+            "per core]",
+        ),
+    ] = None,
+) -> None:
+    """Options for every command, given before it: `vaekit --threads 1 train ...`."""
+    set_root_options(debug, threads)
     if version:
         out_console.print(f"vaekit {__version__}")
         raise typer.Exit()
@@ -645,4 +652,7 @@ def main() -> None:
     from .._runtime import reuse_freed_memory
 
     reuse_freed_memory()
-    sys.exit(app())
+    try:
+        app()
+    except Exception as e:  # a bug outside any command (friendly() reports those inside one)
+        sys.exit(report_failure(e))

@@ -12,6 +12,10 @@ from rich.table import Table
 
 from .common import RunArg, friendly, out_console
 
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace --out if it exists (a file you name is never replaced without it).")
+]
+
 molecules_app = typer.Typer(
     help="Molecules: MOSES metrics of generated SMILES, and property optimization in a sequence model's latent space.",
     no_args_is_help=True,
@@ -46,6 +50,7 @@ def optimize(
     ] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
     top: Annotated[int, typer.Option(help="Rows of the table to print.")] = 10,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Search a sequence model's latent space for molecules with a high (or, --minimize, low) property, within a
     budget of --n decoded molecules: by gradient ascent on the model's property head, or by evolution on RDKit's
@@ -54,7 +59,16 @@ def optimize(
     from ..workflows.optimize import optimize_run
 
     r = optimize_run(
-        run, out, property, n, maximize=not minimize, similar_to=similar_to, min_sim=min_sim, seed=seed, method=method
+        run,
+        out,
+        property,
+        n,
+        maximize=not minimize,
+        similar_to=similar_to,
+        min_sim=min_sim,
+        seed=seed,
+        method=method,
+        overwrite=overwrite,
     )
     name, a = property.strip().lower(), r.attrs
     table = Table("#", "SMILES", name, *(c for c in ("similarity",) if c in r.columns), title=None)
@@ -102,12 +116,13 @@ def metrics(
         ),
     ] = None,
     smiles_column: Annotated[str | None, typer.Option(help="The SMILES column of a .csv SAMPLES table.")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Every MOSES metric of generated SMILES: validity (invalid strings count against it), unique@k, FCD, SNN,
     Frag, Scaf, IntDiv, property distances and, with --train, novelty."""
     from ..workflows.molecules import metrics_run
 
-    r = metrics_run(samples, out, ref=ref, train=train, column=smiles_column)
+    r = metrics_run(samples, out, ref=ref, train=train, column=smiles_column, overwrite=overwrite)
     table = Table("metric", "value", title=f"{samples} against {ref}")
     for key, value in r.items():
         text = f"{value:,}" if isinstance(value, int) else "n/a" if value != value else f"{value:.4f}"

@@ -113,31 +113,52 @@ class Calibration:
         return {"format_version": FORMAT_VERSION, **d, "n": len(scores), "scores": list(scores)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = FILE) -> Calibration:
-        """Validate and rebuild; BundleError naming ``where`` when the content is not a calibration."""
-        try:
-            if d.get("format_version", 0) > FORMAT_VERSION:
-                raise BundleError(f"{where} was written by a newer vaekit: upgrade vaekit or calibrate again")
-            scores = tuple(float(s) for s in d["scores"])
-            cal = cls(
-                method=str(d["method"]),
-                iw_samples=None if d.get("iw_samples") is None else int(d["iw_samples"]),
-                seed=int(d["seed"]),
-                fpr=float(d["fpr"]),
-                threshold=float(d["threshold"]),
-                scores=scores,
-                data=d.get("data"),
-                split=d.get("split"),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise BundleError(f"{where} is not a valid anomaly calibration ({e}): calibrate again") from None
-        ok = (
-            cal.method in METHODS
-            and 0 < cal.fpr < 1
-            and cal.n >= 1
-            and list(scores) == sorted(scores)
-            and (cal.iw_samples is None) == (cal.method != "iwae")
+    def from_dict(cls, d: Any, where: str = FILE) -> Calibration:
+        """Validate and rebuild; BundleError naming ``where`` and the first problem when ``d`` is not a
+        calibration ``to_dict`` wrote (types, ranges, sorted scores, and the threshold they imply)."""
+        version = d.get("format_version", 1) if isinstance(d, dict) else None
+        if _is_int(version) and version > FORMAT_VERSION:
+            raise BundleError(f"{where} was written by a newer vaekit: upgrade vaekit or calibrate again")
+        problem = "a JSON object was expected" if not isinstance(d, dict) else _problem(d)
+        if problem:
+            raise BundleError(f"{where} is not a valid anomaly calibration ({problem}): calibrate again")
+        return cls(
+            method=d["method"],
+            iw_samples=d.get("iw_samples"),
+            seed=d["seed"],
+            fpr=float(d["fpr"]),
+            threshold=float(d["threshold"]),
+            scores=tuple(float(s) for s in d["scores"]),
+            data=d.get("data"),
+            split=d.get("split"),
         )
-        if not ok:
-            raise BundleError(f"{where} is not a valid anomaly calibration: calibrate again")
-        return cal
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _problem(d: dict[str, Any]) -> str | None:
+    """The first thing wrong with a stored calibration, or None. Each check relies on the ones before it."""
+    scores, fpr, iw = d.get("scores"), d.get("fpr"), d.get("iw_samples")
+    n = len(scores) if isinstance(scores, list) else 0
+    checks: list[tuple[Any, str]] = [
+        (lambda: _is_int(d.get("format_version", 1)) and d.get("format_version", 1) >= 1, "format_version must be 1"),
+        (lambda: d.get("method") in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (lambda: (iw is None) == (d["method"] != "iwae"), "iw_samples must be given for iwae scores only"),
+        (lambda: iw is None or (_is_int(iw) and iw >= 1), "iw_samples must be a positive integer"),
+        (lambda: _is_int(d.get("seed")) and -(2**63) <= d["seed"] < 2**64, "seed must be a 64-bit integer"),
+        (lambda: _is_real(fpr) and 0 < fpr < 1, "fpr must be a number strictly between 0 and 1"),
+        (lambda: isinstance(scores, list) and all(map(_is_real, scores)), "scores must be a list of finite numbers"),
+        (lambda: n >= rows_needed(fpr), "fewer scores than its fpr needs"),
+        (lambda: all(a <= b for a, b in zip(scores, scores[1:], strict=False)), "scores must be sorted ascending"),
+        (lambda: d.get("n", n) == n, "n differs from the number of scores"),
+        (lambda: _is_real(d.get("threshold")), "threshold must be a finite number"),
+        (lambda: d["threshold"] == scores[n - _margin(n, fpr) - 1], "threshold does not fit the scores and fpr"),
+        (lambda: all(isinstance(d.get(k), str | None) for k in ("data", "split")), "data and split must be text"),
+    ]
+    return next((message for ok, message in checks if not ok()), None)

@@ -14,7 +14,12 @@ present, come from ``y``, ``labels`` or ``targets``.
 
 from __future__ import annotations
 
+import math
+import os
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +32,7 @@ DATA_KEYS = ("x", "X", "data", "images")
 LABEL_KEYS = ("y", "labels", "targets")
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK"  # local file header or, for an empty archive, end of directory
+T = TypeVar("T")
 
 
 def error_text(exc: BaseException) -> str:
@@ -84,41 +90,143 @@ def to_float32(x: np.ndarray, where: str) -> np.ndarray:
     return out
 
 
-def read_npy(path: Path, data_keys: tuple[str, ...] = DATA_KEYS) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an ``.npy`` (data, None) or ``.npz`` (data, labels or None) without unpickling anything."""
+def _memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where it cannot be asked."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size_text(n: int) -> str:
+    """A byte count for humans: ``"285.0 TiB"``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    raise AssertionError  # unreachable
+
+
+def check_npy_header(f: BinaryIO, size: int, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read the ``.npy`` header at the start of ``f`` and check it before a single data byte is allocated.
+
+    ``size`` is the number of bytes the stream holds (the file's size, or a zip member's declared size).
+    Returns (shape, dtype) and leaves ``f`` at the first data byte. DataError when the header is damaged,
+    declares Python objects, more data than the stream holds (truncated, or a forged shape) or more than this
+    machine's memory.
+    """
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+    except Exception as e:  # bad magic, bad version, unparsable header
+        raise DataError(f"cannot read array file {where}: damaged .npy header ({error_text(e)})") from None
+    if dtype.hasobject:
+        raise DataError(
+            f"{where} holds Python objects (dtype=object), which vaekit does not load: save a numeric array"
+        )
+    if any(d < 0 for d in shape):
+        raise DataError(f"cannot read array file {where}: its header declares the impossible shape {shape}")
+    need = math.prod(shape) * dtype.itemsize
+    have = size - f.tell()
+    if need > have:
+        raise DataError(
+            f"cannot read array file {where}: it is truncated or damaged (its header declares shape {shape} "
+            f"{dtype}, {_size_text(need)}, but only {_size_text(max(have, 0))} of data follow)"
+        )
+    memory = _memory_bytes()
+    if memory is not None and need > memory:
+        raise DataError(
+            f"{where} holds an array of shape {shape} {dtype} ({_size_text(need)}), more than this machine's "
+            f"memory ({_size_text(memory)})"
+        )
+    return shape, dtype
+
+
+def _check_rows(x: np.ndarray, where: str) -> np.ndarray:
+    """``x`` unchanged; DataError when it holds no values (0 rows, or a 0-wide dimension)."""
+    if x.ndim > 0 and x.size == 0:
+        what = "has no rows" if x.shape[0] == 0 else "holds no values"
+        raise DataError(f"{where} {what} (shape {x.shape}): expected at least one sample")
+    return x
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
+    """One ``.npy`` member of an ``.npz`` archive, its header checked against the member's declared size."""
+    info = zf.getinfo(name)
+    with zf.open(info) as m:
+        check_npy_header(m, info.file_size, where)
+    with zf.open(info) as m:
+        return _check_rows(np.lib.format.read_array(m, allow_pickle=False), where)
+
+
+def _read_plain(f: BinaryIO, path: Path) -> np.ndarray:
+    """The array of an open ``.npy`` file, its header checked against the file's size first."""
+    check_npy_header(f, os.fstat(f.fileno()).st_size, str(path))
+    f.seek(0)
+    return _check_rows(np.load(f, allow_pickle=False), str(path))
+
+
+def _guarded(path: Path, read: Callable[[BinaryIO, bytes], T]) -> T:
+    """Open ``path`` and call ``read(file, first 6 bytes)``, turning every failure into one DataError line."""
     try:
         with open(path, "rb") as f:  # our own handle: np.load leaks its own when a zip is corrupt
             head = f.read(6)
             f.seek(0)
-            if head.startswith(_ZIP_MAGIC):
-                with np.load(f, allow_pickle=False) as npz:
-                    return _pick_npz(npz, path, data_keys)
-            if head != _NPY_MAGIC:
+            if not head.startswith(_ZIP_MAGIC) and head != _NPY_MAGIC:
                 raise DataError(f"{path} is not a NumPy .npy/.npz file (its first bytes are {head!r})")
-            return np.load(f, allow_pickle=False), None
+            return read(f, head)
     except DataError:
         raise
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise DataError(
-                f"{path} holds Python objects (dtype=object), which vaekit does not load: save a numeric array"
-            ) from None
-        raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
+    except MemoryError:
+        raise DataError(f"not enough memory to load the array file {path}") from None
     except Exception as e:
         raise DataError(f"cannot read array file {path}: {error_text(e)}") from None
 
 
-def _pick_npz(
-    npz: np.lib.npyio.NpzFile, path: Path, data_keys: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    keys = list(npz.files)
+def read_npy_safely(path: str | os.PathLike[str]) -> np.ndarray:
+    """The array of one ``.npy`` file, checked before anything large is allocated (never unpickles).
+
+    DataError (one line) for a missing file, a file that is not ``.npy`` (an ``.npz`` included), a damaged or
+    truncated file, a header that declares more data than the file holds or than this machine's memory, an
+    object array, or an array without values (``(0, 28, 28)``). Any shape and numeric dtype otherwise.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+
+    def read(f: BinaryIO, head: bytes) -> np.ndarray:
+        if head.startswith(_ZIP_MAGIC):
+            raise DataError(f"{path} is an .npz archive: expected a single .npy array")
+        return _read_plain(f, path)
+
+    return _guarded(path, read)
+
+
+def read_npy(path: Path, data_keys: tuple[str, ...] = DATA_KEYS) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an ``.npy`` (data, None) or ``.npz`` (data, labels or None), checked like :func:`read_npy_safely`."""
+
+    def read(f: BinaryIO, head: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+        if not head.startswith(_ZIP_MAGIC):
+            return _read_plain(f, path), None
+        with zipfile.ZipFile(f) as zf:
+            return _pick_npz(zf, path, data_keys)
+
+    return _guarded(path, read)
+
+
+def _pick_npz(zf: zipfile.ZipFile, path: Path, data_keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    members = {name.removesuffix(".npy"): name for name in zf.namelist()}  # key -> member, as np.load names them
+    keys = list(members)
     data_key = next((k for k in data_keys if k in keys), None)
     if data_key is None:
         data_key = next((k for k in keys if k not in LABEL_KEYS), None)
     if data_key is None:
         raise DataError(f"{path} holds no data array (found {keys}): expected an array named 'x' or 'data'")
     label_key = next((k for k in LABEL_KEYS if k in keys and k != data_key), None)
-    return npz[data_key], (npz[label_key] if label_key is not None else None)
+    data = _read_member(zf, members[data_key], f"{path}[{data_key}]")
+    labels = _read_member(zf, members[label_key], f"{path}[{label_key}]") if label_key is not None else None
+    return data, labels
 
 
 def check_numeric(x: np.ndarray, path: Path) -> None:

@@ -43,6 +43,7 @@ from ..nn import (
     SequenceDecoder,
     SequenceEncoder,
 )
+from .presets import PRESET_TRAINING as PRESET_TRAINING  # re-exported
 
 ARCHITECTURES: dict[str, type] = {
     "mlp": MLPConfig,
@@ -92,14 +93,6 @@ PRESETS["sequence"] = ModelConfig(
     likelihood=SequenceLikelihoodConfig(),
     properties=("qed", "logp", "sa"),
 )
-# training options a preset brings with it (explicit options win): ``best`` is tuned for 60 minutes on 2 cores
-PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "best": {"epochs": 40, "time_limit": 60.0},
-    # every row trains and the last epoch is kept: the held-out likelihood peaks well before imputation accuracy
-    "table": {"objective": "iwae", "iw_samples": 20, "epochs": 500, "batch_size": 64, "val_fraction": 0.0},
-    # KL warm-up and free bits keep the autoregressive decoder from ignoring z (posterior collapse)
-    "sequence": {"epochs": 20, "batch_size": 256, "kl_warmup": 2.0, "free_bits": 0.1, "val_fraction": 0.02},
-}
 
 
 @dataclass
@@ -126,8 +119,17 @@ class VAEModule(nn.Module):
 
     def __init__(self, config: ModelConfig, schema: Schema):
         super().__init__()
-        if config.latent_dim < 1:
-            raise ValueError("latent_dim must be at least 1")
+        arch, lik = config.architecture, config.likelihood
+        named = ("channels", "hidden", "embedding", "encoder_hidden", "decoder_hidden")  # the widths of each kind
+        widths = arch.hidden if isinstance(arch, MLPConfig) else [getattr(arch, k) for k in named if hasattr(arch, k)]
+        for what, sizes in (("latent_dim", [config.latent_dim]), ("layer widths", widths), ("shape", schema.shape)):
+            if any(isinstance(n, bool) or not hasattr(n, "__index__") or n < 1 for n in sizes):  # numpy ints too
+                raise ValueError(f"{what} must be positive integers, got {list(sizes)}")
+        if not schema.shape:
+            raise ValueError("the schema's shape is empty: expected (C, H, W) for images or (D,) for tables")
+        table = len(schema.shape) == 1 and schema.kind != "sequence"
+        if isinstance(lik, MixedConfig) and (not table or tuple(lik.cardinalities) != schema.cardinalities):
+            raise ValueError("the mixed likelihood's cardinalities must match the table's columns")
         if isinstance(config.architecture, ConvConfig | ResConvConfig) and schema.kind != "image":
             raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
         top = config.top_latent_dim
@@ -175,7 +177,12 @@ class VAEModule(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]):
-        """The model a bundle's config.json describes (its "model", "likelihood" and "schema" entries)."""
+        """The model a bundle's config.json describes (its "model", "likelihood" and "schema" entries); a ValueError
+        when one is missing. Under ``with torch.device("meta")`` nothing is allocated (``vaekit.bundle`` compares
+        such a model with the weights' header before building the real one)."""
+        missing = [k for k in ("model", "likelihood", "schema") if not isinstance(cfg.get(k), dict)]
+        if missing:
+            raise ValueError(f"the config has no {missing[0]} section")
         config = ModelConfig.from_dict({**cfg["model"], "likelihood": cfg["likelihood"]})
         return cls(config, Schema.from_dict(cfg["schema"]))
 

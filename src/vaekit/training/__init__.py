@@ -2,6 +2,16 @@
 
 from .config import TrainConfig
 from .loop import TrainState, elbo_stats, fit
-from .run import train
+from .run import FINISHED, IN_PROGRESS, UNTRAINED, train, training_status
 
-__all__ = ["TrainConfig", "TrainState", "elbo_stats", "fit", "train"]
+__all__ = [
+    "FINISHED",
+    "IN_PROGRESS",
+    "UNTRAINED",
+    "TrainConfig",
+    "TrainState",
+    "elbo_stats",
+    "fit",
+    "train",
+    "training_status",
+]

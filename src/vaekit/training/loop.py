@@ -107,6 +107,8 @@ def fit(
         try:
             gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
         except (RuntimeError, ValueError):  # saved on another kind of device: its RNG states do not fit here
+            if saved["rng"]["data"].numel() == gens.data.get_state().numel():  # this device's kind, yet refused
+                raise TrainingError("cannot resume: the training state's random generator states are damaged") from None
             gens = Generators.seeded(cfg.seed + state.epoch, device)
             for cb in callbacks:
                 cb.on_message("resuming on another kind of device: random streams restarted from the seed")
@@ -262,6 +264,8 @@ def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callba
     seconds = time.perf_counter() - start
     means = (sums / seen).tolist()
     record = dict(zip(("elbo", "reconstruction", "kl", "iwae"), means, strict=False))
+    if "iwae" in record:
+        record["iw_samples"] = cfg.iw_samples  # names the bound: "iwae" is the K-sample bound trained on
     if properties is not None:
         record["property_mse"] = property_sum / seen  # standardized: 1.0 is no better than the mean
     if seen < n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -12,7 +13,8 @@ from typing import Any
 import torch
 
 from .. import bundle
-from .._io import write_text
+from .._io import LOCK_NAME, FolderLocked, run_lock, write_text
+from ..core import conformal
 from ..core.corruption import parse_corrupt
 from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import canonical_spec, load_dataset
@@ -20,11 +22,14 @@ from ..data.schema import Dataset
 from ..errors import BundleError, VaekitError
 from ..models import PRESET_TRAINING, PRESETS, ModelConfig
 from ..nn import MLPConfig
+from ..progress import RichProgress, shown
 from ..vae import VAE
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import resolve_binarize, split_indices, training_tensors
+from .resume import resume_problem, weights_problem
 
+UNTRAINED, IN_PROGRESS, FINISHED = "untrained", "in_progress", "finished"  # config.json "training" "status"
 RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
 ARCH_DEFAULTS = {
     "preset": "seed",
@@ -54,6 +59,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
+    progress: bool = True,
     **options: Any,
 ) -> VAE:
     """Train a VAE (or, with ``autoencoder=True``, a plain autoencoder) and return it.
@@ -67,8 +73,16 @@ def train(
     Molecules: ``preset="sequence"`` trains the GRU sequence VAE on ``data`` = "moses" (``subset`` rows of the
     MOSES training split) or a .smi/.txt/.csv file (``smiles_column``), as ``representation`` "selfies"
     (default) or "smiles" tokens, with a head predicting ``properties`` (default "qed,logp,sa"; "none": no head).
+
+    ``progress``: show a bar per epoch and a line per epoch on stderr, when it is a terminal or a Jupyter notebook
+    (``vaekit.progress.shown``; ``vaekit.progress.set_enabled(False)`` silences it process-wide). A ``RichProgress``
+    among ``callbacks`` replaces it. With ``out`` the folder is locked while training: a second process writing the
+    same run is refused. A run killed at any moment resumes with ``resume=True`` (from scratch when it had not
+    completed an epoch); until one completes, config.json says ``"status": "untrained"`` and there are no weights.
     """
-    callbacks = callbacks or []
+    callbacks = list(callbacks or [])
+    if progress and shown() and not any(isinstance(cb, RichProgress) for cb in callbacks):
+        callbacks.append(RichProgress())
     hidden = tuple(hidden) if hidden is not None else None
     spec = {
         "data": _canonical(data),
@@ -93,7 +107,28 @@ def train(
         "likelihood": likelihood,
     }
     out = Path(out) if out is not None else None
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            _lock(out, stack)
+        return _train(data, out, spec, arch_args, options, resume, overwrite, callbacks)
+
+
+def _lock(out: Path, stack: contextlib.ExitStack) -> None:
+    """Hold RUN/.lock until ``stack`` closes: a second process writing the same run is refused at once."""
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out} is a file, expected a run folder")
+    try:
+        stack.enter_context(run_lock(out))
+    except FolderLocked as e:
+        raise BundleError(f"{e}: wait for it to end, or choose another --out") from None
+    except OSError as e:
+        raise BundleError(f"cannot write the run folder {out}: {e.strerror or e}") from None
+
+
+def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overwrite: bool, callbacks) -> VAE:
+    """``train`` once the run folder is locked (see ``train`` for the arguments)."""
     saved = _prepare_out(out, resume, overwrite)
+    preset = arch_args["preset"]
     if saved is not None:
         spec, arch_args, options = _resume_arguments(saved, spec, arch_args, options)
     else:  # a preset's own training defaults (e.g. best: 40 epochs, 60 minutes); explicit options win
@@ -103,6 +138,58 @@ def train(
         cfg = TrainConfig(**options)
     except (TypeError, ValueError) as e:
         raise VaekitError(f"invalid training option: {e}") from None
+    model, x_train, x_val, targets, binarize = _build(data, spec, arch_args, cfg, callbacks)
+    device = resolve_device(cfg.device)
+    training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
+
+    def summary(state: TrainState, status: str) -> dict[str, Any]:
+        return {**training, "status": status, "result": _result(state, cfg)}
+
+    best = {"weights": copy.deepcopy(model.state_dict()), "on_disk": True}
+
+    def checkpoint(m: VAE, state: TrainState, optimizer, gens: Generators, improved: bool) -> None:
+        if improved:
+            m.fit_code_stats(x_train.to(device))
+            best["weights"] = copy.deepcopy(m.state_dict())
+        if out is None:
+            return
+        # the training state first: config.json counts an epoch only once it can be resumed from
+        bundle.save_checkpoint(
+            out,
+            m.state_dict(),
+            {"optimizer": optimizer.state_dict(), "rng": gens.state(), "train_state": state.to_dict()},
+        )
+        _write_run(out, m, summary(state, IN_PROGRESS), state.history, weights=improved)
+
+    resume_from = _resume_point(out, saved, model) if saved is not None else None
+    if resume_from is not None:
+        best["weights"], best["on_disk"] = _best_weights(out, model, *resume_from)
+    elif out is not None:  # a new run, or one that never completed an epoch: no weights until one does
+        (out / bundle.WEIGHTS).unlink(missing_ok=True)
+        shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
+        bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(model, summary(TrainState(), UNTRAINED)))
+    state = fit(
+        model,
+        x_train,
+        x_val if len(x_val) else None,
+        cfg,
+        dynamic_binarize=binarize == "dynamic",
+        device=device,
+        callbacks=callbacks,
+        on_checkpoint=checkpoint,
+        resume=resume_from,
+        properties=targets,
+    )
+    model.load_state_dict(best["weights"])
+    model.history = state.history
+    model.run_config = bundle.bundle_config(model, summary(state, FINISHED))
+    if out is not None:
+        _write_run(out, model, model.run_config["training"], state.history, weights=not best["on_disk"])
+    return model.cpu().eval()
+
+
+def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConfig, callbacks):
+    """Load the data and build the model: (model, x_train, x_val, property targets or None, binarize mode)."""
     molecules = None
     if arch_args["preset"] == "sequence":
         molecules = _molecule_data(spec, cfg, callbacks)
@@ -142,50 +229,64 @@ def train(
     else:
         x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
     model.fit_data_stats(x_train)
-    device = resolve_device(cfg.device)
-    training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
-    best = {"weights": copy.deepcopy(model.state_dict())}
+    return model, x_train, x_val, targets, binarize
 
-    def checkpoint(m: VAE, state: TrainState, optimizer, gens: Generators, improved: bool) -> None:
-        if improved:
-            m.fit_code_stats(x_train.to(device))
-            best["weights"] = copy.deepcopy(m.state_dict())
-        if out is None:
-            return
-        summary = {**training, "result": _result(state, cfg)}
-        if improved:
-            bundle.save_model(m, out, training=summary)
-        else:  # the weights on disk stay the best ones; only the progress summary changes
-            bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(m, summary))
-        bundle.save_checkpoint(
-            out,
-            m.state_dict(),
-            {"optimizer": optimizer.state_dict(), "rng": gens.state(), "train_state": state.to_dict()},
+
+def training_status(config: dict[str, Any]) -> str:
+    """How far the training of a bundle got, from its config.json: "untrained" (no epoch completed yet: the run
+    has no usable weights; ``--resume`` starts it), "in_progress" (at least one epoch completed, training running
+    or interrupted; the weights are the best epoch's so far) or "finished". A bundle not written by ``train``
+    (``VAE.save``) is "finished"; one written before this field existed is "untrained" when it completed no epoch.
+    """
+    training = config.get("training") or {}
+    status = training.get("status")
+    if status is None:
+        result = training.get("result")
+        return UNTRAINED if isinstance(result, dict) and result.get("epochs_completed") == 0 else FINISHED
+    if status not in (UNTRAINED, IN_PROGRESS, FINISHED):
+        raise BundleError(
+            f"config.json has an unknown training status {status!r}: expected {UNTRAINED}, {IN_PROGRESS} or {FINISHED}"
         )
-        write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+    return status
 
-    resume_from = None
-    if saved is not None:
-        resume_from = bundle.load_checkpoint(out)
-        best["weights"] = bundle.read_weights(out / bundle.WEIGHTS)
-    elif out is not None:
-        bundle.save_model(model, out, training={**training, "result": _result(TrainState(), cfg)})
-    state = fit(
-        model,
-        x_train,
-        x_val if len(x_val) else None,
-        cfg,
-        dynamic_binarize=binarize == "dynamic",
-        device=device,
-        callbacks=callbacks,
-        on_checkpoint=checkpoint,
-        resume=resume_from,
-        properties=targets,
-    )
-    model.load_state_dict(best["weights"])
-    model.history = state.history
-    model.run_config = bundle.bundle_config(model, {**training, "result": _result(state, cfg)})
-    return model.cpu().eval()
+
+def _write_run(out: Path, model: VAE, training: dict[str, Any], history: list[dict], *, weights: bool) -> None:
+    """config.json (after the weights, when ``weights``) and metrics.jsonl."""
+    if weights:
+        bundle.save_model(model, out, training=training)
+    else:  # the weights on disk stay the best ones; only the progress summary changes
+        bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(model, training))
+    write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _resume_point(out: Path, saved: dict[str, Any], model: VAE):
+    """(weights, state) of the checkpoint to resume from; None for a run that never completed an epoch (it was
+    killed in its first one): it starts from scratch, with the recorded options."""
+    if not (out / bundle.STATE_DIR / bundle.CHECKPOINT).is_file() and training_status(saved) == UNTRAINED:
+        return None
+    weights, state = bundle.load_checkpoint(out)
+    if problem := resume_problem(model, weights, state):
+        raise BundleError(
+            f"cannot resume {out}: its training state is damaged ({problem}); train again with --overwrite"
+        )
+    return weights, state
+
+
+def _best_weights(out: Path, model: VAE, weights: dict[str, torch.Tensor], saved: dict[str, Any]):
+    """(the best weights so far, whether model.safetensors holds them). When the last completed epoch is the best,
+    they are the checkpoint's (model.safetensors may be one epoch behind: a kill between the two writes)."""
+    state = saved["train_state"]
+    if state["best_epoch"] == state["epoch"]:
+        try:
+            disk = bundle.read_weights(out / bundle.WEIGHTS)
+        except BundleError:
+            return weights, False
+        same = disk.keys() == weights.keys() and all(torch.equal(disk[k], weights[k]) for k in weights)
+        return weights, same
+    disk = bundle.read_weights(out / bundle.WEIGHTS)
+    if problem := weights_problem(model, disk):
+        raise BundleError(f"cannot resume {out}: {bundle.WEIGHTS} does not fit the model ({problem})")
+    return disk, True
 
 
 def _result(state: TrainState, cfg: TrainConfig) -> dict[str, Any]:
@@ -282,24 +383,27 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
     if out.exists() and not out.is_dir():
         raise BundleError(f"--out {out} is a file, expected a run folder")
     has_run = (out / bundle.CONFIG).is_file()
+    # a run killed before its first config.json leaves only vaekit's own files: starting again is safe
+    leftovers = {bundle.WEIGHTS, bundle.STATE_DIR, LOCK_NAME}
+    foreign = (
+        [p for p in out.iterdir() if p.name not in leftovers and not p.name.endswith(".tmp")] if out.is_dir() else []
+    )
     if resume:
         if not has_run:
-            raise BundleError(f"cannot resume: {out} holds no vaekit run")
+            hint = (
+                ": it was stopped before training began, run the same command without --resume" if not foreign else ""
+            )
+            raise BundleError(f"cannot resume: {out} holds no vaekit run{hint}")
         return bundle.read_config(out)
     if has_run and not overwrite:
         raise BundleError(
             f"{out} already holds a run: pass --resume to continue it, --overwrite to replace it, "
             "or choose another --out"
         )
-    # a run killed before its first config.json leaves only vaekit's own files: starting again is safe
-    leftovers = {bundle.WEIGHTS, bundle.STATE_DIR}
-    foreign = (
-        [p for p in out.iterdir() if p.name not in leftovers and not p.name.endswith(".tmp")] if out.is_dir() else []
-    )
     if foreign and not has_run:
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
     if has_run:  # --overwrite: remove the old run's files only
-        for name in (bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json"):
+        for name in (bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", conformal.FILE):
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
     return None

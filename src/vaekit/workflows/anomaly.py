@@ -16,7 +16,7 @@ from ..data import canonical_spec
 from ..errors import VaekitError
 from ..inference.anomaly import anomaly_scores, calibrate, default_method, settings
 from ..vae import load_model
-from .data import load_for_model, training_info
+from .kinds import select
 from .outputs import check_out
 
 
@@ -29,12 +29,14 @@ def score_run(
     methods: list[str] | None = None,
     iw_samples: int | None = None,
     seed: int | None = None,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write one CSV row per input of ``data`` (in order): [label,] score_<method>... [, p_value, anomaly].
 
     p_value and anomaly (0/1) appear once the run is calibrated; the calibrated score is then always included,
     with the calibration's K and seed. Returns a summary: n, split, columns, calibrated, flagged, fpr, method."""
-    out = check_out(out, {".csv"}, "anomaly scores")
+    out = check_out(out, {".csv"}, "anomaly scores", overwrite=overwrite)
     model = load_model(run)
     cal = model.calibration
     methods = list(dict.fromkeys(methods or [default_method(model, cal)]))
@@ -47,7 +49,7 @@ def score_run(
             f"this run is calibrated on the {cal.method} score with {k}seed {cal.seed}: score it the same way "
             "(drop --iw-samples / --seed) or calibrate again"
         )
-    sel = load_for_model(model, data, split)
+    sel = select(model, data, split)
     columns = {f"score_{m}": anomaly_scores(model, sel.x, m, iw_samples=k, seed=s).numpy() for m, k, s in resolved}
     summary: dict[str, Any] = {"n": len(sel.x), "split": sel.split, "calibrated": cal is not None}
     if cal is not None:
@@ -89,10 +91,10 @@ def calibrate_run(
     fpr = check_fpr(fpr)
     model = load_model(run)
     settings(model, method, iw_samples, seed)  # bad options fail before any data is read
-    sel = load_for_model(model, data, split)
-    info = training_info(model)
-    spec = canonical_spec(data) if data else info.get("data")
-    if spec == info.get("data") and sel.split in ("train", "all"):
+    sel = select(model, data, split)
+    trained_on = model.record.data
+    spec = canonical_spec(data) if data else trained_on
+    if spec == trained_on and sel.split in ("train", "all"):
         instead = "" if model.is_sequence else "use --split val (the held-out part), or "
         raise VaekitError(
             f"calibration needs clean data the model was not trained on, and split '{sel.split}' of {spec} holds "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from ..data import canonical_spec, load_dataset
+from ..data import canonical_spec, load_dataset, read_array_file
 from ..errors import VaekitError
+from ..record import IN_MEMORY
 from ..training.prepare import binarize_fixed, split_indices
 from ..vae import VAE
 
@@ -19,34 +21,29 @@ class Selected:
     split: str  # which part of the data this is ("test", "val", "all", ...)
     smiles: list[str] = field(default_factory=list)  # molecules: the canonical SMILES of the rows of x
     notes: str = ""  # molecules: what was read and what skipped (one line)
+    source: str = ""  # molecules: where they came from (the file, or moses:SPLIT)
 
 
-def training_info(model: VAE) -> dict:
-    return getattr(model, "run_config", {}).get("training", {})
-
-
-def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selected:
-    """Load ``spec`` (default: the run's training data) shaped like the model's inputs, and pick ``split``.
+def select_arrays(model: VAE, spec: str | None, split: str = "auto") -> Selected:
+    """Load ``spec`` (default: the run's training data) shaped like the model's inputs, and pick ``split``
+    (image and table models; molecules are selected by ``kinds.SequenceKind``).
 
     split "auto": the published test split when the data has one; else, for the run's own training data, the
     validation part it held out; else all of it. split "test_or_all": the test split when the data has one,
     else all of it.
     """
-    info = training_info(model)
-    if model.is_sequence:
-        return _molecules_for_model(model, spec, split, info)
-    spec = spec or info.get("data")
-    if spec is None or spec == "<in-memory>":
+    rec = model.record
+    spec = spec or rec.data
+    if not spec or spec == IN_MEMORY:
         raise VaekitError("this run was trained on in-memory data: pass --data DATA")
-    same_data = canonical_spec(spec) == info.get("data")
-    data = load_dataset(spec, schema=model.schema, label_column=info.get("label_column") if same_data else None)
-    options = info.get("options", {})
+    same_data = canonical_spec(spec) == rec.data
+    data = load_dataset(spec, schema=model.schema, label_column=rec.label_column if same_data else None)
     if split == "test_or_all":
         split = "test" if "test" in data.splits else "all"
     if split == "auto":
         if "test" in data.splits:
             split = "test"
-        elif same_data and options.get("val_fraction", 0) > 0:
+        elif same_data and rec.val_fraction > 0:
             split = "val"
         else:
             split = "all"
@@ -54,12 +51,7 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
         raise VaekitError(f"split '{split}' needs the run's own training data")
     if split in ("val", "train") and split not in data.splits:
         base = data.train_split
-        train_idx, val_idx = split_indices(
-            len(data.splits[base]),
-            options.get("val_fraction", 0),
-            options.get("seed", 0),
-            options.get("subset"),
-        )
+        train_idx, val_idx = split_indices(len(data.splits[base]), rec.val_fraction, rec.seed, rec.subset)
         idx = val_idx if split == "val" else train_idx
         labels = data.labels.get(base)
         return Selected(data.splits[base][idx], labels[idx] if labels is not None else None, split)
@@ -68,19 +60,43 @@ def load_for_model(model: VAE, spec: str | None, split: str = "auto") -> Selecte
     return Selected(data.splits[split], data.labels.get(split), split)
 
 
-def _molecules_for_model(model: VAE, spec: str | None, split: str, info: dict) -> Selected:
-    """SMILES (``spec``: a .smi/.txt/.csv file or moses:SPLIT; default a MOSES test sample for a MOSES run) as the
-    model's token ids. Rows the model cannot read are skipped and counted in ``notes``. The split is "all" when spec
-    is the run's own training file (its training rows), else "test"."""
-    from .molecules import encode_smiles, load_molecules
-
-    if split not in ("auto", "test_or_all", "test", "all"):
-        raise VaekitError(f"--split {split} does not apply to molecules: choose them with --data")
-    enc = encode_smiles(model, load_molecules(model, spec))
-    own = spec is not None and canonical_spec(spec) == info.get("data")
-    return Selected(enc.ids, None, "all" if own else "test", enc.smiles, enc.summary())
-
-
 def binarized_like_training(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Binarize evaluation data (fixed seed) when the run trained on binarized data."""
-    return binarize_fixed(x) if training_info(model).get("binarize_resolved", "none") != "none" else x
+    return binarize_fixed(x) if model.record.binarize != "none" else x
+
+
+def read_latents(model: VAE, latents: str | Path) -> torch.Tensor:
+    """Latent vectors (N, D) for ``model`` from a .npy/.npz/.csv file; one clear error when the shape is wrong.
+
+    A .csv written by ``vaekit encode`` round-trips: its z0..z{D-1} columns are read and the others (label,
+    smiles) left out."""
+    path = Path(latents)
+    d = model.config.latent_dim
+    if path.suffix.lower() == ".csv" and path.is_file():
+        z = _csv_codes(path, d)
+    else:
+        z = torch.as_tensor(read_array_file(latents), dtype=torch.float32)
+    if z.dim() == 1:
+        z = z[None]
+    if z.dim() != 2 or z.shape[1] != d:
+        raise VaekitError(f"{latents} holds an array of shape {tuple(z.shape)}, expected (N, {d}) latent vectors")
+    if not torch.isfinite(z).all():
+        raise VaekitError(f"{latents} holds NaN or infinite values: latent vectors must be finite numbers")
+    return z
+
+
+def _csv_codes(path: Path, d: int) -> torch.Tensor:
+    """The z0..z{d-1} columns of a CSV (encode's output), else every column of it."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise VaekitError(f"cannot read {path} as a CSV table: {e}") from None
+    names = [f"z{i}" for i in range(d)]
+    if set(names) <= set(frame.columns):
+        frame = frame[names]
+    try:
+        return torch.as_tensor(frame.to_numpy(dtype="float32"))
+    except (ValueError, TypeError):
+        raise VaekitError(f"{path} holds non-numeric columns: expected latent vectors z0..z{d - 1}") from None

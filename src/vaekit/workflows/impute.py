@@ -24,7 +24,6 @@ from .._io import atomic_write
 from ..data.tables import TABLE_SUFFIXES, category_key, frame_values, read_frame
 from ..errors import DataError, VaekitError
 from ..vae import VAE, load_model
-from .data import training_info
 from .outputs import check_out
 
 DEFAULT_IW_SAMPLES = 100
@@ -116,13 +115,14 @@ def impute_run(
     draws: int = 0,
     iw_samples: int = DEFAULT_IW_SAMPLES,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> FrameImputation:
     """``vaekit impute``: fill the missing cells of the table ``data`` (default: the run's training table) and write
     ``out`` (.csv or .parquet) atomically; refuses to write over the input."""
     model = load_model(run)
-    out = check_out(out, {".csv", ".parquet"}, "the imputed table")
-    info = training_info(model)
-    spec = data if data is not None else info.get("data")
+    out = check_out(out, {".csv", ".parquet"}, "the imputed table", overwrite=overwrite)
+    rec = model.record
+    spec = data if data is not None else rec.data
     if spec is None or spec == "<in-memory>":
         raise VaekitError("this run was trained on in-memory data: pass --data TABLE")
     path = Path(spec).expanduser()
@@ -133,7 +133,7 @@ def impute_run(
     if out.resolve() == path.resolve():
         raise VaekitError(f"--out {out} is the input table: choose another file, the input is never overwritten")
     frame = read_frame(path)
-    label = info.get("label_column")
+    label = rec.label_column
     result = impute_table(
         model, frame, draws=draws, k=iw_samples, seed=seed, where=path, passthrough=(label,) if label else ()
     )

@@ -111,9 +111,10 @@ def inpaint_run(
     k: int = IW_SAMPLES,
     refine: int = REFINE,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """``vaekit inpaint``: read, fill, write atomically. Returns a summary (images, pixels filled, ESS)."""
-    out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the inpainted images")
+    out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the inpainted images", overwrite=overwrite)
     if draws < 0 or k < 1 or refine < 0:
         raise VaekitError("--draws and --refine must be >= 0 and --iw-samples >= 1")
     model = load_model(run)
@@ -126,13 +127,15 @@ def inpaint_run(
     return {"n": len(x), "filled": int((~r.mask).sum()), "pixels": r.mask.numel(), "ess_min": float(r.ess.min())}
 
 
-def denoise_run(run: str | Path, input: str | Path, out: str | Path, *, samples: int = 0, seed: int = 0) -> dict:
+def denoise_run(
+    run: str | Path, input: str | Path, out: str | Path, *, samples: int = 0, seed: int = 0, overwrite: bool = False
+) -> dict:
     """``vaekit denoise``: the model's reconstruction of noisy images, written atomically."""
-    out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the denoised images")
+    out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the denoised images", overwrite=overwrite)
     if samples < 0:
         raise VaekitError("--samples must be >= 0")
     model = load_model(run)
     x, npy_shape = read_input(input, model, allow_nan=False)
     _write(denoise(model, x, samples=samples, seed=seed), None, out, npy_shape)
-    corrupt = getattr(model, "run_config", {}).get("training", {}).get("options", {}).get("corrupt")
+    corrupt = model.record.corrupt
     return {"n": len(x), "corrupt": corrupt}

@@ -24,8 +24,7 @@ from .._io import atomic_write, write_text
 from ..errors import DataError
 from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
 from ..molecules.dataset import vocabulary_of
-from ..vae import VAE, load_model, slerp_path
-from .explore import posterior_codes, read_latents
+from ..vae import VAE, slerp_path
 from .outputs import check_out, save_array
 
 if TYPE_CHECKING:
@@ -135,12 +134,14 @@ def decode_greedy(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> list[s
 @torch.no_grad()
 def reconstruct_ids(model: VAE, ids: torch.Tensor, batch_size: int = 1000) -> list[str]:
     """Greedy decoding of the posterior mean of every token-id row (N, L): canonical SMILES (raw if invalid)."""
-    return decode_greedy(model, posterior_codes(model, ids, batch_size=batch_size), batch_size)
+    return decode_greedy(model, model.latent_codes(ids, batch_size=batch_size), batch_size)
 
 
 # -- generate, reconstruct, interpolate ---------------------------------------------------------------------------
 @torch.no_grad()
-def _sample(model: VAE, n: int, temperature: float, seed: int, batch_size: int) -> tuple[list[str], list[bool]]:
+def sample_with_validity(
+    model: VAE, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 1000
+) -> tuple[list[str], list[bool]]:
     """``sample_molecules`` and which of the molecules are valid."""
     _require_sequence(model)
     if n < 1:
@@ -166,7 +167,7 @@ def sample_molecules(model: VAE, n: int, temperature: float = 1.0, seed: int = 0
     to the most probable tokens, above 1: more varied). Canonical SMILES; a string that does not parse (a SMILES
     model can write one; SELFIES cannot) is kept as generated, so the list always has n entries and its validity
     can be measured. The same seed (and batch_size) gives the same molecules."""
-    return _sample(model, n, temperature, seed, batch_size)[0]
+    return sample_with_validity(model, n, temperature, seed, batch_size)[0]
 
 
 @dataclass
@@ -222,19 +223,13 @@ def draw_molecules(
     smiles: Sequence[str], out: str | Path, per_row: int = 5, legends: Sequence[str] | None = None
 ) -> Path:
     """Draw molecules as a grid PNG with RDKit (``molecule_grid``), written atomically."""
-    out = check_out(out, DRAW_EXT, "molecule drawings")
+    out = check_out(out, DRAW_EXT, "molecule drawings", overwrite=True)  # callers check the path
     img = molecule_grid(smiles, per_row, legends)
     atomic_write(out, lambda p: img.save(p, format="PNG"))
     return out
 
 
 # -- data for a run ------------------------------------------------------------------------------------------------
-def _load_sequence(run: str | Path) -> VAE:
-    model = load_model(run)
-    _require_sequence(model)
-    return model
-
-
 def _is_moses(spec: str) -> bool:
     return spec == "moses" or spec.startswith("moses:")
 
@@ -244,66 +239,25 @@ def load_molecules(model: VAE, data: str | None, n: int | None = None, column: s
     random n, default 2,000, of the split); without data, MOSES test for a run trained on MOSES."""
     if n is not None and n < 1:
         raise DataError("--n must be at least 1")
-    if data is None:
-        trained_on = str(model.run_config.get("training", {}).get("data", ""))
-        if not _is_moses(trained_on):
-            raise DataError(f"pass --data: molecules to use (a .smi/.txt/.csv file or moses:test); the run was "
-                            f"trained on {trained_on or 'unknown data'}")  # fmt: skip
-        data = "moses:test"
+    if data is None:  # the run's own data: MOSES' test split for a MOSES run, else the file it was trained on
+        rec = model.record
+        if not rec.from_file:
+            raise DataError("this run was trained on in-memory molecules: pass --data (a .smi/.txt/.csv file or "
+                            "moses:test)")  # fmt: skip
+        data, column = ("moses:test", column) if _is_moses(rec.data) else (rec.data, column or rec.smiles_column)
     if _is_moses(data):
         return load_smiles("moses:test" if data == "moses" else data, subset=n or MOSES_SUBSET, seed=0)
     rows = read_smiles_rows(data, column)
     return canonicalize(rows[:n] if n else rows, source=str(data))
 
 
-# -- what the CLI runs ---------------------------------------------------------------------------------------------
-@dataclass
-class Samples:
-    path: Path
-    n: int
-    n_valid: int
-    n_unique: int  # distinct valid molecules
-
-
-def sample_run(run: str | Path, n: int, out: str | Path, temperature: float = 1.0, seed: int = 0) -> Samples:
-    """Sample n molecules from a run and write them one per line (.smi/.txt; an empty generation is an empty
-    line)."""
-    out = check_out(out, SMILES_EXT, "molecules")
-    model = _load_sequence(run)
-    smiles, valid = _sample(model, n, temperature, seed, batch_size=1000)
-    _write_molecules(smiles, out, per_row=5)
-    return Samples(out, len(smiles), sum(valid), len({s for s, v in zip(smiles, valid, strict=True) if v}))
-
-
-def reconstruct_run(run: str | Path, data: str | None, out: str | Path, n: int | None = None) -> Reconstructions:
-    """Reconstruct molecules of ``data`` (see :func:`load_molecules`) and write the table as .csv."""
-    out = check_out(out, RECON_EXT, "reconstructions")
-    model = _load_sequence(run)
-    rec = reconstruct_molecules(model, load_molecules(model, data, n))
-    atomic_write(out, lambda p: rec.table.to_csv(p, index=False))
-    return rec
-
-
-def interpolate_run(
-    run: str | Path, smiles: tuple[str, str], steps: int, out: str | Path, slerp: bool = False
-) -> list[str]:
-    """Interpolate between two molecules of a run and draw the path as a PNG grid; returns the path's SMILES."""
-    out = check_out(out, DRAW_EXT, "the interpolation")
-    path = interpolate_molecules(_load_sequence(run), smiles[0], smiles[1], steps, slerp)
-    draw_molecules(path, out, per_row=min(steps, 5))
-    return path
-
-
-def encode_run(
-    run: str | Path, data: str | None, out: str | Path, draw: bool = False, seed: int = 0
-) -> EncodedMolecules:
-    """Posterior means (or, with ``draw``, one draw from q(z|x)) of the molecules of ``data`` (see
+# -- what the explore commands write (``kinds.SequenceKind``) -------------------------------------------------------
+def encode_to_file(model: VAE, data: str | None, out: Path, sample: bool = False, seed: int = 0) -> EncodedMolecules:
+    """Posterior means (or, with ``sample``, one draw from q(z|x)) of the molecules of ``data`` (see
     :func:`load_molecules`): .npy (N, D), or .csv with each molecule's canonical SMILES beside its code. Returns
     what was encoded and skipped."""
-    out = check_out(out, CODE_EXT, "latent codes")
-    model = _load_sequence(run)
     enc = encode_smiles(model, load_molecules(model, data))
-    codes = posterior_codes(model, enc.ids, draw, seed).cpu().numpy()
+    codes = model.latent_codes(enc.ids, sample=sample, seed=seed).cpu().numpy()
     if out.suffix.lower() == ".npy":
         save_array(codes, out)
     else:
@@ -313,26 +267,14 @@ def encode_run(
     return enc
 
 
-def decode_run(run: str | Path, latents: str | Path, out: str | Path) -> list[str]:
-    """Greedy decoding of latent vectors (a .npy/.npz/.csv of shape (N, D)) to molecules: .smi/.txt, one SMILES a
-    line, or a .png grid drawn with RDKit."""
-    out = check_out(out, SMILES_EXT | DRAW_EXT, "decoded molecules")
-    model = _load_sequence(run)
-    smiles = decode_greedy(model, read_latents(model, latents).to(_device(model)))
-    _write_molecules(smiles, out, per_row=5)
-    return smiles
-
-
-def traverse_run(
-    run: str | Path, out: str | Path, dims: list[int] | None = None, span: float = 3.0, steps: int = 9
+def traverse_molecules(
+    model: VAE, out: Path, dims: list[int] | None = None, span: float = 3.0, steps: int = 9
 ) -> list[list[str]]:
     """One row per latent dimension, varied over [-span, span] standard deviations of the codes around their
     mean, each point greedily decoded: a .png grid (a row per dimension), .smi/.txt (row after row) or .csv
     (dimension, value in standard deviations, SMILES). Returns the rows' SMILES."""
-    out = check_out(out, SMILES_EXT | DRAW_EXT | {".csv"}, "the traversal")
     if steps < 2:
         raise DataError("--steps must be at least 2")
-    model = _load_sequence(run)
     dims = list(range(min(model.config.latent_dim, 10))) if dims is None else dims
     with torch.no_grad():
         ids = model.traverse(dims, span=span, steps=steps)  # (dims, steps, L) greedy token ids
@@ -350,11 +292,12 @@ def traverse_run(
         )
         atomic_write(out, lambda p: frame.to_csv(p, index=False))
     else:
-        _write_molecules(smiles, out, per_row=steps)
+        write_molecules(smiles, out, per_row=steps)
     return rows
 
 
-def _write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
+def write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
+    """SMILES one per line (.smi/.txt; an empty generation is an empty line) or drawn as a PNG grid."""
     if out.suffix.lower() in DRAW_EXT:
         draw_molecules(smiles, out, per_row=per_row)
     else:
@@ -399,13 +342,16 @@ def metrics_run(
     ref: str = "moses-test",
     train: str | None = None,
     column: str | None = None,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, float]:
     """Every MOSES metric of the SMILES in ``samples`` (invalid ones count against validity) against ``ref``
     (moses-test, moses-test-scaffolds or a SMILES file) and, with ``train``, novelty; written as JSON to ``out``.
-    In a .smi/.txt file an empty line between SMILES is an empty (invalid) generation, as ``sample_run`` writes it."""
+    In a .smi/.txt file an empty line between SMILES is an empty (invalid) generation, as ``vaekit sample``
+    writes it."""
     from ..molecules.metrics import all_metrics, write_metrics_json
 
-    out = check_out(out, {".json"}, "metrics")
+    out = check_out(out, {".json"}, "metrics", overwrite=overwrite)
     generated = read_smiles_rows(samples, column, keep_empty=True)  # an empty line: an empty generation
     metrics = all_metrics(generated, _reference(ref), train=_train_set(train) if train else None)
     write_metrics_json(out, metrics)

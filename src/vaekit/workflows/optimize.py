@@ -349,9 +349,11 @@ def random_baseline(
     return table
 
 
-def optimize_run(run: str | Path, out: str | Path, property: str = "qed", n: int = 100, **options) -> pd.DataFrame:
+def optimize_run(
+    run: str | Path, out: str | Path, property: str = "qed", n: int = 100, *, overwrite: bool = False, **options
+) -> pd.DataFrame:
     """``optimize`` the model of a run folder and write the table to ``out`` (.csv)."""
-    out = check_out(out, TABLE_EXT, "the optimized molecules")
+    out = check_out(out, TABLE_EXT, "the optimized molecules", overwrite=overwrite)
     property_names([property])
     table = optimize(load_model(run), property, n, **options)
     atomic_write(out, lambda p: table.to_csv(p, index=False))

@@ -19,13 +19,17 @@ from ..errors import VaekitError
 IMAGE_EXT, ARRAY_EXT, TABLE_EXT, GIF_EXT = {".png", ".jpg", ".jpeg"}, {".npy"}, {".csv"}, {".gif"}
 
 
-def check_out(path: str | Path, allowed: set[str], what: str) -> Path:
-    """Refuse an output path with an extension this command cannot write (before any work is done)."""
+def check_out(path: str | Path, allowed: set[str], what: str, *, overwrite: bool = False) -> Path:
+    """Refuse, before any work is done, an output path with an extension this command cannot write, a folder,
+    and a file that already exists unless ``overwrite`` (the one rule: a file you name is never replaced
+    without --overwrite)."""
     path = Path(path)
     if path.suffix.lower() not in allowed:
         raise VaekitError(f"cannot write {what} to '{path}': expected a file ending in {', '.join(sorted(allowed))}")
     if path.is_dir():
         raise VaekitError(f"--out {path} is a folder, expected a file name")
+    if path.exists() and not overwrite:
+        raise VaekitError(f"{path} already exists: choose another --out, or pass --overwrite to replace it")
     return path
 
 

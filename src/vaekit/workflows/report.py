@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +20,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from PIL import Image
 
+from .. import bundle
 from .._io import write_text
 from .._version import __version__
+from ..errors import VaekitError
 from ..vae import VAE, load_model
-from .data import Selected, load_for_model, training_info
+from .data import Selected
 from .evaluate import evaluate
+from .kinds import select
 from .outputs import check_out, grid
 
 MAX_POINTS, ACTIVE_VARIANCE, DPI = 5000, 0.01, 110
@@ -42,6 +44,7 @@ EVAL_LABELS: dict[str, tuple[str, str, str]] = {  # key -> (label, unit, format)
 }
 SKIP_KEYS = {"data", "split", "seed"}  # and timings (*seconds)
 CURVES = (("elbo", "ELBO"), ("reconstruction", "Reconstruction"), ("kl", "KL"))
+MAX_METRICS_BYTES = 64 * 2**20  # metrics.jsonl: a few hundred bytes per epoch
 
 
 def report(run: str | Path, data: str | None = None, out: str | Path | None = None) -> Path:
@@ -49,15 +52,16 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
     run = Path(run)
     out = check_out(out if out is not None else run / "report.html", {".html"}, "the report")
     model = load_model(run)
-    sel = load_for_model(model, data, split="test_or_all")
+    sel = select(model, data, split="test_or_all")
     if model.is_sequence:
         content = _molecule_cards(model, sel)
     else:
         content = _image_cards(model, sel.x) if model.schema.kind == "image" else _table_cards(model, sel.x)
-    ev = _eval_results(run, data)
+    notes: list[str] = []  # damaged files the report worked around, shown at the top of the page
+    ev = _eval_results(run, data, model.total_latent_dim, notes)
     means, kl = _encode(model, sel.x[:MAX_POINTS])
-    history = _history(run)
-    cards = [_metrics_card(model, ev, history), _curves_card(history), *content]
+    history = _history(run, notes)
+    cards = [*_notes_card(notes), _metrics_card(model, ev, history), _curves_card(history), *content]
     labels = sel.labels[:MAX_POINTS] if sel.labels is not None else None
     cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind != "table")]
     write_text(out, _page(model, run, sel, cards))
@@ -65,24 +69,72 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
 
 
 # -- numbers ---------------------------------------------------------------------------------------------------
-def _eval_results(run: Path, data: str | None) -> dict[str, Any]:
-    """RUN/eval.json when it is about this data; else a fresh evaluation (not written)."""
+def _eval_results(run: Path, data: str | None, latent_dims: int, notes: list[str]) -> dict[str, Any]:
+    """RUN/eval.json when it is about this data; else a fresh evaluation (not written). A damaged eval.json is
+    evaluated afresh, damaged fields of a usable one are left out; both add a line to ``notes``."""
     path = run / "eval.json"
-    try:
-        ev = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, ValueError):
-        ev = None  # unreadable: evaluate afresh
-    if isinstance(ev, dict) and (data is None or ev.get("data") == data):
-        return ev
-    return evaluate(run, data, write=False)
+    ev = None
+    if path.is_file():
+        try:
+            ev = bundle.read_json(path, bundle.MAX_CONFIG_BYTES)
+        except VaekitError as e:
+            notes.append(f"{e}; evaluated afresh for this page (`vaekit evaluate` rewrites it).")
+        if ev is not None and not (isinstance(ev, dict) and _is_number(ev.get("elbo"))):
+            notes.append(f"{path} holds no evaluation (no ELBO); evaluated afresh for this page.")
+            ev = None
+    if ev is None or (data is not None and ev.get("data") != data):
+        return evaluate(run, data, write=False)
+    damaged = [k for k, v in ev.items() if not _eval_field_ok(k, v, latent_dims)]
+    if damaged:
+        notes.append(f"{path}: left out the damaged field(s) {', '.join(damaged)}.")
+    return {k: v for k, v in ev.items() if k not in damaged}
 
 
-def _history(run: Path) -> list[dict[str, Any]]:
+def _eval_field_ok(key: str, value: Any, latent_dims: int) -> bool:
+    """A field of eval.json has the type the report needs (numbers; per-dimension lists of the right length)."""
+    if key in ("kl_per_dim", "posterior_mean_variance"):
+        return isinstance(value, list) and len(value) == latent_dims and all(map(_is_number, value))
+    return key not in EVAL_LABELS or _is_number(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _history(run: Path, notes: list[str]) -> list[dict[str, Any]]:
+    """The training records of metrics.jsonl, the last one of each epoch (after a resume). Damaged lines are
+    skipped with a note."""
     path = run / "metrics.jsonl"
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return list({r["epoch"]: r for r in rows}.values())  # the last record of each epoch (after a resume)
+    if path.stat().st_size > MAX_METRICS_BYTES:
+        notes.append(f"{path} is larger than {MAX_METRICS_BYTES // 2**20} MB: not read (it is damaged).")
+        return []
+    rows, bad = [], []
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if line.strip():
+            row = _record(line, str(path))
+            (rows if row is not None else bad).append(row if row is not None else i)
+    if bad:
+        where = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        notes.append(f"{path}: skipped {len(bad)} damaged line(s) (line {where}).")
+    return list({r["epoch"]: r for r in rows}.values())
+
+
+def _record(line: str, where: str) -> dict[str, Any] | None:
+    """One line of metrics.jsonl when it is a training record (epoch and the curves' numbers), else None."""
+    try:
+        row = bundle.parse_json(line, where)
+    except VaekitError:
+        return None
+    curves = [k for key, _ in CURVES for k in (key, f"val_{key}")]
+    ok = (
+        isinstance(row, dict)
+        and isinstance(row.get("epoch"), int)
+        and all(_is_number(row.get(key)) for key, _ in CURVES)
+        and all(_is_number(row[k]) for k in curves if k in row)
+    )
+    return row if ok else None
 
 
 @torch.no_grad()
@@ -101,7 +153,7 @@ def _fmt(value: Any, spec: str = ",.2f") -> str:
 
 
 # -- cards -------------------------------------------------------------------------------------------------------
-def _card(title: str, body: str, caption: str = "", cls: str = "") -> str:
+def _card(title: str, body: str, caption: str = "", *, cls: str = "") -> str:
     """A titled box; cls "wide" spans the page, "tall" two rows of the grid."""
     cap = f'<p class="cap">{caption}</p>' if caption else ""
     return f'<section class="card {cls}"><h2>{html.escape(title)}</h2>{cap}{body}</section>'
@@ -132,42 +184,74 @@ def _metrics_card(model: VAE, ev: dict[str, Any], history: list[dict[str, Any]])
             for name, key in (("ELBO", "elbo"), ("Reconstruction", "reconstruction"), ("KL", "kl"))
         ]
         table = _table([f"epoch {last['epoch']} (nats)", "train", "validation"], rows, "metrics")
-        parts.append(f"<div><h3>Training · final epoch</h3>{table}{_result_line(model, last)}</div>")
-    return _card("Metrics", f'<div class="split">{"".join(parts)}</div>', "Per-sample averages.", "wide")
+        parts.append(f"<div><h3>Training · final epoch</h3>{table}{_result_line(model, history)}</div>")
+    return _card("Metrics", f'<div class="split">{"".join(parts)}</div>', "Per-sample averages.", cls="wide")
 
 
-def _result_line(model: VAE, last: dict[str, Any]) -> str:
-    result = training_info(model).get("result", {})
+def _notes_card(notes: list[str]) -> list[str]:
+    """What the report skipped or worked around (damaged files), as a card of its own; none when all was well."""
+    if not notes:
+        return []
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return [_card("Notes", f'<ul class="notes">{items}</ul>', "Parts of the run that could not be used.", cls="wide")]
+
+
+def _result_line(model: VAE, history: list[dict[str, Any]]) -> str:
+    training = model.run_config.get("training", {})
+    result = training.get("result", {})
     bits = [f"best epoch <b>{result.get('best_epoch', '?')}</b>"]
     if result.get("best_val") is not None:
         bits.append(f"best {result.get('selected_by', 'validation ELBO')} <b>{_fmt(result['best_val'])}</b> nats")
-    bits.append("stopped early" if result.get("stopped_early") else "ran all epochs")
-    if last.get("samples_per_s"):
-        bits.append(f"{_fmt(last['samples_per_s'], ',.0f')} samples/s")
+    bits.append(html.escape(_how_it_ended(result, training.get("options", {}), history)))
+    if _is_number(history[-1].get("samples_per_s")):
+        bits.append(f"{_fmt(history[-1]['samples_per_s'], ',.0f')} samples/s")
     return f'<p class="note">{" · ".join(bits)}</p>'
+
+
+def _how_it_ended(result: dict[str, Any], options: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    """Why training stopped: all epochs, early stopping, the time limit, or an interruption (a killed run keeps
+    the config of its last completed epoch). Reads result["stopped_by"] when the run recorded it."""
+    done, planned, limit = result.get("epochs_completed"), options.get("epochs"), options.get("time_limit")
+    of = f"{done} of {planned} epochs" if planned is not None else f"{done} epochs"
+    stopped_by = result.get("stopped_by") or ("early_stopping" if result.get("stopped_early") else None)
+    if done is None:
+        return "how training ended is not recorded"
+    if stopped_by == "early_stopping":
+        return f"stopped early after {of} (no better validation score for {options.get('early_stopping', '?')} epochs)"
+    if stopped_by == "time_limit" or (limit and history and _out_of_time(history, limit)):
+        return f"stopped by the time limit{f' ({limit:g} min)' if limit else ''} after {of}"
+    if planned is None or done >= planned:
+        return "ran all epochs"
+    return f"stopped after {of}: interrupted (killed or crashed); `vaekit train --resume` continues it"
+
+
+def _out_of_time(history: list[dict[str, Any]], limit: float) -> bool:
+    """The records show the time limit was reached: a partial last epoch, or the limit used up."""
+    seconds = sum(r["seconds"] for r in history if _is_number(r.get("seconds")))
+    return "fraction" in history[-1] or seconds >= 60 * limit
 
 
 def _curves_card(history: list[dict[str, Any]]) -> str:
     if not history:
-        return _card("Training curves", '<p class="note">No metrics.jsonl in this run.</p>', "wide")
+        body = '<p class="note">No training records (metrics.jsonl) in this run.</p>'
+        return _card("Training curves", body, cls="wide")
     fig = Figure(figsize=(11, 3.1))
     epochs = [r["epoch"] for r in history]
     for ax, (key, title) in zip(fig.subplots(1, 3), CURVES, strict=True):
         ax.plot(epochs, [r[key] for r in history], "o-", ms=3, lw=1.8, color="#2563eb", label="train")
-        if f"val_{key}" in history[0]:
+        if all(f"val_{key}" in r for r in history):
             ax.plot(epochs, [r[f"val_{key}"] for r in history], "o-", ms=3, lw=1.8, color="#f97316", label="validation")
         _style_axes(ax, title, "epoch", "nats")
         ax.legend(frameon=False, fontsize=8)
         ax.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 12 else MaxNLocator(integer=True))
     fig.tight_layout()
-    return _card("Training curves", _fig_img(fig, "training curves"), "Per-sample nats, by epoch.", "wide")
+    return _card("Training curves", _fig_img(fig, "training curves"), "Per-sample nats, by epoch.", cls="wide")
 
 
 def _image_cards(model: VAE, x: torch.Tensor) -> list[str]:
     d, xs = model.config.latent_dim, x[:16]
-    cards = [
-        _card("Samples", _grid_img(model.sample(64, seed=0), 8, "samples"), "64 draws from the prior, decoded.", "tall")
-    ]
+    samples = _grid_img(model.sample(64, seed=0), 8, "samples")
+    cards = [_card("Samples", samples, "64 draws from the prior, decoded.", cls="tall")]
     recon = model.reconstruct(xs)
     rows = torch.cat([t for i in range(0, len(xs), 8) for t in (xs[i : i + 8], recon[i : i + 8])])
     cap = f"The first {len(xs)} inputs (odd rows) over their reconstructions (even rows)."
@@ -202,11 +286,11 @@ def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
 
     rows = [[str(i + 1), *cells(r)] for i, r in enumerate(samples)]
     cards = [
-        _card("Samples", _table(["#", *head], rows, "data"), f"8 draws from the prior, in data units{more}.", wide)
+        _card("Samples", _table(["#", *head], rows, "data"), f"8 draws from the prior, in data units{more}.", cls=wide)
     ]
     rows = [r for i in range(n) for r in ([f"{i} original", *cells(flat[i])], ["reconstruction", *cells(recon[i])])]
     cap = f"The first {n} rows and their reconstructions (shaded), in data units{more}."
-    return cards + [_card("Reconstructions", _table(["row", *head], rows, "data pairs"), cap, wide)]
+    return cards + [_card("Reconstructions", _table(["row", *head], rows, "data pairs"), cap, cls=wide)]
 
 
 def _molecule_cards(model: VAE, sel: Selected) -> list[str]:
@@ -225,7 +309,7 @@ def _molecule_cards(model: VAE, sel: Selected) -> list[str]:
     if len(sel.smiles) >= 2:
         path = interpolate_molecules(model, sel.smiles[0], sel.smiles[1], steps=6)
         cap = "Greedy decodings along the straight line between the codes of molecules 0 and 1 (6 steps)."
-        cards.append(_card("Interpolation", _molecules_img(path, 6, "interpolation"), cap, "wide"))
+        cards.append(_card("Interpolation", _molecules_img(path, 6, "interpolation"), cap, cls="wide"))
     return cards
 
 
@@ -289,7 +373,7 @@ def _kl_card(ev: dict[str, Any], means: torch.Tensor, kl: torch.Tensor, wide: bo
         f"<b>{sum(active)} of {len(active)} active</b> (blue: posterior-mean variance over the data &gt; "
         f"{ACTIVE_VARIANCE}); grey dimensions are unused. Total {_fmt(float(per_dim.sum()))} nats."
     )
-    return _card("KL per latent dimension", _fig_img(fig, "KL per dimension"), cap, "wide" * wide)
+    return _card("KL per latent dimension", _fig_img(fig, "KL per dimension"), cap, cls="wide" * wide)
 
 
 # -- images ------------------------------------------------------------------------------------------------------
@@ -331,7 +415,7 @@ def _img(png: bytes, alt: str, cls: str = "fig") -> str:
 
 # -- page --------------------------------------------------------------------------------------------------------
 def _page(model: VAE, run: Path, sel: Selected, cards: list[str]) -> str:
-    info, cfg = training_info(model), model.config
+    info, cfg = model.run_config.get("training", {}), model.config
     arch = cfg.architecture
     if arch.kind == "mlp":
         body = f"MLP {'-'.join(map(str, arch.hidden))}"
@@ -374,7 +458,7 @@ dd{margin:0;font-weight:600;font-size:14px;overflow-wrap:anywhere}
 .wide{grid-column:1/-1} .tall{grid-row:span 2}
 .split{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:28px}
 .cap,.note{margin:0 0 12px;color:#6b7280;font-size:13px} .note{margin-top:10px} .unit{color:#9ca3af;font-size:12px}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto} ul.notes{margin:0;padding-left:20px;color:#92400e}
 img{display:block;max-width:100%;height:auto;margin:0 auto}
 img.px{image-rendering:pixelated;width:100%;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:14px;font-variant-numeric:tabular-nums}
