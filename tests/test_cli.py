@@ -284,6 +284,10 @@ def test_encode_and_decode(mnist_run, here, mnist):
     assert d.shape == (4, 1, 28, 28)
     ok("reconstruct", mnist_run, "--data", "mnist", "--n", 4, "--out", "r.npy")
     np.testing.assert_allclose(d, np.load(here / "r.npy"), atol=1e-5)  # decode(encode(x)) == reconstruct(x)
+    ok("decode", mnist_run, "z.csv", "--out", "from_csv.npy")  # encode's CSV, label column and all, round-trips
+    np.testing.assert_allclose(np.load(here / "from_csv.npy")[:4], d, atol=1e-5)
+    refused("decode", mnist_run, "z4.npy", "--out", "d.npy", match="already exists")  # never replaced silently
+    ok("decode", mnist_run, "z4.npy", "--out", "d.npy", "--overwrite")
 
 
 def test_version():

@@ -2,6 +2,7 @@
 the objective it shows, and task/track cost nothing when nothing is shown."""
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -10,6 +11,12 @@ from vaekit import progress
 from vaekit.training import train
 
 SMALL = {"hidden": (64,), "latent_dim": 4, "subset": 300, "batch_size": 100, "epochs": 1}
+
+
+def printed_lines(screen):
+    """What stays on the terminal: escape codes dropped, a carriage return starts the line again."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    return [line.split("\r")[-1] for line in text.splitlines()]
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def test_iwae_training_names_the_bound_it_shows(mnist, screen):
     record = model.history[0]
     assert record["iw_samples"] == 4  # a new key; the existing ones are kept
     assert {"elbo", "reconstruction", "kl", "iwae", "val_elbo", "val_iwae", "beta", "lr"} <= record.keys()
-    line = next(line for line in screen.getvalue().splitlines() if line.startswith("epoch"))
+    (line,) = [line for line in printed_lines(screen) if line.startswith("epoch   1/1  ")]
     assert line.startswith(f"epoch   1/1  train IWAE(K=4) bound {record['iwae']:9.2f} (ELBO {record['elbo']:9.2f}")
     assert f"val IWAE(K=4) bound {record['val_iwae']:9.2f}" in line and "train ELBO" not in line
 

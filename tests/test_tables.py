@@ -303,3 +303,17 @@ def test_student_t_likelihood_matches_torch_and_skips_missing():
     b = p.sample(torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and not torch.equal(a, p.sample(torch.Generator().manual_seed(4)))
     assert bool((p.df > 2).all())
+
+
+def test_sample_draws_rows_spread_like_the_data(mixed_run, here):
+    """k is uniform over {0, 1, 2} and independent of the rest: drawn rows keep it near 1/3 each, while the most
+    probable value (--mode, the old default) piles onto one code."""
+    ok("sample", mixed_run, "--n", 3000, "--out", "drawn.csv")
+    drawn = pd.read_csv("drawn.csv")
+    share = drawn["k"].value_counts(normalize=True)
+    assert len(share) == 3 and share.max() < 0.5, share.to_dict()
+    assert set(drawn["color"].dropna()) <= set(COLORS) and drawn["color"].nunique() >= 2  # category names
+    ok("sample", mixed_run, "--n", 3000, "--mode", "--out", "mode.csv")
+    assert pd.read_csv("mode.csv")["k"].value_counts(normalize=True).max() > share.max()
+    frame = vaekit.load(mixed_run).sample_frame(3000, seed=0)
+    pd.testing.assert_frame_equal(frame.astype(str), drawn.astype(str))  # Python and the CLI draw the same rows

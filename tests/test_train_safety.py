@@ -188,6 +188,7 @@ def test_a_run_being_written_by_another_process_is_refused(mnist, tmp_path):
     finally:
         holder.kill()  # SIGKILL: the lock dies with its process
         holder.wait()
+        holder.stdout.close()
     assert (run / LOCK_NAME).exists()  # a stale lock file...
     train(mnist, run, **ARGS)  # ...blocks nothing
     assert not (run / LOCK_NAME).exists()
@@ -262,7 +263,7 @@ TAMPERINGS = {
     "moments of another shape": (_set(["optimizer", "state", 0, "exp_avg"], torch.zeros(3)), "exp_avg of shape"),
     "other betas": (_set(["optimizer", "param_groups", 0, "betas"], [0.5, 0.5]), "setting betas"),
     "weights of another shape": (_weight(lambda t: torch.zeros(2, 2)), "expected"),
-    "zero-size weights": (_weight(lambda t: torch.zeros(0)), r"is \(0,\) torch.float32"),
+    "zero-size weights": (_weight(lambda t: torch.zeros(0)), r"is empty|is \(0,\) torch.float32"),
     "non-finite weights": (_weight(lambda t: t * float("nan")), "non-finite"),
     "rng not bytes": (_set(["rng", "data"], lambda t: t.float()), "not a byte tensor"),
     "rng missing": (_set(["rng"], DELETE), "lacks"),
@@ -288,7 +289,7 @@ def test_a_tampered_training_state_is_refused_in_one_line(stopped_run, tmp_path,
     before = (run / "config.json").read_text()
     with pytest.raises(BundleError, match=match) as e:
         train("mnist", run, resume=True, epochs=2, progress=False)
-    assert "training state is damaged" in str(e.value) and "\n" not in str(e.value)
+    assert "damaged" in str(e.value) and "\n" not in str(e.value)
     assert (run / "config.json").read_text() == before and not (run / LOCK_NAME).exists()
 
 

@@ -413,6 +413,7 @@ TRAINING = _fields(
         "autoencoder": _optional(FLAG),
         "likelihood": _optional(TEXT),
         "binarize_resolved": _optional(TEXT),
+        "status": _optional(TEXT),  # untrained, in_progress, finished (checked by the training code on resume)
         "options": OPTIONS,
         "result": RESULT,
     }

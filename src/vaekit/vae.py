@@ -67,6 +67,16 @@ class VAE(VAEModule):
         p = self.decode(z)
         return p.mean if mean else p.sample(g)
 
+    def sample_frame(self, n: int, seed: int | None = None, mode: bool = False) -> Any:
+        """Table models: n new rows as a pandas DataFrame with the table's column names and category names (drawn
+        from p(x|z); ``mode``: the most probable values instead)."""
+        if len(self.schema.shape) != 1 or self.schema.kind == "sequence":
+            raise DataError(f"sample_frame needs a table model; this one is a {self.schema.kind} model (use sample)")
+        from .data.tables import values_frame
+
+        x = self.sample(n, seed=seed, mean=mode)
+        return values_frame(x.double().cpu().numpy(), self.schema)
+
     @torch.no_grad()
     def reconstruct(self, x: Any) -> torch.Tensor:
         """Decoded mean of the posterior mean: the model's reconstruction of x. (N, *shape)"""

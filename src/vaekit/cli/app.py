@@ -18,6 +18,7 @@ from .common import (
     DataOpt,
     OutFile,
     RunArg,
+    ThreadsOpt,
     _error,
     _explicit,
     _ints,
@@ -26,6 +27,7 @@ from .common import (
     err_console,
     friendly,
     out_console,
+    preset_help,
     report_failure,
     set_root_options,
 )
@@ -59,11 +61,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write (bundle, metrics.jsonl).")],
     preset: Annotated[
         str | None,
-        typer.Option(
-            help="seed (784-400-20 MLP), conv, resconv (residual conv), ladder (two latent levels over resconv) "
-            "or best (resconv with 40 epochs and a 60-minute limit: the lowest MNIST NLL per CPU-minute); "
-            "table (MIWAE's network for tables); sequence (molecules, same as --model sequence). [default: seed]"
-        ),
+        typer.Option(help=preset_help()),
     ] = None,
     model_kind: Annotated[
         Literal["vae", "sequence"] | None,
@@ -75,7 +73,7 @@ def train(
     ] = None,
     representation: Annotated[
         Literal["selfies", "smiles"] | None,
-        typer.Option(help="Molecules: token representation; every SELFIES string is a valid molecule. [selfies]"),
+        typer.Option(help="Molecules: the tokens the model reads and writes, SELFIES or SMILES. [selfies]"),
     ] = None,
     properties: Annotated[
         str | None,
@@ -137,6 +135,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
     from ..progress import RichProgress
@@ -218,6 +217,7 @@ def evaluate(
     per_sample: Annotated[Path | None, typer.Option(help="Also write one row per input to this .csv.")] = None,
     device: Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto: cuda when present.")] = "auto",
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """ELBO, importance-weighted log p(x) (K samples), bits/dim, KL per dimension and active units.
 
@@ -286,6 +286,7 @@ def sample(
         bool, typer.Option("--mode", help="Images and tables: the most probable values, not a draw (tables).")
     ] = False,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv; molecules: .smi/.txt, one SMILES
     per line, canonical when valid and as generated when not). Tables: rows are drawn from p(x|z), spread like the
@@ -314,6 +315,7 @@ def reconstruct(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Originals (top rows) beside their reconstructions (bottom rows). Molecules: a .csv of input, reconstruction
     (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test."""
@@ -341,6 +343,7 @@ def interpolate(
         tuple[str, str] | None, typer.Option(help="Molecules: the two end points, as SMILES A B.")
     ] = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Decode the path between two inputs' codes (PNG strip or animated GIF; molecules: a PNG grid of the path's
     molecules, each labelled with its SMILES)."""
@@ -361,6 +364,7 @@ def traverse(
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Vary one latent dimension at a time (one row per dimension; molecules: a PNG grid drawn with RDKit, .smi or
     .csv of dimension, value and SMILES)."""
@@ -381,6 +385,7 @@ def encode(
     sample: Annotated[bool, typer.Option("--sample", help="A draw from q(z|x), not its mean.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Compress inputs to latent codes (posterior means by default): .npy or .csv with columns z0..z{D-1} (and a
     label column, or molecules' smiles column; `vaekit decode` reads it back). Invalid and unencodable SMILES are
@@ -400,6 +405,7 @@ def decode(
     latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D), or the .csv of `vaekit encode`.")],
     out: OutFile,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding)."""
     from ..workflows.explore import decode as fn
@@ -413,6 +419,7 @@ def report(
     run: RunArg,
     data: DataOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file. [default: RUN/report.html]")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """One self-contained HTML page: metrics, training curves, samples, reconstructions, latent space."""
     from ..workflows import report as fn
@@ -457,6 +464,7 @@ def inpaint(
     refine: Annotated[int, typer.Option(help="Optimization steps towards the posterior mode first (0: none).")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Fill masked pixels given the rest: the conditional mean, or several plausible completions (--draws)."""
     from ..workflows.inpaint import inpaint_run
@@ -481,6 +489,7 @@ def denoise(
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed for --samples.")] = 0,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Clean noisy images: the model's reconstruction of them (a learned denoiser when trained with --corrupt)."""
     from ..workflows.inpaint import denoise_run
@@ -508,6 +517,7 @@ def impute(
     iw_samples: Annotated[int, typer.Option(help="Importance samples K per row.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Fill the missing cells of a table: the conditional mean given each row's observed cells (categorical: the
     most probable category), observed cells unchanged; or --draws M multiple imputations."""
@@ -567,6 +577,7 @@ def anomaly_score(
         int | None, typer.Option(help="Seed of the scoring noise. [default: the calibration's, or 0]")
     ] = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Anomaly score of every input (CSV: score_METHOD columns), with its p-value and a 0/1 flag once calibrated.
 
@@ -606,6 +617,7 @@ def anomaly_calibrate(
     ] = None,
     iw_samples: IwOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the scoring noise.")] = 0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Store the clean score distribution in RUN/anomaly.json: conformal p-values and a threshold for --fpr."""
     from ..workflows.anomaly import calibrate_run

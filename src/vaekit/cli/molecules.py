@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import RunArg, friendly, out_console
+from .common import RunArg, ThreadsOpt, friendly, out_console
 
 OverwriteOpt = Annotated[
     bool, typer.Option("--overwrite", help="Replace --out if it exists (a file you name is never replaced without it).")
@@ -51,6 +51,7 @@ def optimize(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
     top: Annotated[int, typer.Option(help="Rows of the table to print.")] = 10,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Search a sequence model's latent space for molecules with a high (or, --minimize, low) property, within a
     budget of --n decoded molecules: by gradient ascent on the model's property head, or by evolution on RDKit's
@@ -117,6 +118,7 @@ def metrics(
     ] = None,
     smiles_column: Annotated[str | None, typer.Option(help="The SMILES column of a .csv SAMPLES table.")] = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Every MOSES metric of generated SMILES: validity (invalid strings count against it), unique@k, FCD, SNN,
     Frag, Scaf, IntDiv, property distances and, with --train, novelty."""

@@ -90,6 +90,20 @@ def _eval_results(run: Path, data: str | None, latent_dims: int, notes: list[str
     return {k: v for k, v in ev.items() if k not in damaged}
 
 
+def stored_evaluation(run: str | Path) -> dict[str, Any] | None:
+    """RUN/eval.json when it is readable and holds an evaluation's headline numbers (split, ELBO, reconstruction,
+    KL; NLL with its K when present), else None: what ``vaekit report`` may print after writing the page (a
+    damaged eval.json is named on the page instead)."""
+    path = Path(run) / "eval.json"
+    try:
+        ev = bundle.read_json(path, bundle.MAX_CONFIG_BYTES) if path.is_file() else None
+    except VaekitError:
+        return None
+    needed = ["elbo", "reconstruction", "kl"] + (["nll", "iw_samples"] if isinstance(ev, dict) and "nll" in ev else [])
+    ok = isinstance(ev, dict) and isinstance(ev.get("split"), str) and all(_is_number(ev.get(k)) for k in needed)
+    return ev if ok else None
+
+
 def _eval_field_ok(key: str, value: Any, latent_dims: int) -> bool:
     """A field of eval.json has the type the report needs (numbers; per-dimension lists of the right length)."""
     if key in ("kl_per_dim", "posterior_mean_variance"):
@@ -202,15 +216,16 @@ def _result_line(model: VAE, history: list[dict[str, Any]]) -> str:
     bits = [f"best epoch <b>{result.get('best_epoch', '?')}</b>"]
     if result.get("best_val") is not None:
         bits.append(f"best {result.get('selected_by', 'validation ELBO')} <b>{_fmt(result['best_val'])}</b> nats")
-    bits.append(html.escape(_how_it_ended(result, training.get("options", {}), history)))
+    bits.append(html.escape(_how_it_ended(result, training.get("options", {}), training.get("status"), history)))
     if _is_number(history[-1].get("samples_per_s")):
         bits.append(f"{_fmt(history[-1]['samples_per_s'], ',.0f')} samples/s")
     return f'<p class="note">{" · ".join(bits)}</p>'
 
 
-def _how_it_ended(result: dict[str, Any], options: dict[str, Any], history: list[dict[str, Any]]) -> str:
+def _how_it_ended(result: dict[str, Any], options: dict[str, Any], status: Any, history: list[dict[str, Any]]) -> str:
     """Why training stopped: all epochs, early stopping, the time limit, or an interruption (a killed run keeps
-    the config of its last completed epoch). Reads result["stopped_by"] when the run recorded it."""
+    the config of its last completed epoch, with training "status" "in_progress"). The time limit is read from
+    result["stopped_by"] when recorded, else from the records (a partial last epoch, or the limit used up)."""
     done, planned, limit = result.get("epochs_completed"), options.get("epochs"), options.get("time_limit")
     of = f"{done} of {planned} epochs" if planned is not None else f"{done} epochs"
     stopped_by = result.get("stopped_by") or ("early_stopping" if result.get("stopped_early") else None)
@@ -222,7 +237,9 @@ def _how_it_ended(result: dict[str, Any], options: dict[str, Any], history: list
         return f"stopped by the time limit{f' ({limit:g} min)' if limit else ''} after {of}"
     if planned is None or done >= planned:
         return "ran all epochs"
-    return f"stopped after {of}: interrupted (killed or crashed); `vaekit train --resume` continues it"
+    if status == "finished":
+        return f"stopped after {of}"
+    return f"stopped after {of}: interrupted (killed or crashed) or still running; `vaekit train --resume` continues it"
 
 
 def _out_of_time(history: list[dict[str, Any]], limit: float) -> bool:
