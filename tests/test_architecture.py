@@ -13,7 +13,15 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # independent (neither imports the other).
 LAYERS: list[tuple[str, ...]] = [
     # leaves: no vaekit imports but each other
-    ("vaekit._version", "vaekit.errors", "vaekit.config", "vaekit._io", "vaekit._runtime", "vaekit.progress"),
+    (
+        "vaekit._version",
+        "vaekit.errors",
+        "vaekit.config",
+        "vaekit._io",
+        "vaekit._runtime",
+        "vaekit.progress",
+        "vaekit.defaults",
+    ),
     ("vaekit.record",),
     ("vaekit.nn",),
     ("vaekit.core",),

@@ -59,7 +59,9 @@ def test_the_line_names_the_command_as_typed():
     from vaekit.cli.molecules import optimize
 
     assert common._command_name(optimize) == "molecules optimize"
-    assert common._command_name(cli_app.anomaly_score) == "anomaly score"
+    from vaekit.cli.anomaly import anomaly_score
+
+    assert common._command_name(anomaly_score) == "anomaly score"
 
 
 @pytest.mark.parametrize("how", ["env", "option"])

@@ -3,6 +3,7 @@ a note; and the page says how training ended (all epochs, early stopping, the ti
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -15,9 +16,10 @@ from typer.testing import CliRunner
 
 import vaekit
 from vaekit.cli.app import app
-from vaekit.workflows import report as report_module
 from vaekit.workflows.evaluate import evaluate
 from vaekit.workflows.report import report
+
+report_module = importlib.import_module("vaekit.workflows.report")  # the package's `report` is the function
 
 
 @pytest.fixture(scope="module")

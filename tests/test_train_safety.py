@@ -264,7 +264,7 @@ TAMPERINGS = {
     "other betas": (_set(["optimizer", "param_groups", 0, "betas"], [0.5, 0.5]), "setting betas"),
     "weights of another shape": (_weight(lambda t: torch.zeros(2, 2)), "expected"),
     "zero-size weights": (_weight(lambda t: torch.zeros(0)), r"is empty|is \(0,\) torch.float32"),
-    "non-finite weights": (_weight(lambda t: t * float("nan")), "non-finite"),
+    "non-finite weights": (_weight(lambda t: t * float("nan")), "non-finite|NaN"),
     "rng not bytes": (_set(["rng", "data"], lambda t: t.float()), "not a byte tensor"),
     "rng missing": (_set(["rng"], DELETE), "lacks"),
 }

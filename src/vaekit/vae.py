@@ -14,6 +14,7 @@ import torch
 
 from . import bundle
 from .data.convert import as_batch
+from .defaults import IW_SAMPLES
 from .errors import DataError
 from .inference import anomaly as _anomaly
 from .inference import inpaint as _inpaint
@@ -117,7 +118,7 @@ class VAE(VAEModule):
         x: Any,
         mask: Any = None,
         *,
-        k: int = 100,
+        k: int = IW_SAMPLES,
         draws: int = 0,
         refine: int = 0,
         noise: bool = True,
@@ -131,7 +132,7 @@ class VAE(VAEModule):
         return impute(self, x, mask, k=k, draws=draws, refine=refine, noise=noise, generator=g)
 
     def inpaint(
-        self, x: Any, holes: Any = None, *, draws: int = 0, k: int = 100, refine: int = 100, seed: int = 0
+        self, x: Any, holes: Any = None, *, draws: int = 0, k: int = IW_SAMPLES, refine: int = 100, seed: int = 0
     ) -> Any:
         """Fill the pixels of images x where ``holes`` is True/nonzero (and NaN pixels) given the rest: note the
         convention, True = fill, the reverse of ``impute``'s mask. ``holes`` is (H, W) for every image, (N, H, W)

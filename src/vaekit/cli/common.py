@@ -155,3 +155,21 @@ def _sequence_run(run: Path) -> bool:
     from ..bundle import read_config
 
     return read_config(run).get("schema", {}).get("kind") == "sequence"
+
+
+app = typer.Typer(
+    help="Variational Autoencoders for images, tables and molecules: train a model, then evaluate it, sample, "
+    "reconstruct and explore its latent space; fill in missing values (impute, inpaint, denoise), score anomalies, "
+    "generate and optimize molecules.",
+    epilog="Example:  `vaekit train mnist --out runs/seed`  ·  `vaekit sample runs/seed --out samples.png`  ·  "
+    "`vaekit COMMAND --help` for each command's options",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace --out if it exists (a file you name is never replaced without it).")
+]

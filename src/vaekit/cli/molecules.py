@@ -10,11 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import RunArg, ThreadsOpt, friendly, out_console
-
-OverwriteOpt = Annotated[
-    bool, typer.Option("--overwrite", help="Replace --out if it exists (a file you name is never replaced without it).")
-]
+from .common import OverwriteOpt, RunArg, ThreadsOpt, friendly, out_console
 
 molecules_app = typer.Typer(
     help="Molecules: MOSES metrics of generated SMILES, and property optimization in a sequence model's latent space.",

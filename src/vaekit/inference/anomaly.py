@@ -41,11 +41,12 @@ import torch
 from ..core.conformal import METHODS, Calibration, check_fpr, check_rows
 from ..core.likelihoods import BernoulliConfig
 from ..data.convert import as_batch
+from ..defaults import IW_SAMPLES
 from ..errors import VaekitError
 from ..models.module import VAEModule as VAE
 from .estimators import elbo_stats, iwae_per_sample
 
-DEFAULT_IW_SAMPLES = 100
+DEFAULT_IW_SAMPLES = IW_SAMPLES
 NOT_CALIBRATED = (
     "this model is not calibrated for anomaly detection: calibrate it on clean data first "
     "(`vaekit anomaly calibrate RUN --data CLEAN` or model.calibrate(x_clean))"

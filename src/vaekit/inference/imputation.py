@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ..core.distributions import DiagonalGaussian, PointMass
+from ..defaults import IW_SAMPLES
 from ..errors import DataError
 
 
@@ -67,7 +68,7 @@ def impute(
     x: torch.Tensor,
     mask: Any = None,
     *,
-    k: int = 100,
+    k: int = IW_SAMPLES,
     draws: int = 0,
     refine: int = 0,
     noise: bool = True,

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from ..data.convert import as_batch
+from ..defaults import IW_SAMPLES
 from ..errors import DataError
 from ..models.module import VAEModule as VAE
 from .imputation import Imputation, impute
 
 REFINE = 100  # default optimization steps towards the posterior mode (large holes: +1.3 dB on MNIST halves)
-IW_SAMPLES = 100
 
 
 # -- the library functions (``VAE.inpaint`` and ``VAE.denoise``) --------------------------------------------

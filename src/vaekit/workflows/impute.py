@@ -22,11 +22,12 @@ import torch
 
 from .._io import atomic_write
 from ..data.tables import TABLE_SUFFIXES, category_key, frame_values, read_frame
+from ..defaults import IW_SAMPLES
 from ..errors import DataError, VaekitError
 from ..vae import VAE, load_model
 from .outputs import check_out
 
-DEFAULT_IW_SAMPLES = 100
+DEFAULT_IW_SAMPLES = IW_SAMPLES
 
 
 @dataclass

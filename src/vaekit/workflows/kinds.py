@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._io import atomic_write
+from ..defaults import EVAL_IW_SAMPLES, SEQUENCE_EVAL_IW_SAMPLES
 from ..errors import VaekitError
 from ..vae import VAE
 from .data import Selected, read_latents, select_arrays
@@ -58,7 +59,7 @@ class Kind:
 
     name: ClassVar[str]
     formats: ClassVar[dict[str, set[str]]]
-    iw_samples: ClassVar[int] = 1000  # evaluate's default K: importance samples per input
+    iw_samples: ClassVar[int] = EVAL_IW_SAMPLES  # evaluate's default K: importance samples per input
     bits_per_dim: ClassVar[bool] = True  # whether evaluate reports bits/dim
 
     def select(self, model: VAE, data: str | None, split: str = "auto") -> Selected:
@@ -178,7 +179,7 @@ class SequenceKind(Kind):
     """Molecules: SMILES in (canonicalized, unreadable ones counted and skipped), SMILES or RDKit drawings out."""
 
     name = "sequence"
-    iw_samples = 100  # each importance sample is a full pass of the GRU decoder
+    iw_samples = SEQUENCE_EVAL_IW_SAMPLES  # each importance sample is a full pass of the GRU decoder
     bits_per_dim = False
     formats: ClassVar[dict[str, set[str]]] = {
         "sample": {".smi", ".txt"},
