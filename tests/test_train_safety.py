@@ -29,11 +29,11 @@ TIMING = {"seconds", "samples_per_s"}
 #   says untrained); weights: just after the first weights, before config.json says an epoch is done;
 #   none: no kill; resume: continue RUN.
 CHILD = """
-import os, signal, sys
+import json, os, signal, sys
 import vaekit.bundle as bundle
 from vaekit.training import train
 
-run, point, args = sys.argv[1], sys.argv[2], eval(sys.argv[3])
+run, point, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 
 class Kill:
@@ -64,7 +64,7 @@ else:
 
 def child(run, point):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", CHILD, str(run), point, repr(ARGS)]
+    cmd = [sys.executable, "-c", CHILD, str(run), point, json.dumps(ARGS)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -44,7 +44,7 @@ from ..data.convert import as_batch
 from ..defaults import IW_SAMPLES
 from ..errors import VaekitError
 from ..models.module import VAEModule as VAE
-from .estimators import elbo_stats, iwae_per_sample
+from .estimators import batch_starts, elbo_stats, iwae_per_sample
 
 DEFAULT_IW_SAMPLES = IW_SAMPLES
 NOT_CALIBRATED = (
@@ -122,12 +122,13 @@ def anomaly_scores(
     x = as_batch(x, model.schema, model.shift.device)
     if len(x) == 0:
         return torch.zeros(0, dtype=torch.float64)
-    if method == "elbo":
-        return -elbo_stats(model, x, seed=seed, per_sample=True)["per_sample"][:, 0]  # evaluate's ELBO
+    what = f"anomaly score ({method})"
+    if method == "elbo":  # evaluate's ELBO
+        return -elbo_stats(model, x, seed=seed, per_sample=True, description=what)["per_sample"][:, 0]
     if method == "iwae":
-        return -iwae_per_sample(model, x, k, seed=seed, precision="fp32", batch_size=100).cpu()
+        return -iwae_per_sample(model, x, k, seed=seed, precision="fp32", batch_size=100, description=what).cpu()
     parts = []
-    for i in range(0, len(x), batch_size):
+    for i in batch_starts(len(x), batch_size, what):
         xb = x[i : i + batch_size]
         nll = -model.decode(model.encode(xb).mean).log_prob(xb).double()
         parts.append((nll / (1 + input_entropy(xb)) if method == "relative" else nll).cpu())

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import torch
 
+from .. import progress
 from ..core.distributions import PointMass, float32
 from ..core.losses import elbo_loss
 from ..models.module import VAEModule as VAE
@@ -112,14 +113,28 @@ def iwae_log_px(
     return total - math.log(k)
 
 
+def batch_starts(n: int, batch_size: int, description: str | None = None) -> Iterator[int]:
+    """0, batch_size, 2 batch_size, ... below n; with ``description``, a progress bar counts the batches."""
+    starts = range(0, n, batch_size)
+    return iter(starts) if description is None else progress.track(starts, description)
+
+
 def iwae_per_sample(
-    model: VAE, x: torch.Tensor, k: int, *, seed: int = 0, precision: Precision = "fp32", batch_size: int = 100
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    *,
+    seed: int = 0,
+    precision: Precision = "fp32",
+    batch_size: int = 100,
+    description: str | None = None,
 ) -> torch.Tensor:
-    """K-sample importance-weighted log p(x) for every row of x, ``batch_size`` inputs at a time. (N,) float64"""
+    """K-sample importance-weighted log p(x) for every row of x, ``batch_size`` inputs at a time; with
+    ``description``, a progress bar. (N,) float64"""
     g = torch.Generator(x.device).manual_seed(seed)
     parts = [
         iwae_log_px(model, x[i : i + batch_size], k, generator=g, precision=precision)
-        for i in range(0, len(x), batch_size)
+        for i in batch_starts(len(x), batch_size, description)
     ]
     return torch.cat(parts)
 
@@ -151,14 +166,16 @@ def elbo_stats(
     batch_size: int = 1000,
     device: torch.device | None = None,
     per_sample: bool = False,
+    description: str | None = None,
 ) -> dict[str, Any]:
-    """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise."""
+    """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise; with
+    ``description``, a progress bar."""
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     parts: list[torch.Tensor] = []
-    for i in range(0, len(x), batch_size):
+    for i in batch_starts(len(x), batch_size, description):
         xb = x[i : i + batch_size].to(device)
         latents, likelihood = model(xb, g)
         out = elbo_loss(xb, latents, likelihood)

@@ -31,6 +31,7 @@ import torch
 from ..core.distributions import DiagonalGaussian, PointMass
 from ..defaults import IW_SAMPLES
 from ..errors import DataError
+from .estimators import batch_starts
 
 
 @dataclass
@@ -98,7 +99,7 @@ def impute(
         )
         filled = torch.where(observed, x, torch.cat([model.decode(modes[c]).mean.float() for c in chunks]))
     parts = []
-    for i in range(0, len(x), batch_size):
+    for i in batch_starts(len(x), batch_size, "imputing" if len(x) > batch_size else None):
         rows = slice(i, i + batch_size)
         mode = modes[rows] if modes is not None else None
         parts.append(_impute_batch(model, x[rows], filled[rows], observed[rows], mode, k, draws, noise, g))

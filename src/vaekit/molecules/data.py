@@ -26,6 +26,7 @@ import rdkit
 from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 
+from .. import progress
 from .._io import atomic_path
 from ..errors import DataError
 from ._deps import INSTALL_MOSES, missing
@@ -74,7 +75,8 @@ def canonicalize(smiles: Iterable[str], source: str = "SMILES") -> SmilesSet:
     kept: list[str] = []
     invalid: list[str] = []
     n_invalid = n_read = 0
-    for s in smiles:
+    rows = smiles if isinstance(smiles, list | tuple) else list(smiles)
+    for s in progress.track(rows, f"reading {source}") if len(rows) > 5000 else rows:
         n_read += 1
         c = canonical_smiles(s)
         if c is None:

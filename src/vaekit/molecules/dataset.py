@@ -12,6 +12,7 @@ import numpy as np
 import rdkit
 import torch
 
+from .. import progress
 from .._io import atomic_path
 from ..data.schema import Dataset, Schema
 from ..errors import DataError
@@ -51,7 +52,7 @@ def molecule_dataset(
         raise DataError(f"{mols.source}: no valid molecules to train on ({mols.n_invalid} invalid SMILES)")
     report = mols.summary()
     tokens, smiles, failed = [], [], 0
-    for s in mols.smiles:  # tokenize once: SELFIES encoding is the slow part
+    for s in progress.track(mols.smiles, f"tokenizing {len(mols.smiles):,} molecules as {representation}"):
         try:
             tokens.append(_to_tokens(s, representation))
         except DataError:

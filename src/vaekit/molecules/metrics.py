@@ -37,6 +37,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 from rdkit.rdBase import BlockLogs
 from scipy.stats import wasserstein_distance
 
+from .. import progress
 from .._io import atomic_path, write_json
 from ..errors import DataError
 from . import chemnet
@@ -282,15 +283,24 @@ def all_metrics(
 ) -> dict[str, float]:
     """Every MOSES metric of generated SMILES (invalid ones allowed) against a reference set ("Test") and, when
     given, a scaffold reference ("TestSF") and the training set (novelty). Keys as in MOSES's output."""
+    with progress.task("MOSES metrics", total=5) as bar:
+        return _all_metrics(generated, reference, train, scaffold_reference, k, device, bar)
+
+
+def _all_metrics(generated, reference, train, scaffold_reference, k, device, bar) -> dict[str, float]:  # noqa: PLR0913
     valid = [c for c in map(canonical_smiles, generated) if c is not None]
+    bar.advance()
     out: dict[str, float] = {"n_generated": len(generated), "n_valid": len(valid), "valid": validity(generated)}
     for kk in k:
         out[f"unique@{kk}"] = unique_at_k(valid, kk)
     refs = {"Test": reference} | ({"TestSF": scaffold_reference} if scaffold_reference is not None else {})
     refs = {name: r if isinstance(r, ReferenceStats) else ReferenceStats.compute(r, name, device=device)
             for name, r in refs.items()}  # fmt: skip
+    bar.advance()
     fps, frag, scaf, props = _features(valid)
+    bar.advance()
     gauss = chemnet.gaussian_stats(valid, device=device) if len(valid) >= 2 else None
+    bar.advance()
     for name, r in refs.items():
         out[f"FCD/{name}"] = chemnet.frechet_distance(r.fcd_mu, r.fcd_sigma, *gauss) if gauss else math.nan
         out[f"SNN/{name}"] = snn(fps, r.fingerprints)
@@ -302,6 +312,7 @@ def all_metrics(
         out[name] = float(wasserstein_distance(refs["Test"].properties[name], values)) if len(values) else math.nan
     if train is not None:
         out["Novelty"] = novelty(valid, train)
+    bar.advance()
     return out
 
 

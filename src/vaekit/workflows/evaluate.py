@@ -64,7 +64,7 @@ def evaluate(
     sel = kind.select(model, data, split)
     x, split, labels = binarized_like_training(model, sel.x).to(dev), sel.source or sel.split, sel.labels
     start = time.perf_counter()
-    stats = elbo_stats(model, x, seed=seed, per_sample=True)
+    stats = elbo_stats(model, x, seed=seed, per_sample=True, description="ELBO")
     elbo_seconds = time.perf_counter() - start
     bits = model.schema.size * math.log(2) if kind.bits_per_dim else None  # nats -> bits/dim
     result: dict[str, Any] = {
@@ -86,7 +86,10 @@ def evaluate(
     }
     if iw_samples:
         start = time.perf_counter()
-        log_px = iwae_per_sample(model, x, iw_samples, seed=seed, precision=precision, batch_size=batch_size)
+        what = f"log p(x), K={iw_samples}"
+        log_px = iwae_per_sample(
+            model, x, iw_samples, seed=seed, precision=precision, batch_size=batch_size, description=what
+        )
         result.update(
             {
                 "iw_samples": iw_samples,
