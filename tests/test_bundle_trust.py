@@ -179,6 +179,34 @@ def test_sequence_vocabulary_is_checked(run):
     refused(run, "schema.vocabulary is missing")
 
 
+@pytest.mark.parametrize(
+    ("config", "shape", "match"),
+    [
+        (ModelConfig(latent_dim=0), (3,), "latent sizes must be positive integers"),
+        (ModelConfig(top_latent_dim=-2), (3,), "latent sizes must be positive integers"),
+        (
+            ModelConfig(architecture=MLPConfig(hidden=(8, -5))),
+            (3,),
+            r"layer widths must be positive integers, got \[8, -5\]",
+        ),
+        (ModelConfig(architecture=MLPConfig(hidden=(8.0,))), (3,), "layer widths"),
+        (PRESETS["conv"], (1, 0, 28), r"shape must be positive integers, got \[1, 0, 28\]"),
+        (ModelConfig(), (), "the schema's shape is empty"),
+    ],
+)
+def test_the_constructor_refuses_bad_sizes(config, shape, match):
+    """The Python API gets the same refusal as a bundle: a ValueError, not a torch error from deep inside."""
+    with pytest.raises(ValueError, match=match):
+        VAE(config, Schema("image" if len(shape) == 3 else "vector", shape))
+
+
+def test_numpy_sizes_are_accepted():
+    model = VAE(
+        ModelConfig(latent_dim=np.int64(2), architecture=MLPConfig(hidden=(np.int64(4),))), Schema("vector", (3,))
+    )
+    assert model.decode(torch.zeros(1, 2)).mean.shape == (1, 3)
+
+
 def test_the_checks_know_every_config_field():
     """The validation tables in vaekit.bundle name every field of the model's config classes (a new field
     added to a config but not to the checks would refuse every bundle that has it)."""

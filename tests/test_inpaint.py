@@ -248,6 +248,12 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(run, files, tmp_pa
     refused("denoise", run, "-i", tmp_path / "wrong.npy", "-o", out, "--overwrite", match=r"shape \(2, 30, 30\)")
     refused(*base, "--mask", files / "hole.png", "--out", tmp_path / "x.gif", match="expected a file ending")
     refused("denoise", run, "-i", tmp_path / "missing.png", "-o", out, "--overwrite", match="no such file")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 28, 28), np.float32))  # a ValueError traceback before
+    refused("denoise", run, "-i", tmp_path / "empty.npy", "-o", out, "--overwrite", match="no rows")
+    with open(tmp_path / "forged.npy", "wb") as f:  # a header claiming 285 TiB: a MemoryError before
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10**13, 28, 28)})
+        f.write(b"\0" * 64)
+    refused("inpaint", run, "-i", tmp_path / "forged.npy", *hole, match="truncated or damaged")
     refused("denoise", run, "-i", files / "digit.png", "-o", out, match="already exists: .* --overwrite")
     assert snapshot(out, run) == before
     refused("train", "mnist", "--out", tmp_path / "t", "--corrupt", "blur:2", match="gaussian:S .* dropout:P")

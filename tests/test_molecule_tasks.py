@@ -1,4 +1,4 @@
-"""vaekit.tasks.molecules and the molecule side of the CLI (sample, reconstruct, interpolate, evaluate, molecules
+"""vaekit.workflows.molecules and the molecule side of the CLI (sample, reconstruct, interpolate, evaluate, molecules
 metrics) on a tiny sequence VAE trained once per module on 300 MOSES test molecules."""
 
 from __future__ import annotations

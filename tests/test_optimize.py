@@ -1,4 +1,4 @@
-"""Property optimization in a sequence VAE's latent space: vaekit.tasks.optimize and `vaekit molecules optimize`."""
+"""Property optimization in a sequence VAE's latent space: vaekit.workflows.optimize and `vaekit molecules optimize`."""
 
 import pytest
 import torch

@@ -39,7 +39,7 @@ CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = (
 )
 PICKLE_NAMES = ("*.pt", "*.pth", "*.bin", "*.ckpt", "*.pkl")
 MAX_CONFIG_BYTES = 10 * 2**20  # config.json (a vocabulary of tokens is the largest part of a real one: a few KB)
-MAX_CALIBRATION_BYTES = 256 * 2**20  # anomaly.json: about 20 bytes per calibration row
+MAX_CALIBRATION_BYTES = 64 * 2**20  # anomaly.json: about 20 bytes per calibration row, so 3 million rows
 MAX_DEPTH = 32  # JSON nesting; config.json needs 4 levels, a training state's skeleton 5
 MAX_SIZE = 1_000_000  # any one width, length or count in a model config
 MAX_FEATURES = 100_000_000  # values per sample (the product of the schema's shape)
@@ -153,18 +153,21 @@ def check_weights_fit(path: Path, cfg: dict[str, Any], cls: Any) -> None:
     header = read_header(file)
     with torch.device("meta"):
         needed = {k: tuple(v.shape) for k, v in _build(cls, cfg, path).state_dict().items()}
-    missing = sorted(needed.keys() - header.keys())
-    unexpected = sorted(header.keys() - needed.keys())
-    wrong = sorted(k for k in needed.keys() & header.keys() if needed[k] != header[k])
-    if missing or unexpected or wrong:
-        why = (
-            f"it lacks {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-            if missing
-            else f"{unexpected[0]} is not part of the model"
-            if unexpected
-            else f"{wrong[0]} has shape {list(header[wrong[0]])}, the config needs {list(needed[wrong[0]])}"
-        )
+    why = _mismatch(needed, header)
+    if why:
         raise BundleError(f"{file} does not match the model described in {CONFIG}: {why}")
+
+
+def _mismatch(needed: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> str | None:
+    """The first difference between the tensors a model needs and those a file holds (name -> shape), or None."""
+    missing = sorted(needed.keys() - found.keys())
+    if missing:
+        return f"it lacks {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    unexpected = sorted(found.keys() - needed.keys())
+    if unexpected:
+        return f"{unexpected[0]} is not part of the model"
+    wrong = sorted(k for k in needed if needed[k] != found[k])
+    return f"{wrong[0]} has shape {list(found[wrong[0]])}, the config needs {list(needed[wrong[0]])}" if wrong else None
 
 
 def _build(cls: Any, cfg: dict[str, Any], path: Path) -> Any:
@@ -367,7 +370,7 @@ SCHEMA = _fields(
         "shape": _list_of(SIZE, 1, 3),
         "columns": _optional(_list_of(TEXT, 1)),
         "label_names": _optional(_list_of(TEXT)),
-        "source": _optional(TEXT),
+        "source": TEXT,
         "column_types": _optional(_list_of(_choice("numeric", "categorical"), 1)),
         "categories": _optional(_dict_of(_list_of(TEXT, 1))),
         "vocabulary": _optional(VOCABULARY),
@@ -493,7 +496,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
                 raise BundleError(f"{damaged}: its header has no state record")
             skeleton = parse_json(text, f"the state record of {file}")
             flat = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise BundleError(f"cannot read training state {file}: {e}") from None
     if not isinstance(skeleton, dict):
         raise BundleError(f"{damaged}: its state record is {_show(skeleton)}, expected an object")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vaekit.data import arrays, load_dataset, read_array_file
-from vaekit.data.arrays import read_npy_safely
+from vaekit.data.arrays import read_npy_safely, read_npz_safely
 from vaekit.errors import DataError
 
 HUGE = (10**9, 10**6, 10)  # float64: 8e16 bytes, about 71 PiB; the header alone says so
@@ -45,7 +45,7 @@ def test_forged_huge_shape_is_refused_before_allocating(tmp_path: Path, read):
     path = tmp_path / "huge.npy"
     path.write_bytes(npy_bytes(HUGE))
     message = refused(r"truncated or damaged .*declares shape \(1000000000, 1000000, 10\)", read, path)
-    assert "TiB" in message and "but only 16 bytes of data follow" in message
+    assert "float64, 71.1 PiB, but only 16 bytes of data follow" in message
 
 
 @pytest.mark.parametrize("read", READERS)
@@ -124,3 +124,16 @@ def test_read_npy_safely_reads_good_files(tmp_path: Path):
     np.savez(tmp_path / "x.npz", x=x)
     refused(r"x\.npz is an \.npz archive: expected a single \.npy array", read_npy_safely, tmp_path / "x.npz")
     refused(r"^no such file: ", read_npy_safely, tmp_path / "missing.npy")
+
+
+def test_read_npz_safely(tmp_path: Path):
+    """Every member by name, each checked; empty members are the caller's business."""
+    np.savez(tmp_path / "ok.npz", a=np.arange(3), empty=np.zeros((0, 2)))
+    out = read_npz_safely(tmp_path / "ok.npz")
+    assert sorted(out) == ["a", "empty"] and np.array_equal(out["a"], np.arange(3)) and out["empty"].shape == (0, 2)
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("meta.npy", npy_bytes((4,), "|u1", b"\0" * 4))
+        zf.writestr("fingerprints.npy", npy_bytes(HUGE))
+    refused(r"bad\.npz\[fingerprints\]: it is truncated or damaged", read_npz_safely, tmp_path / "bad.npz")
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    refused(r"x\.npy is a single \.npy array: expected an \.npz archive", read_npz_safely, tmp_path / "x.npy")

@@ -1,5 +1,5 @@
 """``vaekit molecules ...``: commands that work on molecules rather than on one model's data (metrics of a set
-of SMILES, property optimization in a sequence model's latent space). Registered on the main app in cli.py."""
+of SMILES, property optimization in a sequence model's latent space). Registered on the main app in cli/app.py."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def p_values(calibration_scores: torch.Tensor, scores: torch.Tensor) -> torch.Te
 class Calibration:
     """What ``calibrate`` learned from clean data: how scores are computed, and their clean distribution."""
 
-    method: str  # the score: elbo, iwae, recon or relative (see vaekit.tasks.anomaly)
+    method: str  # the score: elbo, iwae, recon or relative (see vaekit.inference.anomaly)
     iw_samples: int | None  # K of the iwae score; None for the others
     seed: int  # seed of the scoring noise (elbo, iwae)
     fpr: float  # target false-positive rate: flag when p <= fpr

@@ -1,6 +1,6 @@
 """The approximate posterior q(z|x): a diagonal Gaussian, or a point mass for the plain autoencoder.
 
-Both expose the same interface (``mean``, ``stddev``, ``rsample``, ``sample``, ``kl``), so the loss, the
+Both expose the same interface (``mean``, ``mode``, ``stddev``, ``rsample``, ``sample``, ``kl``), so the loss, the
 trainer and every task work unchanged for the VAE and the autoencoder.
 """
 
@@ -49,7 +49,9 @@ class DiagonalGaussian:
         with torch.no_grad():
             return self.rsample(generator)
 
+    @property
     def mode(self) -> torch.Tensor:
+        """The most probable code: the mean (a property, like the likelihoods' ``mode``). (N, D)"""
         return self.mean
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

@@ -3,8 +3,10 @@
 A likelihood *config* says how many decoder outputs each data value needs (``params_per_value``) and turns the
 decoder's raw output into a distribution object. Every distribution offers ``log_prob(x, mask=None)`` summed
 over all non-batch dimensions (the optional mask, 1 = observed, is how missing data and inpainting will enter),
-``mean`` and ``sample()``. Values are in data units: the Gaussian undoes the model's standardization, so its
-log-density is that of the original data.
+``sample(generator)`` (a draw: what generating new data means), ``mode`` (the most probable value of each entry:
+the category with the highest probability, the Gaussian's centre) and ``mean`` (the expected value; for a
+categorical column, whose codes have no mean, its most probable category, as ``mode``). Values are in data units:
+the Gaussian undoes the model's standardization, so its log-density is that of the original data.
 
 Tables may have missing values: for the Gaussian and the Mixed likelihood a NaN in x counts as missing even
 without a mask (log_prob then covers the observed entries only), and missing entries never reach the arithmetic,
@@ -62,6 +64,11 @@ class Bernoulli:
     def mean(self) -> torch.Tensor:
         return torch.sigmoid(self.logits)
 
+    @property
+    def mode(self) -> torch.Tensor:
+        """1 where p > 0.5, else 0 (0 at exactly 0.5)."""
+        return (self.logits > 0).to(self.logits.dtype)
+
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of log p(x_i) over the event. (N,)"""
         # x*l - softplus(l) = x log sigmoid(l) + (1-x) log sigmoid(-l): stable, and on CPU ~4x faster than
@@ -92,6 +99,10 @@ class Gaussian:
         return self.loc
 
     @property
+    def mode(self) -> torch.Tensor:
+        return self.loc
+
+    @property
     def stddev(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)
 
@@ -101,6 +112,7 @@ class Gaussian:
         return _sum_event(_normal_log_density(x, self.loc, self.logvar), mask, self.event_dims)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw per value: loc + stddev * N(0, 1). Same shape as ``loc``."""
         eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
         return self.loc + self.stddev * eps
 
@@ -142,6 +154,10 @@ class StudentT:
 
     @property
     def mean(self) -> torch.Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> torch.Tensor:
         return self.loc
 
     @property
@@ -222,12 +238,20 @@ class Mixed:
         return torch.stack(columns, -1)
 
     @property
-    def mean(self) -> torch.Tensor:
-        """Numeric columns: the mean; categorical columns: the index of the most probable category. (*batch, D)"""
+    def mode(self) -> torch.Tensor:
+        """The most probable row: numeric columns their mean, categorical columns the index of their most
+        probable category. (*batch, D)"""
         return self._assemble(self.loc, [lg.argmax(-1) for _, lg in self._slices()])
 
     @property
+    def mean(self) -> torch.Tensor:
+        """Numeric columns: the mean; categorical columns (codes have no mean): the most probable category, as
+        ``mode``. (*batch, D)"""
+        return self.mode
+
+    @property
     def stddev(self) -> torch.Tensor:
+        """Standard deviation of each numeric column. (*batch, numeric columns)"""
         return torch.exp(0.5 * self.logvar)
 
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -247,6 +271,9 @@ class Mixed:
         return total
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One drawn row per batch entry: numeric columns from their Gaussian, each categorical column's category
+        from the softmax of its logits (a column that is 40 % "Berlin" gives Berlin in about 40 % of the draws).
+        (*batch, D)"""
         eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
         codes = []
         for _, logits in self._slices():
@@ -386,6 +413,11 @@ class CategoricalSequence:
     def mean(self) -> torch.Tensor:
         """Greedy decoding: the most probable token at every step. (*batch, L) int64"""
         return self._generate(None, greedy=True)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        """Greedy decoding, as ``mean`` (an approximation of the most probable sequence). (*batch, L) int64"""
+        return self.mean
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Ancestral sampling, token by token (softmax at ``temperature``). (*batch, L) int64"""

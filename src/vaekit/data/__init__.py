@@ -5,7 +5,7 @@
 :class:`vaekit.errors.DataError` with a one-line message.
 """
 
-from .arrays import load_array
+from .arrays import load_array, read_npy_safely, read_npz_safely
 from .idx import load_idx, read_idx
 from .images import load_image_folder
 from .mnist import load_mnist
@@ -24,5 +24,7 @@ __all__ = [
     "load_mnist",
     "load_table",
     "read_array_file",
+    "read_npy_safely",
+    "read_npz_safely",
     "read_idx",
 ]

@@ -100,8 +100,8 @@ def _memory_bytes() -> int | None:
 
 def _size_text(n: int) -> str:
     """A byte count for humans: ``"285.0 TiB"``."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
             return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     raise AssertionError  # unreachable
@@ -151,13 +151,14 @@ def _check_rows(x: np.ndarray, where: str) -> np.ndarray:
     return x
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
+def _read_member(zf: zipfile.ZipFile, name: str, where: str, allow_empty: bool = False) -> np.ndarray:
     """One ``.npy`` member of an ``.npz`` archive, its header checked against the member's declared size."""
     info = zf.getinfo(name)
     with zf.open(info) as m:
         check_npy_header(m, info.file_size, where)
     with zf.open(info) as m:
-        return _check_rows(np.lib.format.read_array(m, allow_pickle=False), where)
+        x = np.lib.format.read_array(m, allow_pickle=False)
+    return x if allow_empty else _check_rows(x, where)
 
 
 def _read_plain(f: BinaryIO, path: Path) -> np.ndarray:
@@ -199,6 +200,25 @@ def read_npy_safely(path: str | os.PathLike[str]) -> np.ndarray:
         if head.startswith(_ZIP_MAGIC):
             raise DataError(f"{path} is an .npz archive: expected a single .npy array")
         return _read_plain(f, path)
+
+    return _guarded(path, read)
+
+
+def read_npz_safely(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive by name (``x.npy`` -> ``"x"``), each member checked like
+    :func:`read_npy_safely` (empty arrays are allowed here: the caller knows which may be empty)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+
+    def read(f: BinaryIO, head: bytes) -> dict[str, np.ndarray]:
+        if not head.startswith(_ZIP_MAGIC):
+            raise DataError(f"{path} is a single .npy array: expected an .npz archive")
+        with zipfile.ZipFile(f) as zf:
+            return {
+                name.removesuffix(".npy"): _read_member(zf, name, f"{path}[{name.removesuffix('.npy')}]", True)
+                for name in zf.namelist()
+            }
 
     return _guarded(path, read)
 

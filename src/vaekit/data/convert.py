@@ -38,12 +38,17 @@ def as_batch(
         t = t.reshape(-1, *shape)
     if tuple(t.shape[1:]) != shape:
         raise DataError(f"input has shape {tuple(t.shape)}, expected (N, {', '.join(map(str, shape))})")
+    _check_finite(t, allow_missing)
+    return t
+
+
+def _check_finite(t: torch.Tensor, allow_missing: bool) -> None:
+    """DataError for infinite values, and for NaN (a missing value) unless ``allow_missing``."""
     if allow_missing:
         if torch.isinf(t).any():
             raise DataError("input contains infinite values: use NaN for a missing value")
     elif not torch.isfinite(t).all():
         raise DataError("input contains NaN or infinite values")
-    return t
 
 
 def _frame_to_array(frame: Any, schema: Schema) -> np.ndarray:

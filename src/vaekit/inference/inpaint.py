@@ -1,6 +1,6 @@
 """Image inpainting and denoising with a trained image model.
 
-Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.imputation.impute`` (the same
+Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.inference.imputation.impute`` (the same
 machinery as missing table cells): the importance-weighted conditional mean E[x_fill | x_rest] as the single
 answer, and ``draws`` alternative completions (each the decoded mean of one latent code resampled by the
 importance weights). Observed pixels are returned exactly as given.

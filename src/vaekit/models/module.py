@@ -117,33 +117,52 @@ class VAEModule(nn.Module):
     """The generative model as tensors: encoder, decoder, priors and standardization buffers. The user-facing
     :class:`vaekit.VAE` adds input conversion and what users do with a model on top of it."""
 
-    def __init__(self, config: ModelConfig, schema: Schema):
-        super().__init__()
-        arch, lik = config.architecture, config.likelihood
+    @staticmethod
+    def _check_arguments(config: ModelConfig, schema: Schema) -> None:
+        """ValueError naming the first thing the model cannot be built from: a size that is not a positive
+        integer, or an architecture, likelihood and data that do not go together."""
+        arch, lik, top = config.architecture, config.likelihood, config.top_latent_dim
         named = ("channels", "hidden", "embedding", "encoder_hidden", "decoder_hidden")  # the widths of each kind
         widths = arch.hidden if isinstance(arch, MLPConfig) else [getattr(arch, k) for k in named if hasattr(arch, k)]
-        for what, sizes in (("latent_dim", [config.latent_dim]), ("layer widths", widths), ("shape", schema.shape)):
+        latents = [config.latent_dim] + ([top] if top is not None else [])
+        for what, sizes in (("latent sizes", latents), ("layer widths", widths), ("shape", schema.shape)):
             if any(isinstance(n, bool) or not hasattr(n, "__index__") or n < 1 for n in sizes):  # numpy ints too
                 raise ValueError(f"{what} must be positive integers, got {list(sizes)}")
-        if not schema.shape:
-            raise ValueError("the schema's shape is empty: expected (C, H, W) for images or (D,) for tables")
+        sequence = isinstance(arch, SequenceConfig)
         table = len(schema.shape) == 1 and schema.kind != "sequence"
-        if isinstance(lik, MixedConfig) and (not table or tuple(lik.cardinalities) != schema.cardinalities):
-            raise ValueError("the mixed likelihood's cardinalities must match the table's columns")
-        if isinstance(config.architecture, ConvConfig | ResConvConfig) and schema.kind != "image":
-            raise ValueError("the conv architecture needs image data; use the MLP (preset seed) for tables")
-        top = config.top_latent_dim
-        if top is not None and (top < 1 or config.autoencoder):
-            raise ValueError("a top latent level needs top_latent_dim >= 1 and a VAE (not an autoencoder)")
-        if config.mask_input and (not isinstance(config.architecture, MLPConfig) or len(schema.shape) != 1):
-            raise ValueError("mask_input needs the MLP architecture and (N, D) data (tables)")
+        rules = [
+            (not schema.shape, "the schema's shape is empty: expected (C, H, W) for images or (D,) for tables"),
+            (
+                isinstance(lik, MixedConfig) and (not table or tuple(lik.cardinalities) != schema.cardinalities),
+                "the mixed likelihood's cardinalities must match the table's columns",
+            ),
+            (
+                isinstance(arch, ConvConfig | ResConvConfig) and schema.kind != "image",
+                "the conv architecture needs image data; use the MLP (preset seed) for tables",
+            ),
+            (
+                top is not None and config.autoencoder,
+                "a top latent level needs top_latent_dim >= 1 and a VAE (not an autoencoder)",
+            ),
+            (
+                config.mask_input and (not isinstance(arch, MLPConfig) or len(schema.shape) != 1),
+                "mask_input needs the MLP architecture and (N, D) data (tables)",
+            ),
+            (
+                sequence != (schema.kind == "sequence") or sequence != isinstance(lik, SequenceLikelihoodConfig),
+                "the sequence architecture, likelihood and data (molecules) go together",
+            ),
+            (sequence and top is not None, "the sequence model has one latent level"),
+        ]
+        for broken, message in rules:
+            if broken:
+                raise ValueError(message)
+
+    def __init__(self, config: ModelConfig, schema: Schema):
+        super().__init__()
+        self._check_arguments(config, schema)
         self.is_sequence = isinstance(config.architecture, SequenceConfig)
-        if self.is_sequence != (schema.kind == "sequence") or self.is_sequence != isinstance(
-            config.likelihood, SequenceLikelihoodConfig
-        ):
-            raise ValueError("the sequence architecture, likelihood and data (molecules) go together")
-        if self.is_sequence and top is not None:
-            raise ValueError("the sequence model has one latent level")
+        top = config.top_latent_dim
         self.config, self.schema = config, schema
         d, arch = config.latent_dim, config.architecture
         out = d if config.autoencoder else 2 * d + 2 * (top or 0)
@@ -296,7 +315,7 @@ class VAEModule(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()):
         """(latents, likelihood) for a batch: ``Latents`` drawn from q(z|x) (K per input with sample_shape=(K,))
-        and p(x|z) over (*sample_shape, N, *shape). The loss is computed by ``vaekit.losses``, not here."""
+        and p(x|z) over (*sample_shape, N, *shape). The loss is computed by ``vaekit.core.losses``, not here."""
         latents = self.sample_latents(self.encode_levels(x), sample_shape, generator)
         return latents, self.decode(latents.z)
 

@@ -14,6 +14,7 @@ import torch
 
 from .. import progress
 from .._io import atomic_path
+from ..data.arrays import read_npy_safely
 from ..data.schema import Dataset, Schema
 from ..errors import DataError
 from .data import SmilesSet, cache_dir, load_smiles
@@ -83,10 +84,10 @@ def _cached_properties(smiles: list[str], names: tuple[str, ...]) -> np.ndarray:
     path = cache_dir() / "properties" / f"{key}.npy"
     if path.is_file():
         try:
-            table = np.load(path, allow_pickle=False)
+            table = read_npy_safely(path)
             if table.shape == (len(smiles), len(names)):
                 return table
-        except (OSError, ValueError):
+        except DataError:
             pass  # a damaged cache file is recomputed
     table = property_table(smiles, names)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from scipy.stats import wasserstein_distance
 
 from .. import progress
 from .._io import atomic_path, write_json
+from ..data.arrays import read_npz_safely
 from ..errors import DataError
 from . import chemnet
 from .data import cache_dir, canonical_smiles, load_moses
@@ -244,14 +245,17 @@ class ReferenceStats:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReferenceStats:
         """Read :meth:`save` output (``allow_pickle=False``: nothing in the file can run code)."""
-        with np.load(path, allow_pickle=False) as z:
+        z = read_npz_safely(Path(path))  # every member's header checked before it is read
+        try:
             meta = json.loads(z["meta"].tobytes().decode())
             if meta.get("format") != STATS_FORMAT:
                 raise DataError(f"{path}: reference statistics format {meta.get('format')} (expected {STATS_FORMAT})")
-            props = {k.removeprefix("property_"): z[k] for k in z.files if k.startswith("property_")}
+            props = {k.removeprefix("property_"): v for k, v in z.items() if k.startswith("property_")}
             fps = np.unpackbits(z["fingerprints"], axis=1, count=FP_BITS)
             return cls(meta["source"], meta["n"], fps, z["fcd_mu"], z["fcd_sigma"], meta["fragments"],
                        meta["scaffolds"], props)  # fmt: skip
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise DataError(f"{path}: damaged reference statistics ({e}): delete it to recompute") from None
 
 
 def reference_stats(smiles: Sequence[str], source: str = "", cache: bool = True, device: str = "cpu") -> ReferenceStats:

@@ -69,7 +69,7 @@ class Generators:
         self.noise.set_state(state["noise"])
 
 
-def fit(
+def fit(  # noqa: PLR0913
     model: VAE,
     x_train: torch.Tensor,
     x_val: torch.Tensor | None,
@@ -96,22 +96,9 @@ def fit(
     properties = properties.to(device) if properties is not None else None
     x_val = x_val.to(device) if x_val is not None and len(x_val) else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: ~9x faster step on CPU
-    gens = Generators.seeded(cfg.seed, device)
-    state = TrainState()
+    state, gens = TrainState(), Generators.seeded(cfg.seed, device)
     if resume is not None:
-        weights, saved = resume
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(saved["optimizer"])
-        _match_layouts(optimizer)
-        state = TrainState(**saved["train_state"])
-        try:
-            gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
-        except (RuntimeError, ValueError):  # saved on another kind of device: its RNG states do not fit here
-            if saved["rng"]["data"].numel() == gens.data.get_state().numel():  # this device's kind, yet refused
-                raise TrainingError("cannot resume: the training state's random generator states are damaged") from None
-            gens = Generators.seeded(cfg.seed + state.epoch, device)
-            for cb in callbacks:
-                cb.on_message("resuming on another kind of device: random streams restarted from the seed")
+        state, gens = _restore(resume, model, optimizer, cfg, device, callbacks)
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.stopped_early or _out_of_time(state, cfg):
             break
@@ -131,17 +118,40 @@ def fit(
         if on_checkpoint is not None:
             on_checkpoint(model, state, optimizer, gens, improved)
         if "fraction" in record:
-            for cb in callbacks:
-                cb.on_message(
-                    f"time limit of {cfg.time_limit:g} min reached {100 * record['fraction']:.0f} % into epoch {epoch}"
-                )
+            _say(
+                callbacks,
+                f"time limit of {cfg.time_limit:g} min reached {100 * record['fraction']:.0f} % into epoch {epoch}",
+            )
         if state.stopped_early:
-            for cb in callbacks:
-                cb.on_message(
-                    f"early stopping: no better validation score for {cfg.early_stopping} epochs "
-                    f"(best {state.best_val:.2f} at epoch {state.best_epoch})"
-                )
+            _say(
+                callbacks,
+                f"early stopping: no better validation score for {cfg.early_stopping} epochs "
+                f"(best {state.best_val:.2f} at epoch {state.best_epoch})",
+            )
     return state
+
+
+def _restore(resume, model: VAE, optimizer, cfg: TrainConfig, device: torch.device, callbacks):
+    """Load a checkpoint (weights, saved state) into ``model`` and ``optimizer``; returns (TrainState, Generators)."""
+    weights, saved = resume
+    model.load_state_dict(weights)
+    optimizer.load_state_dict(saved["optimizer"])
+    _match_layouts(optimizer)
+    state = TrainState(**saved["train_state"])
+    gens = Generators.seeded(cfg.seed, device)
+    try:
+        gens.restore({k: v.to("cpu") for k, v in saved["rng"].items()})
+    except (RuntimeError, ValueError):  # saved on another kind of device: its RNG states do not fit here
+        if saved["rng"]["data"].numel() == gens.data.get_state().numel():  # this device's kind, yet refused
+            raise TrainingError("cannot resume: the training state's random generator states are damaged") from None
+        gens = Generators.seeded(cfg.seed + state.epoch, device)
+        _say(callbacks, "resuming on another kind of device: random streams restarted from the seed")
+    return state, gens
+
+
+def _say(callbacks, text: str) -> None:
+    for cb in callbacks:
+        cb.on_message(text)
 
 
 def _seconds_left(state: TrainState, cfg: TrainConfig) -> float:
@@ -179,7 +189,7 @@ def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][name] = torch.empty_like(p, dtype=t.dtype).copy_(t)
 
 
-def _epoch_with_rollback(model, optimizer, gens, data, cfg, state, epoch, dynamic, device, callbacks):
+def _epoch_with_rollback(model, optimizer, gens, data, cfg, state, epoch, dynamic, device, callbacks):  # noqa: PLR0913
     """Run one epoch; on a non-finite loss restore the epoch's starting point, halve the lr and retry."""
     snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), gens.state())
     for attempt in range(cfg.max_retries + 1):
@@ -206,7 +216,9 @@ def _epoch_with_rollback(model, optimizer, gens, data, cfg, state, epoch, dynami
     raise AssertionError("unreachable")
 
 
-def _run_epoch(model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks, budget) -> dict[str, float]:
+def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
+    model, optimizer, gens, data, cfg, epoch, dynamic, device, callbacks, budget
+) -> dict[str, float]:
     """One pass over the training data, or the part of it that fits in ``budget`` seconds (then the record says
     which fraction of the epoch ran, and its means are over the samples seen)."""
     x_train, properties = data

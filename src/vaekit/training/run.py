@@ -40,7 +40,7 @@ ARCH_DEFAULTS = {
 }
 
 
-def train(
+def train(  # noqa: PLR0913 - the public keyword API
     data: str | Path | Dataset,
     out: str | Path | None = None,
     *,
@@ -321,7 +321,9 @@ def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callb
     return mols
 
 
-def _model_config(dataset: Dataset, preset: str, latent_dim, hidden, autoencoder, likelihood) -> ModelConfig:
+def _model_config(  # noqa: C901, PLR0912
+    dataset: Dataset, preset: str, latent_dim, hidden, autoencoder, likelihood
+) -> ModelConfig:
     if preset not in PRESETS:
         raise VaekitError(f"unknown preset '{preset}': expected one of {', '.join(PRESETS)}")
     cfg = PRESETS[preset]

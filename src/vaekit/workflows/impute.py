@@ -1,7 +1,7 @@
 """Missing values in tables: fill them from a trained model (``vaekit impute``, ``vaekit.impute_frame``).
 
 Single imputation fills each missing cell with the importance-weighted conditional mean given the row's observed
-cells (a categorical cell: the most probable category under the weighted mixture; see ``vaekit.imputation``).
+cells (a categorical cell: the most probable category under the weighted mixture; see ``vaekit.inference.imputation``).
 Observed cells are copied from the input as they are (not even rounded to float32), and the output keeps the
 input's columns in the input's order. A row with no observed value at all is filled from the model's
 unconditional distribution (its weights come from the prior alone); such rows are counted.

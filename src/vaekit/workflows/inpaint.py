@@ -1,6 +1,6 @@
 """Image inpainting and denoising with a trained image model.
 
-Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.imputation.impute`` (the same
+Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.inference.imputation.impute`` (the same
 machinery as missing table cells): the importance-weighted conditional mean E[x_fill | x_rest] as the single
 answer, and ``draws`` alternative completions (each the decoded mean of one latent code resampled by the
 importance weights). Observed pixels are returned exactly as given.
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.arrays import read_npy_safely
 from ..data.convert import as_batch
 from ..data.images import IMAGE_SUFFIXES, _pixels
 from ..errors import DataError, VaekitError
@@ -81,10 +82,8 @@ def read_mask(path: str | Path) -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"cannot read {path} as a .npy array: {e}") from None
+    """A .npy array, its header checked against the file before anything is allocated (empty arrays refused)."""
+    return read_npy_safely(path)
 
 
 def _write(x: torch.Tensor, draws: torch.Tensor | None, out: Path, npy_shape: tuple[int, ...]) -> None:
