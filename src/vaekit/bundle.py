@@ -29,6 +29,7 @@ from ._version import __version__
 from .core import conformal
 from .errors import BundleError
 from .nn.mlp import ACTIVATIONS
+from .record import UNTRAINED, training_status
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, STATE_DIR, CHECKPOINT = (
@@ -102,6 +103,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, cls: Any
     weights' header; only a bundle whose weights fit the described model is built for real and loaded."""
     path = Path(path)
     cfg = read_config(path)
+    if training_status(cfg) == UNTRAINED:  # killed before its first epoch completed: no usable weights
+        data = (cfg.get("training") or {}).get("data") or "DATA"
+        raise BundleError(
+            f"{path} has not finished an epoch of training yet: resume it with "
+            f"`vaekit train {data} --out {path} --resume`"
+        )
     check_weights_fit(path, cfg, cls)
     model = _build(cls, cfg, path)
     try:

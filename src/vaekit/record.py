@@ -9,7 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import BundleError
+
 IN_MEMORY = "<in-memory>"  # the data spec of a run trained on a Dataset or arrays passed from Python
+UNTRAINED, IN_PROGRESS, FINISHED = "untrained", "in_progress", "finished"  # config.json "training" "status"
+
+
+def training_status(config: dict[str, Any]) -> str:
+    """How far the training of a bundle got, from its config.json: "untrained" (no epoch completed yet: the run
+    has no usable weights; ``--resume`` starts it), "in_progress" (at least one epoch completed, training running
+    or interrupted; the weights are the best epoch's so far) or "finished". A bundle not written by ``train``
+    (``VAE.save``) is "finished"; one written before this field existed is "untrained" when it completed no epoch.
+    """
+    training = config.get("training") or {}
+    status = training.get("status")
+    if status is None:
+        result = training.get("result")
+        return UNTRAINED if isinstance(result, dict) and result.get("epochs_completed") == 0 else FINISHED
+    if status not in (UNTRAINED, IN_PROGRESS, FINISHED):
+        raise BundleError(
+            f"config.json has an unknown training status {status!r}: expected {UNTRAINED}, {IN_PROGRESS} or {FINISHED}"
+        )
+    return status
 
 
 @dataclass(frozen=True)
@@ -21,7 +42,7 @@ class TrainingResult:
     best_val: float | None = None
     selected_by: str = ""  # what chose the kept weights, e.g. "validation ELBO"
     stopped_early: bool = False
-    status: str = ""  # "running", "finished", "time limit" ... ("" in bundles written before it was recorded)
+    stopped_by: str = ""  # "epochs", "early_stopping", "time_limit" ("" while running, and in older bundles)
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainingResult | None:
@@ -33,7 +54,7 @@ class TrainingResult:
             best_val=float(d["best_val"]) if isinstance(d.get("best_val"), int | float) else None,
             selected_by=str(d.get("selected_by") or ""),
             stopped_early=bool(d.get("stopped_early", False)),
-            status=str(d.get("status") or ""),
+            stopped_by=str(d.get("stopped_by") or ""),
         )
 
 
@@ -54,6 +75,7 @@ class RunRecord:
     corrupt: str | None = None  # the --corrupt spec of a denoising VAE
     options: dict[str, Any] = field(default_factory=dict)  # every TrainConfig field as saved
     result: TrainingResult | None = None
+    status: str = FINISHED  # training_status(): untrained, in_progress or finished
 
     @property
     def from_file(self) -> bool:
@@ -82,6 +104,7 @@ class RunRecord:
             corrupt=_str(options.get("corrupt")),
             options=dict(options),
             result=TrainingResult.from_dict(t.get("result")),
+            status=training_status(cfg or {}),
         )
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -255,13 +254,17 @@ def decode(
 def report(
     run: RunArg,
     data: DataOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file. [default: RUN/report.html]")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file. [default: RUN/report.html, refreshed each time]")
+    ] = None,
+    overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """One self-contained HTML page: metrics, training curves, samples, reconstructions, latent space."""
-    from ..workflows import report as fn
+    from ..workflows.report import report as fn
+    from ..workflows.report import stored_evaluation
 
-    out_console.print(f"wrote {fn(run, data, out)}")
-    evaluation = run / "eval.json"
-    if evaluation.is_file():  # end with the headline numbers the page shows
-        out_console.print(_summary(json.loads(evaluation.read_text(encoding="utf-8")), run), soft_wrap=True)
+    out_console.print(f"wrote {fn(run, data, out, overwrite=overwrite)}")
+    evaluation = stored_evaluation(run)  # None when there is none, or it is damaged (the page says so)
+    if evaluation is not None:  # end with the headline numbers the page shows
+        out_console.print(_summary(evaluation, run), soft_wrap=True)

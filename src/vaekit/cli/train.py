@@ -110,9 +110,10 @@ def train(
     threads: ThreadsOpt = None,
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
-    from ..progress import RichProgress
+    from ..progress import RichProgress, set_enabled
     from ..training import train as train_fn
 
+    set_enabled(not quiet)
     if model_kind == "sequence":
         if preset not in (None, "sequence"):
             _error(f"--model sequence and --preset {preset} do not go together")

@@ -23,13 +23,13 @@ from ..errors import BundleError, VaekitError
 from ..models import PRESET_TRAINING, PRESETS, ModelConfig
 from ..nn import MLPConfig
 from ..progress import RichProgress, shown
+from ..record import FINISHED, IN_PROGRESS, UNTRAINED, training_status
 from ..vae import VAE
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import resolve_binarize, split_indices, training_tensors
 from .resume import resume_problem, weights_problem
 
-UNTRAINED, IN_PROGRESS, FINISHED = "untrained", "in_progress", "finished"  # config.json "training" "status"
 RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
 ARCH_DEFAULTS = {
     "preset": "seed",
@@ -232,24 +232,6 @@ def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConf
     return model, x_train, x_val, targets, binarize
 
 
-def training_status(config: dict[str, Any]) -> str:
-    """How far the training of a bundle got, from its config.json: "untrained" (no epoch completed yet: the run
-    has no usable weights; ``--resume`` starts it), "in_progress" (at least one epoch completed, training running
-    or interrupted; the weights are the best epoch's so far) or "finished". A bundle not written by ``train``
-    (``VAE.save``) is "finished"; one written before this field existed is "untrained" when it completed no epoch.
-    """
-    training = config.get("training") or {}
-    status = training.get("status")
-    if status is None:
-        result = training.get("result")
-        return UNTRAINED if isinstance(result, dict) and result.get("epochs_completed") == 0 else FINISHED
-    if status not in (UNTRAINED, IN_PROGRESS, FINISHED):
-        raise BundleError(
-            f"config.json has an unknown training status {status!r}: expected {UNTRAINED}, {IN_PROGRESS} or {FINISHED}"
-        )
-    return status
-
-
 def _write_run(out: Path, model: VAE, training: dict[str, Any], history: list[dict], *, weights: bool) -> None:
     """config.json (after the weights, when ``weights``) and metrics.jsonl."""
     if weights:
@@ -296,7 +278,18 @@ def _result(state: TrainState, cfg: TrainConfig) -> dict[str, Any]:
         "best_val": state.best_val,
         "selected_by": f"validation IWAE bound (K={cfg.iw_samples})" if cfg.objective == "iwae" else "validation ELBO",
         "stopped_early": state.stopped_early,
+        "stopped_by": _stopped_by(state, cfg),
     }
+
+
+def _stopped_by(state: TrainState, cfg: TrainConfig) -> str:
+    """Why training ended (read once it has): all its epochs, early stopping, or the time limit."""
+    if state.stopped_early:
+        return "early_stopping"
+    if state.epoch >= cfg.epochs:
+        return "epochs"
+    spent = sum(r.get("seconds", 0.0) for r in state.history)
+    return "time_limit" if cfg.time_limit is not None and spent >= 60 * cfg.time_limit else ""
 
 
 def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callback]):

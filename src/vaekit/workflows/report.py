@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from ..errors import VaekitError
 from ..vae import VAE, load_model
 from .data import Selected
 from .evaluate import evaluate
-from .kinds import select
+from .kinds import kind_of
 from .outputs import check_out, grid
 
 MAX_POINTS, ACTIVE_VARIANCE, DPI = 5000, 0.01, 110
@@ -47,16 +48,18 @@ CURVES = (("elbo", "ELBO"), ("reconstruction", "Reconstruction"), ("kl", "KL"))
 MAX_METRICS_BYTES = 64 * 2**20  # metrics.jsonl: a few hundred bytes per epoch
 
 
-def report(run: str | Path, data: str | None = None, out: str | Path | None = None) -> Path:
-    """Write RUN/report.html (or ``out``): a single HTML file describing the run, with every image inline."""
+def report(run: str | Path, data: str | None = None, out: str | Path | None = None, *, overwrite: bool = False) -> Path:
+    """Write RUN/report.html (or ``out``): a single HTML file describing the run, with every image inline.
+
+    RUN/report.html is the run's own page and is refreshed each time; a file named with ``out`` is not replaced
+    unless ``overwrite``."""
     run = Path(run)
-    out = check_out(out if out is not None else run / "report.html", {".html"}, "the report")
+    own = out is None
+    out = check_out(run / "report.html" if own else out, {".html"}, "the report", overwrite=own or overwrite)
     model = load_model(run)
-    sel = select(model, data, split="test_or_all")
-    if model.is_sequence:
-        content = _molecule_cards(model, sel)
-    else:
-        content = _image_cards(model, sel.x) if model.schema.kind == "image" else _table_cards(model, sel.x)
+    kind = kind_of(model)
+    sel = kind.select(model, data, split="test_or_all")
+    content = KIND_CARDS[kind.name](model, sel)
     notes: list[str] = []  # damaged files the report worked around, shown at the top of the page
     ev = _eval_results(run, data, model.total_latent_dim, notes)
     means, kl = _encode(model, sel.x[:MAX_POINTS])
@@ -66,6 +69,14 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
     cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind != "table")]
     write_text(out, _page(model, run, sel, cards))
     return out
+
+
+# the cards that show what a model of each kind makes of its data (keys: kinds.Kind.name)
+KIND_CARDS: dict[str, Callable[[VAE, Selected], list[str]]] = {
+    "image": lambda model, sel: _image_cards(model, sel.x),
+    "table": lambda model, sel: _table_cards(model, sel.x),
+    "sequence": lambda model, sel: _molecule_cards(model, sel),
+}
 
 
 # -- numbers ---------------------------------------------------------------------------------------------------
