@@ -49,5 +49,7 @@ def linear_gaussian():
         enc.bias[:DZ] = -gain @ b
         enc.bias[DZ:] = torch.log(torch.diagonal(post_cov)) + 1.0  # too wide: q is a deliberately loose proposal
     marginal = MultivariateNormal(b, w @ w.T + NOISE_VAR * torch.eye(DX))
-    x = marginal.sample((4000,))
+    with torch.random.fork_rng():  # the same data whatever ran before (the global generator is left as it was)
+        torch.manual_seed(0)
+        x = marginal.sample((4000,))
     return model, x, marginal.log_prob(x).double(), marginal

@@ -137,3 +137,29 @@ def test_the_checker_sees_a_cycle_and_an_upward_import():
         test_every_import_points_down_the_layers(fake)
     with pytest.raises(AssertionError, match="cycles"):
         test_no_import_cycles(fake)
+
+
+# Functions allowed to exceed ruff's complexity (C901, PLR0912, PLR0915) or argument-count (PLR0913) limits, by
+# a noqa comment on their definition: today's offenders. The list only shrinks: a new exemption fails this test.
+EXEMPT = {
+    "inference/imputation.py": {"impute", "_impute_batch"},
+    "training/loop.py": {"fit", "_epoch_with_rollback", "_run_epoch"},
+    "training/run.py": {"train", "_model_config"},
+    "workflows/evaluate.py": {"evaluate"},
+    "workflows/inpaint.py": {"inpaint_run"},
+    "workflows/optimize.py": {"_evolve_search", "optimize"},
+}
+RULES = ("C901", "PLR0912", "PLR0913", "PLR0915")
+
+
+def test_complexity_exemptions_only_shrink():
+    found: dict[str, set[str]] = {}
+    for path in (SRC / "vaekit").rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                header = "\n".join(lines[node.lineno - 1 : node.body[0].lineno - 1])
+                if "noqa" in header and any(rule in header for rule in RULES):
+                    found.setdefault(path.relative_to(SRC / "vaekit").as_posix(), set()).add(node.name)
+    new = {f: names - EXEMPT.get(f, set()) for f, names in found.items() if names - EXEMPT.get(f, set())}
+    assert not new, f"new complexity exemptions (simplify the function instead): {new}"

@@ -30,15 +30,15 @@ def stderr_lines(result) -> list[str]:
 
 @pytest.fixture
 def failing_workflow(monkeypatch):
-    """`vaekit report RUN` calls ``vaekit.workflows.report`` first: make it raise the exception given."""
-    fake = types.ModuleType("vaekit.workflows")
+    """`vaekit report RUN` calls ``vaekit.workflows.report.report`` first: make it raise the exception given."""
+    fake = types.ModuleType("vaekit.workflows.report")
 
     def install(error: BaseException) -> None:
         def boom(*args, **kwargs):
             raise error
 
-        fake.report = boom
-        monkeypatch.setitem(sys.modules, "vaekit.workflows", fake)
+        fake.report = fake.stored_evaluation = boom
+        monkeypatch.setitem(sys.modules, "vaekit.workflows.report", fake)
 
     monkeypatch.delenv("VAEKIT_DEBUG", raising=False)
     return install

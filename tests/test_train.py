@@ -160,7 +160,8 @@ def test_non_finite_loss_rolls_back_and_lowers_the_learning_rate(mnist, monkeypa
             messages.append(text)
 
     model = train(mnist, callbacks=[Listen(99)], **small(epochs=2, lr=1e-3))
-    assert len(messages) == 2 and "rolled back" in messages[0]
+    rollbacks = [m for m in messages if "optimizer steps" not in m]  # not the note that this run is a short one
+    assert len(rollbacks) == 2 and "rolled back" in rollbacks[0]
     assert [r["lr"] for r in model.history] == [2.5e-4, 2.5e-4]
     assert all(torch.isfinite(p).all() for p in model.parameters())
 

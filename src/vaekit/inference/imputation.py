@@ -64,7 +64,7 @@ def observed_mask(x: torch.Tensor, mask: Any = None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def impute(
+def impute(  # noqa: PLR0913
     model,
     x: torch.Tensor,
     mask: Any = None,
@@ -151,7 +151,7 @@ def start_fill(model) -> torch.Tensor:
     return model.decode(model.code_mean[None]).mean[0].float()
 
 
-def _impute_batch(model, x, filled, observed, mode, k, draws, noise, g):
+def _impute_batch(model, x, filled, observed, mode, k, draws, noise, g):  # noqa: PLR0913
     levels = model.encode_levels(filled, observed)
     if mode is not None:  # the proposal: centred on the posterior mode, with the encoder's spread
         last = levels[-1]

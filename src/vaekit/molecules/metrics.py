@@ -291,7 +291,7 @@ def all_metrics(
         return _all_metrics(generated, reference, train, scaffold_reference, k, device, bar)
 
 
-def _all_metrics(generated, reference, train, scaffold_reference, k, device, bar) -> dict[str, float]:  # noqa: PLR0913
+def _all_metrics(generated, reference, train, scaffold_reference, k, device, bar) -> dict[str, float]:
     valid = [c for c in map(canonical_smiles, generated) if c is not None]
     bar.advance()
     out: dict[str, float] = {"n_generated": len(generated), "n_valid": len(valid), "valid": validity(generated)}

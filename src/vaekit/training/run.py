@@ -140,9 +140,7 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
     except (TypeError, ValueError) as e:
         raise VaekitError(f"invalid training option: {e}") from None
     model, x_train, x_val, targets, binarize = _build(data, spec, arch_args, cfg, callbacks)
-    if saved is None and "batch_size" not in options:
-        cfg = _small_data_batch(cfg, len(x_train))
-    _warn_few_steps(cfg, len(x_train), callbacks)
+    cfg = _settle_batch(cfg, len(x_train), chosen="batch_size" in options or saved is not None, callbacks=callbacks)
     device = resolve_device(cfg.device)
     training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
 
@@ -194,6 +192,14 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
 
 MIN_STEPS_PER_EPOCH = 16  # the default batch shrinks (down to 16) until an epoch has this many optimizer steps
 FEW_STEPS = 500  # fewer optimizer steps in all than this: say so
+
+
+def _settle_batch(cfg: TrainConfig, n: int, *, chosen: bool, callbacks) -> TrainConfig:
+    """The batch size for ``n`` training rows (``chosen``: the user's or the resumed run's, kept), and a word
+    when the whole run is only a few optimizer steps."""
+    cfg = cfg if chosen else _small_data_batch(cfg, n)
+    _warn_few_steps(cfg, n, callbacks)
+    return cfg
 
 
 def _small_data_batch(cfg: TrainConfig, n: int) -> TrainConfig:

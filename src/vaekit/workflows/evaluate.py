@@ -25,7 +25,7 @@ from .kinds import kind_of
 from .outputs import check_out, save_array
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0913
     run: str | Path,
     data: str | None = None,
     split: str = "auto",

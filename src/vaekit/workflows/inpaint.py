@@ -100,7 +100,7 @@ def _write(x: torch.Tensor, draws: torch.Tensor | None, out: Path, npy_shape: tu
         save_image(grid(rows.flatten(0, 1), rows.shape[1]), out)
 
 
-def inpaint_run(
+def inpaint_run(  # noqa: PLR0913
     run: str | Path,
     input: str | Path,
     mask: str | Path | None,

@@ -163,7 +163,7 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (i < n % parts) for i in range(parts)]
 
 
-def _evolve_search(
+def _evolve_search(  # noqa: PLR0913
     model: VAE,
     first: torch.Tensor,
     n: int,
@@ -203,7 +203,7 @@ def _evolve_search(
     return found
 
 
-def optimize(
+def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
     model: VAE,
     property: str = "qed",
     n: int = 100,
