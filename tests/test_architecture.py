@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
         "vaekit.progress",
         "vaekit.defaults",
     ),
-    ("vaekit.record",),
+    ("vaekit.record", "vaekit.device"),  # leaves over errors
     ("vaekit.nn",),
     ("vaekit.core",),
     ("vaekit.data",),

@@ -12,31 +12,15 @@ import copy
 import math
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from .. import progress
 from ..core.distributions import PointMass, float32
 from ..core.losses import elbo_loss
+from ..device import Precision, bf16_matmul_is_fast, resolve_precision  # noqa: F401 - re-exported
 from ..models.module import VAEModule as VAE
-
-Precision = Literal["auto", "fp32", "bf16"]
-
-
-def bf16_matmul_is_fast() -> bool:
-    """True on CPUs with native bf16 matrix instructions (AVX512-BF16 or AMX), where bf16 is ~3x fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _resolve(device: torch.device, precision: Precision) -> Precision:
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" or bf16_matmul_is_fast() else "fp32"
-    return precision
-
 
 # model -> (parameter versions, a bfloat16 copy of its decoder); rebuilt when training has changed the weights
 _BF16_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -57,7 +41,7 @@ def _decoder(model: VAE, device: torch.device, precision: Precision) -> Callable
     bf16 on a CPU runs a bfloat16 copy of the decoder (cached per model, rebuilt after the weights change)
     rather than autocast, which re-casts every weight on every call. Sequence decoders keep their state in
     float32 and so use autocast."""
-    precision = _resolve(device, precision)
+    precision = resolve_precision(precision, device, sequence=model.is_sequence)
     if precision == "fp32":
         return model.decode
     if device.type == "cpu" and not model.is_sequence:

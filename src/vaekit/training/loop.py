@@ -20,6 +20,7 @@ import torch
 from ..core.corruption import corrupt
 from ..core.distributions import float32
 from ..core.losses import elbo_loss, iwae_loss
+from ..device import resolve_precision
 from ..errors import TrainingError
 from ..inference.estimators import elbo_stats, iwae_per_sample
 from ..nn.sequence import word_dropout
@@ -293,18 +294,12 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
 
 
 def _autocast(model: VAE, cfg: TrainConfig, device: torch.device):
-    """bf16 autocast on CUDA; on a CPU with native bf16 matrix units, for the sequence model (its GRU steps are
-    matmul-bound: 1.6-2.0x faster epochs than fp32 on this 2-core CPU, see the README) or when asked for. The sequence
-    likelihood runs its decoder when the loss scores it, under the autocast it was made in."""
-    from ..inference.estimators import bf16_matmul_is_fast
-
-    if cfg.precision == "fp32":
+    """bf16 autocast where ``vaekit.device.resolve_precision`` says training runs in bf16 (CUDA; the sequence model
+    on a CPU with native bf16 matrix units; or when asked for). The sequence likelihood runs its decoder when the
+    loss scores it, under the autocast it was made in."""
+    if resolve_precision(cfg.precision, device, training=True, sequence=model.is_sequence) == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cfg.precision == "bf16" or (model.is_sequence and bf16_matmul_is_fast()):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _corrupted(model: VAE, xb: torch.Tensor, spec: str, generator: torch.Generator) -> torch.Tensor:

@@ -20,6 +20,7 @@ from ..core.corruption import parse_corrupt
 from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import canonical_spec, load_dataset
 from ..data.schema import Dataset
+from ..device import resolve_device
 from ..errors import BundleError, VaekitError
 from ..models import PRESET_TRAINING, PRESETS, ModelConfig
 from ..nn import MLPConfig
@@ -389,17 +390,6 @@ def _model_config(  # noqa: C901, PLR0912
             raise VaekitError(f"--hidden applies to MLP presets, not '{preset}'")
         changes["architecture"] = dataclasses.replace(cfg.architecture, hidden=tuple(hidden))
     return dataclasses.replace(cfg, **changes)
-
-
-def resolve_device(choice: str) -> torch.device:
-    """auto → cuda when a CUDA device is present, else cpu; cuda without one is a clear error."""
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise VaekitError("--device cuda was asked for, but no CUDA device is available")
-    if choice not in ("auto", "cpu", "cuda"):
-        raise VaekitError(f"unknown device '{choice}': expected auto, cpu or cuda")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
 
 
 def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, Any] | None:

@@ -15,10 +15,10 @@ import torch
 
 from .._io import write_json
 from ..data import canonical_spec
+from ..device import resolve_device
 from ..errors import VaekitError
 from ..inference.estimators import Precision, iwae_per_sample, latent_diagnostics
 from ..training.loop import elbo_stats
-from ..training.run import resolve_device
 from ..vae import load_model
 from .data import binarized_like_training
 from .kinds import kind_of
