@@ -66,13 +66,14 @@ def anomaly_score(
 
     methods = [m.strip() for m in score.split(",") if m.strip()] if score else None
     r = score_run(run, out, data, split, methods, iw_samples, seed, overwrite=overwrite)
-    if r["calibrated"]:
-        tail = f"{r['flagged']:,} flagged at fpr {r['fpr']:g} ({r['method']} score above {r['threshold']:.2f})"
+    if r.calibration is not None:
+        c = r.calibration
+        tail = f"{r.flagged:,} flagged at fpr {c.fpr:g} ({c.method} score above {c.threshold:.2f})"
     else:
         tail = "not calibrated: `vaekit anomaly calibrate` adds p-values and flags"
-    if r.get("notes"):  # molecules: what was read and skipped
-        out_console.print(escape(r["notes"]), soft_wrap=True)
-    out_console.print(f"wrote {out} ({r['n']:,} rows of {r['split']}; {tail})", soft_wrap=True)
+    if r.notes:  # molecules: what was read and skipped
+        out_console.print(escape(r.notes), soft_wrap=True)
+    out_console.print(f"wrote {out} ({r.n:,} rows of {r.split}; {tail})", soft_wrap=True)
 
 
 @anomaly_app.command(

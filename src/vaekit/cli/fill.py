@@ -57,9 +57,9 @@ def inpaint(
     from ..workflows.inpaint import inpaint_run
 
     r = inpaint_run(run, input, mask, out, draws=draws, k=iw_samples, refine=refine, seed=seed, overwrite=overwrite)
-    images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
+    images = "1 image" if r.n == 1 else f"{r.n:,} images"
     out_console.print(
-        f"filled {r['filled']:,} of {r['pixels']:,} pixels in {images} (lowest ESS {r['ess_min']:.1f} of "
+        f"filled {r.filled:,} of {r.pixels:,} pixels in {images} (lowest ESS {r.ess_min:.1f} of "
         f"K={iw_samples}) → {out}",
         soft_wrap=True,
     )
@@ -82,8 +82,8 @@ def denoise(
     from ..workflows.inpaint import denoise_run
 
     r = denoise_run(run, input, out, samples=samples, seed=seed, overwrite=overwrite)
-    images = "1 image" if r["n"] == 1 else f"{r['n']:,} images"
-    note = "" if r["corrupt"] else " (the run was trained without --corrupt: its plain reconstruction)"
+    images = "1 image" if r.n == 1 else f"{r.n:,} images"
+    note = "" if r.corrupt else " (the run was trained without --corrupt: its plain reconstruction)"
     out_console.print(f"denoised {images} → {out}{note}", soft_wrap=True)
 
 

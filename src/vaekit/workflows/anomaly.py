@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +20,19 @@ from .kinds import select
 from .outputs import check_out
 
 
+@dataclass
+class Scored:
+    """What ``vaekit anomaly score`` wrote: rows of which split, the CSV's columns, and (once calibrated) the
+    calibration and how many rows it flags."""
+
+    n: int
+    split: str
+    columns: list[str]
+    calibration: Calibration | None = None
+    flagged: int | None = None
+    notes: str = ""  # molecules: what was read and what skipped
+
+
 # -- the commands: a run folder in, a CSV or RUN/anomaly.json out ----------------------------------------------
 def score_run(
     run: str | Path,
@@ -31,11 +44,11 @@ def score_run(
     seed: int | None = None,
     *,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> Scored:
     """Write one CSV row per input of ``data`` (in order): [label,] score_<method>... [, p_value, anomaly].
 
     p_value and anomaly (0/1) appear once the run is calibrated; the calibrated score is then always included,
-    with the calibration's K and seed. Returns a summary: n, split, columns, calibrated, flagged, fpr, method."""
+    with the calibration's K and seed."""
     out = check_out(out, {".csv"}, "anomaly scores", overwrite=overwrite)
     model = load_model(run)
     cal = model.calibration
@@ -51,21 +64,19 @@ def score_run(
         )
     sel = select(model, data, split)
     columns = {f"score_{m}": anomaly_scores(model, sel.x, m, iw_samples=k, seed=s).numpy() for m, k, s in resolved}
-    summary: dict[str, Any] = {"n": len(sel.x), "split": sel.split, "calibrated": cal is not None}
+    flagged = None
     if cal is not None:
         calibrated = torch.from_numpy(columns[f"score_{cal.method}"])
         flags = cal.flags(calibrated)
         columns["p_value"] = cal.p_values(calibrated).numpy()
         columns["anomaly"] = flags.numpy().astype(np.int64)
-        summary.update(flagged=int(flags.sum()), fpr=cal.fpr, method=cal.method, threshold=cal.threshold)
+        flagged = int(flags.sum())
     if sel.labels is not None:
         columns = {"label": sel.labels.numpy(), **columns}
     if sel.smiles:  # molecules: which row is which (unreadable inputs were skipped)
         columns = {"smiles": np.array(sel.smiles, dtype=object), **columns}
-        summary["notes"] = sel.notes
     _write_csv(columns, out)
-    summary["columns"] = list(columns)
-    return summary
+    return Scored(len(sel.x), sel.split, list(columns), cal, flagged, sel.notes)
 
 
 def _write_csv(columns: dict[str, np.ndarray], out: Path) -> None:

@@ -22,8 +22,8 @@ width: they are not resized, since a mask has to line up pixel for pixel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +69,24 @@ def read_input(path: str | Path, model: VAE, allow_nan: bool) -> tuple[torch.Ten
     return x, tuple(arr.shape)
 
 
+@dataclass
+class Filled:
+    """What ``vaekit inpaint`` did: images, pixels filled of all pixels, the lowest effective sample size."""
+
+    n: int
+    filled: int
+    pixels: int
+    ess_min: float
+
+
+@dataclass
+class Denoised:
+    """What ``vaekit denoise`` did: images, and the run's --corrupt spec (None: a plain reconstruction)."""
+
+    n: int
+    corrupt: str | None
+
+
 def read_mask(path: str | Path) -> np.ndarray:
     """A mask file: PNG/JPEG (gray value >= 128 = fill) or .npy (nonzero = fill)."""
     path = Path(path)
@@ -111,7 +129,7 @@ def inpaint_run(  # noqa: PLR0913
     refine: int = REFINE,
     seed: int = 0,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> Filled:
     """``vaekit inpaint``: read, fill, write atomically. Returns a summary (images, pixels filled, ESS)."""
     out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the inpainted images", overwrite=overwrite)
     if draws < 0 or k < 1 or refine < 0:
@@ -123,12 +141,12 @@ def inpaint_run(  # noqa: PLR0913
     holes = read_mask(mask) if mask is not None else None
     r = inpaint(model, x, holes, draws=draws, k=k, refine=refine, seed=seed)
     _write(r.mean, r.draws, out, npy_shape)
-    return {"n": len(x), "filled": int((~r.mask).sum()), "pixels": r.mask.numel(), "ess_min": float(r.ess.min())}
+    return Filled(len(x), int((~r.mask).sum()), r.mask.numel(), float(r.ess.min()))
 
 
 def denoise_run(
     run: str | Path, input: str | Path, out: str | Path, *, samples: int = 0, seed: int = 0, overwrite: bool = False
-) -> dict:
+) -> Denoised:
     """``vaekit denoise``: the model's reconstruction of noisy images, written atomically."""
     out = check_out(out, IMAGE_EXT | ARRAY_EXT, "the denoised images", overwrite=overwrite)
     if samples < 0:
@@ -137,4 +155,4 @@ def denoise_run(
     x, npy_shape = read_input(input, model, allow_nan=False)
     _write(denoise(model, x, samples=samples, seed=seed), None, out, npy_shape)
     corrupt = model.record.corrupt
-    return {"n": len(x), "corrupt": corrupt}
+    return Denoised(len(x), corrupt)
