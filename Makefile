@@ -17,11 +17,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	$(VAEKIT) train mnist --out $(DEMO) --preset seed --epochs 10 --batch-size 128 --lr 1e-3 \
 		--binarize dynamic --overwrite
-	$(VAEKIT) sample $(DEMO) --n 64 --out $(DEMO)/samples.png
-	$(VAEKIT) reconstruct $(DEMO) --data mnist --n 16 --out $(DEMO)/reconstructions.png
-	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 10 --out $(DEMO)/interpolation.png
-	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 16 --slerp --out $(DEMO)/interpolation.gif
-	$(VAEKIT) traverse $(DEMO) --dims 0,1,2,3,4,5,6,7 --range 3 --out $(DEMO)/traversal.png
+	$(VAEKIT) sample $(DEMO) --n 64 --out $(DEMO)/samples.png --overwrite
+	$(VAEKIT) reconstruct $(DEMO) --data mnist --n 16 --out $(DEMO)/reconstructions.png --overwrite
+	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 10 --out $(DEMO)/interpolation.png --overwrite
+	$(VAEKIT) interpolate $(DEMO) --data mnist --pair 0 1 --steps 16 --slerp --out $(DEMO)/interpolation.gif --overwrite
+	$(VAEKIT) traverse $(DEMO) --dims 0,1,2,3,4,5,6,7 --range 3 --out $(DEMO)/traversal.png --overwrite
 	$(VAEKIT) evaluate $(DEMO) --iw-samples 200
 	$(VAEKIT) report $(DEMO)
 

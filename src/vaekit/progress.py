@@ -144,8 +144,8 @@ class RichProgress:
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         self.epochs = epochs
-        if not enabled():
-            return
+        if not enabled() or not (self.console.is_terminal or self.console.is_jupyter):
+            return  # a log file gets the epoch lines only (a bar there is an empty line per epoch)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),

@@ -64,7 +64,10 @@ def train(
         typer.Option(help="auto: bf16 autocast on CUDA, and for sequence models on CPUs with fast bf16. [auto]"),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs. [default: 10; best: 40]")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size. [default: 128]")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Batch size. [default: 128; small data: smaller, down to 16, for 16 steps an epoch]"),
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate. [default: 1e-3]")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent dimensions. [default: 20]")] = None,
     hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,

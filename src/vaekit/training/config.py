@@ -14,7 +14,7 @@ Binarize = Literal["auto", "none", "dynamic", "static"]
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10  # passes over the training data
-    batch_size: int = 128
+    batch_size: int = 128  # vaekit.train lowers an unset one for small data (down to 16: >= 16 steps an epoch)
     lr: float = 1e-3  # Adam learning rate
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
     objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the K-sample importance-weighted bound (Burda et al.)

@@ -420,9 +420,10 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
         )
     if foreign and not has_run:
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
-    if has_run:  # --overwrite: remove the old run's files only
-        for name in (bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", conformal.FILE):
-            (out / name).unlink(missing_ok=True)
+    if has_run:  # --overwrite: remove the old run's files only (its evaluations and report described old weights)
+        old = [bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", "report.html", conformal.FILE]
+        for path in [*(out / name for name in old), *out.glob("eval-*.json")]:
+            path.unlink(missing_ok=True)
         shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
     return None
 
