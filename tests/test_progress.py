@@ -99,3 +99,23 @@ def test_task_and_track_do_nothing_when_disabled(screen):
     assert screen.getvalue() == ""
     progress.set_enabled(True)
     assert progress.shown()
+
+
+def test_long_library_steps_show_progress(linear_gaussian, screen):
+    """evaluate's log p(x), anomaly scoring and imputation each show a bar on a terminal (10 minutes of silence
+    before); training's own validation passes do not (no description, no bar)."""
+    from vaekit.inference.anomaly import anomaly_scores
+    from vaekit.inference.estimators import elbo_stats, iwae_per_sample
+    from vaekit.inference.imputation import impute
+
+    model, x, _, _ = linear_gaussian
+    iwae_per_sample(model, x[:300], 5, description="log p(x), K=5")
+    anomaly_scores(model, x[:300], "elbo")
+    holed = x[:2000].clone()
+    holed[:, 0] = float("nan")
+    impute(model, holed, k=2000)  # 419 rows a batch: 5 batches
+    text = screen.getvalue()
+    assert "log p(x), K=5" in text and "anomaly score (elbo)" in text and "imputing" in text
+    before = len(screen.getvalue())
+    elbo_stats(model, x[:300])  # as training's validation calls it
+    assert len(screen.getvalue()) == before
