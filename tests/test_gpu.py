@@ -5,7 +5,7 @@ import torch
 
 from vaekit import load as load_model
 from vaekit.training import train
-from vaekit.workflows import evaluate
+from vaekit.workflows.evaluate import evaluate
 
 pytestmark = [
     pytest.mark.gpu,

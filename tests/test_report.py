@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import vaekit
 from vaekit.cli.app import app
-from vaekit.workflows import report
+from vaekit.workflows.report import report
 
 IMAGE_SECTIONS = ("Samples", "Reconstructions", "Interpolation", "Latent traversal")
 ALL_SECTIONS = ("Metrics", "Training curves", *IMAGE_SECTIONS, "Latent space", "KL per latent dimension")

@@ -19,7 +19,7 @@ from vaekit.cli.app import app
 from vaekit.workflows.evaluate import evaluate
 from vaekit.workflows.report import report
 
-report_module = importlib.import_module("vaekit.workflows.report")  # the package's `report` is the function
+report_module = importlib.import_module("vaekit.workflows.report")
 
 
 @pytest.fixture(scope="module")

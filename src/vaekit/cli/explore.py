@@ -60,7 +60,7 @@ def evaluate(
     RUN/eval-DATA-SPLIT.json. log p(x) uses the IWAE estimator, a lower bound that tightens with K. Molecules: DATA
     is a .smi/.txt/.csv file or moses:test (a seeded 2,000 of it; the default for a run trained on MOSES, the
     training file otherwise), and the share of molecules reconstructed exactly replaces bits/dim."""
-    from ..workflows import evaluate as evaluate_fn
+    from ..workflows.evaluate import evaluate as evaluate_fn
 
     r = evaluate_fn(
         run,

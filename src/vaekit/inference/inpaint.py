@@ -1,7 +1,7 @@
 """Image inpainting and denoising with a trained image model.
 
-Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.inference.imputation.impute`` (the same
-machinery as missing table cells): the importance-weighted conditional mean E[x_fill | x_rest] as the single
+Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.inference.imputation.impute``
+(the same machinery as missing table cells): the importance-weighted conditional mean E[x_fill | x_rest] as the single
 answer, and ``draws`` alternative completions (each the decoded mean of one latent code resampled by the
 importance weights). Observed pixels are returned exactly as given.
 
@@ -14,10 +14,6 @@ mask is empty are returned unchanged.
 Denoising is the model's reconstruction of the noisy input: the decoded mean of q(z|x_noisy)'s mean, or with
 ``samples`` > 0 the average of the decoded means of that many draws from q. For a model trained with
 ``--corrupt`` (a denoising VAE) that is a learned denoiser; for another model, its plain reconstruction.
-
-Inputs: a PNG/JPEG (one image, converted to the model's channels) or a .npy of one image (H, W) / (C, H, W) or a
-batch (N, H, W) / (N, C, H, W), uint8 (0..255) or float in [0, 1]. Images must have the model's height and
-width: they are not resized, since a mask has to line up pixel for pixel.
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ REFINE = 100  # default optimization steps towards the posterior mode (large hol
 
 
 # -- the library functions (``VAE.inpaint`` and ``VAE.denoise``) --------------------------------------------
-def _require_images(model: VAE, what: str) -> None:
+def require_images(model: VAE, what: str) -> None:
     if model.schema.kind != "image":
         raise DataError(f"{what} needs a model trained on images; this one is a {model.schema.kind} model")
 
@@ -83,7 +79,7 @@ def inpaint(
     """Fill the pixels of images x (N, C, H, W) in [0, 1] (uint8, (N, H, W) and one image accepted) where
     ``holes`` is True/nonzero (and where x is NaN). Returns an ``Imputation``: ``.mean`` the conditional mean,
     ``.draws`` (M, N, C, H, W) alternative completions, ``.mask`` True where observed, ``.ess``."""
-    _require_images(model, "inpainting")
+    require_images(model, "inpainting")
     x = _in_range(as_batch(x, model.schema, model.shift.device, allow_missing=True))
     fill = torch.isnan(x)
     if holes is not None:
@@ -98,7 +94,7 @@ def inpaint(
 def denoise(model: VAE, x: Any, *, samples: int = 0, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
     """The model's reconstruction of noisy images x (N, C, H, W) in [0, 1]: the decoded posterior mean, or the
     average decoded mean of ``samples`` draws from q(z|x). (N, C, H, W)"""
-    _require_images(model, "denoising")
+    require_images(model, "denoising")
     x = _in_range(as_batch(x, model.schema, model.shift.device))
     g = torch.Generator(x.device).manual_seed(seed)
     parts = []

@@ -43,6 +43,7 @@ from ..nn import (
     SequenceDecoder,
     SequenceEncoder,
 )
+from .presets import PRESET_TABLE
 from .presets import PRESET_TRAINING as PRESET_TRAINING  # re-exported
 
 ARCHITECTURES: dict[str, type] = {
@@ -74,25 +75,8 @@ class ModelConfig:
         return from_dict(cls, d, {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS})
 
 
-PRESETS: dict[str, ModelConfig] = {
-    "seed": ModelConfig(latent_dim=20, architecture=MLPConfig(hidden=(400,))),  # the classic 784-400-20
-    "conv": ModelConfig(latent_dim=20, architecture=ConvConfig()),
-    "resconv": ModelConfig(latent_dim=32, architecture=ResConvConfig()),
-    # two latent levels, z2 (16) -> z1 (32) -> x, over the resconv bodies
-    "ladder": ModelConfig(latent_dim=32, top_latent_dim=16, architecture=ResConvConfig()),
-}
-# what reached the lowest test NLL per CPU-minute on MNIST (benchmarks/time_to_quality.py)
-PRESETS["best"] = PRESETS["resconv"]
-# tables with missing values: MIWAE (Mattei & Frellsen, 2019), trained with the IWAE bound; one wide tanh layer
-# imputed better than MIWAE's deeper 128-unit stacks on the breast-cancer benchmark (see the README)
-PRESETS["table"] = ModelConfig(latent_dim=10, architecture=MLPConfig(hidden=(512,), activation="tanh"))
-# molecules: bidirectional GRU encoder, GRU decoder reading z at every step, a QED/logP/SA head on z
-PRESETS["sequence"] = ModelConfig(
-    latent_dim=64,
-    architecture=SequenceConfig(),
-    likelihood=SequenceLikelihoodConfig(),
-    properties=("qed", "logp", "sa"),
-)
+# the presets table (models/presets.py) as ModelConfigs: the same names, in the same order
+PRESETS: dict[str, ModelConfig] = {name: ModelConfig.from_dict(p.model) for name, p in PRESET_TABLE.items()}
 
 
 @dataclass

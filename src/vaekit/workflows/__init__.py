@@ -1,19 +1,5 @@
-"""What users do with a trained bundle."""
+"""What users do with a trained bundle: one module per job (explore, evaluate, report, anomaly, impute, inpaint,
+molecules, optimize), each a run folder in and files out; ``kinds`` holds the one strategy per data kind.
 
-from .anomaly import calibrate_run, score_run
-from .evaluate import evaluate
-from .explore import decode, encode, interpolate, reconstruct, sample, traverse
-from .report import report
-
-__all__ = [
-    "calibrate_run",
-    "decode",
-    "encode",
-    "evaluate",
-    "interpolate",
-    "reconstruct",
-    "report",
-    "sample",
-    "score_run",
-    "traverse",
-]
+Nothing is imported here: a command loads only the module it runs (the report's matplotlib, RDKit for molecules).
+"""

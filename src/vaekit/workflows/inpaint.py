@@ -1,19 +1,6 @@
-"""Image inpainting and denoising with a trained image model.
-
-Inpainting fills the pixels a mask marks, conditioned on the rest, with ``vaekit.inference.imputation.impute`` (the same
-machinery as missing table cells): the importance-weighted conditional mean E[x_fill | x_rest] as the single
-answer, and ``draws`` alternative completions (each the decoded mean of one latent code resampled by the
-importance weights). Observed pixels are returned exactly as given.
-
-Mask convention (like common inpainting tools): **white / nonzero / True = a pixel to fill**; black / 0 / False
-= keep. (``impute``'s own ``mask`` is the other way round: True = observed.) NaN pixels of a .npy input are
-filled as well. A mask may be one image for all inputs — (H, W) or a PNG — one per image (N, H, W), or per
-channel (N, C, H, W). A mask that marks no pixel at all is refused ("nothing to fill"); inputs of a batch whose
-mask is empty are returned unchanged.
-
-Denoising is the model's reconstruction of the noisy input: the decoded mean of q(z|x_noisy)'s mean, or with
-``samples`` > 0 the average of the decoded means of that many draws from q. For a model trained with
-``--corrupt`` (a denoising VAE) that is a learned denoiser; for another model, its plain reconstruction.
+"""``vaekit inpaint`` and ``vaekit denoise`` on a run folder: read the input image(s) and mask, fill or clean them
+with :mod:`vaekit.inference.inpaint` (the mask convention and the algorithms are described there), write the
+result.
 
 Inputs: a PNG/JPEG (one image, converted to the model's channels) or a .npy of one image (H, W) / (C, H, W) or a
 batch (N, H, W) / (N, C, H, W), uint8 (0..255) or float in [0, 1]. Images must have the model's height and
@@ -32,7 +19,7 @@ from ..data.arrays import read_npy_safely
 from ..data.convert import as_batch
 from ..data.images import IMAGE_SUFFIXES, _pixels
 from ..errors import DataError, VaekitError
-from ..inference.inpaint import IW_SAMPLES, REFINE, _require_images, denoise, inpaint
+from ..inference.inpaint import IW_SAMPLES, REFINE, denoise, inpaint, require_images
 from ..vae import VAE, load_model
 from .outputs import ARRAY_EXT, IMAGE_EXT, check_out, grid, save_array, save_image
 
@@ -41,7 +28,7 @@ from .outputs import ARRAY_EXT, IMAGE_EXT, check_out, grid, save_array, save_ima
 def read_input(path: str | Path, model: VAE, allow_nan: bool) -> tuple[torch.Tensor, tuple[int, ...]]:
     """An image file or .npy as (N, C, H, W) float32 in [0, 1], and the shape to give a .npy output."""
     path = Path(path)
-    _require_images(model, "inpainting and denoising")
+    require_images(model, "inpainting and denoising")
     c, h, w = (int(s) for s in model.schema.shape)
     if not path.is_file():
         raise DataError(f"no such file: {path}")
