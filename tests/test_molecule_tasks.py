@@ -233,12 +233,12 @@ def test_cli_evaluate_sequence_run(run, mols, tmp_path):
     r = json.loads((path / "eval-held_out-auto.json").read_text())
     assert r["n"] == 30 and r["iw_samples"] == 4 and r["nll"] > 0 and 0 <= r["reconstruction_accuracy"] <= 1
     assert len(r["kl_per_dim"]) == 8 and "bits_per_dim" not in r
-    ok("evaluate", path, "--iw-samples", 0)  # trained on a file: its own molecules by default
+    ok("evaluate", path, "--iw-samples", 0)  # trained on a file: by default the part of it training held out
     own = json.loads((path / "eval.json").read_text())
-    assert own["data"].endswith("train.smi") and own["n"] > 100
-    ok("evaluate", path, "--split", "val", "--iw-samples", 0)  # the molecules training held out
-    val = json.loads((path / "eval-val.json").read_text())
-    assert val["split"].endswith("(val)") and 0 < val["n"] < own["n"] / 2
+    assert own["data"].endswith("train.smi") and own["split"].endswith("(val)") and 0 < own["n"] < 50
+    ok("evaluate", path, "--split", "train", "--iw-samples", 0)  # the molecules it trained on
+    rest = json.loads((path / "eval-train.json").read_text())
+    assert rest["split"].endswith("(train)") and rest["n"] > 200 and rest["n"] + own["n"] <= 300
 
 
 def test_cli_report_on_a_sequence_run(run, mols, tmp_path):
@@ -266,7 +266,8 @@ def test_cli_anomaly_scores_molecules(run, mols, tmp_path):
     assert [r["smiles"] for r in rows] == [clean[0], "CCO"]
     assert set(rows[0]) == {"smiles", "score_elbo", "score_recon", "p_value", "anomaly"}
     assert all(0 < float(r["p_value"]) <= 1 and float(r["score_elbo"]) > 0 for r in rows)
-    refused("anomaly", "calibrate", path, "--data", mols[0] / "train.smi", match="its training rows")
+    refused("anomaly", "calibrate", path, "--split", "all", match="its training rows: use --split val")
+    refused("anomaly", "calibrate", path, match=r"at least 99 clean rows .* \(got 6\)")  # its held-out part is small
     refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--split", "val", "--out",
             tmp_path / "t.csv", match="needs the run.s own training data")  # fmt: skip
     refused("anomaly", "score", path, "--data", tmp_path / "probe.smi", "--score", "relative", "--out",

@@ -106,10 +106,9 @@ def calibrate_run(
     trained_on = model.record.data
     spec = canonical_spec(data) if data else trained_on
     if spec == trained_on and sel.split in ("train", "all"):
-        instead = "" if model.is_sequence else "use --split val (the held-out part), or "
         raise VaekitError(
             f"calibration needs clean data the model was not trained on, and split '{sel.split}' of {spec} holds "
-            f"its training rows: {instead}pass other clean data with --data"
+            "its training rows: use --split val (the held-out part), or pass other clean data with --data"
         )
     cal = calibrate(model, sel.x, fpr, method, iw_samples=iw_samples, seed=seed, data=spec, split=sel.split)
     write_json(Path(run) / FILE, cal.to_dict())

@@ -191,14 +191,18 @@ class SequenceKind(Kind):
     }
 
     def select(self, model: VAE, data: str | None, split: str = "auto") -> Selected:
-        """SMILES (a .smi/.txt/.csv file or moses:SPLIT; default a MOSES test sample for a MOSES run) as the
-        model's token ids. The split is "all" when data is the run's own training file, else "test"."""
+        """SMILES (a .smi/.txt/.csv file or moses:SPLIT; default a MOSES test sample for a MOSES run, else the run's
+        own training file) as the model's token ids. The run's own file: split "auto" is the part training held
+        out ("val"), "train" the rest, "all" every row; any other data is "test"."""
         from ..data import canonical_spec
         from . import molecules
 
-        own = data is not None and canonical_spec(data) == model.record.data
+        source = data if data is not None else self.default_data(model)
+        own = source is not None and canonical_spec(source) == model.record.data
+        if split == "auto" and own and model.record.val_fraction > 0:
+            split = "val"  # the run's own molecules: the part training held out, as for images and tables
         if split in ("val", "train"):
-            if data is not None and not own:
+            if not own:
                 raise VaekitError(f"--split {split} needs the run's own training data (leave out --data)")
             return self._training_part(model, split)
         if split not in ("auto", "test_or_all", "test", "all"):
