@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from vaekit.cli.app import app
+from vaekit.models.presets import PRESET_NOTES
 
 COMMANDS = ("train", "evaluate", "sample", "reconstruct", "interpolate", "traverse", "encode", "decode")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -293,6 +294,14 @@ def test_encode_and_decode(mnist_run, here, mnist):
 def test_version():
     result = ok("--version")
     assert result.stdout.startswith("vaekit ")
+
+
+def test_top_level_help_names_every_data_kind_and_preset():
+    text = " ".join(ok("--help").stdout.split())
+    assert "images, tables and molecules" in text  # it said "images and tables" while molecules had commands
+    train_help = " ".join(ok("train", "--help").stdout.split())
+    for name in PRESET_NOTES:  # the --preset help is generated from the presets table
+        assert f"{name}:" in train_help, name
 
 
 # -- 2. image-folder and table runs --------------------------------------------------------------------------
