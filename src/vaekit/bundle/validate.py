@@ -1,14 +1,14 @@
-"""Reading a bundle's JSON within limits (size, nesting depth) and checking config.json field by field."""
-
-from __future__ import annotations
+"""Reading a bundle's JSON within limits (size, nesting depth) and checking config.json with pydantic models."""
 
 import itertools
 import json
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import ConfigDict, Field, GetPydanticSchema, ValidationError, create_model
+from pydantic_core import ErrorDetails, core_schema
 
 from ..errors import BundleError
 from ..nn.mlp import ACTIVATIONS
@@ -48,12 +48,9 @@ def parse_json(text: str, where: str, hint: str = "") -> Any:
         raise BundleError(f"{where} is not valid JSON ({e}){hint}") from None
 
 
-# -- config validation -----------------------------------------------------------------------------------------
+# -- the fields of config.json -----------------------------------------------------------------------------------
 class _Invalid(Exception):
     """One problem in a config, as 'where: what is wrong, what was expected' (without the file name)."""
-
-
-Check = Callable[[Any, str], None]
 
 
 def _show(value: Any) -> str:
@@ -61,214 +58,176 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _at(name: str, key: str) -> str:
-    return f"{name}.{key}" if name else key
+def _expect(what: str) -> GetPydanticSchema:
+    """pydantic metadata: any error of this (scalar) value is reported as 'expected <what>'."""
+    return GetPydanticSchema(
+        lambda t, get: core_schema.custom_error_schema(get(t), "expected", custom_error_message=what)
+    )
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _integer(lo: int, hi: int) -> Check:
+def _int(lo: int, hi: int) -> Any:
     span = f"the integer {lo}" if lo == hi else f"an integer from {lo:,} to {hi:,}"
-
-    def check(v: Any, name: str) -> None:
-        if not _is_int(v) or not lo <= v <= hi:
-            raise _Invalid(f"{name} is {_show(v)}, expected {span}")
-
-    return check
+    return Annotated[int, Field(ge=lo, le=hi), _expect(span)]
 
 
-def _number(lo: float = -math.inf, hi: float = math.inf) -> Check:
-    def check(v: Any, name: str) -> None:
-        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
-            raise _Invalid(f"{name} is {_show(v)}, expected a number from {lo:g} to {hi:g}")
-
-    return check
+def _number(lo: float = -math.inf, hi: float = math.inf) -> Any:  # NaN is refused: it fails both bounds
+    return Annotated[float, Field(ge=lo, le=hi), _expect(f"a number from {lo:g} to {hi:g}")]
 
 
-def _of_type(kind: type, what: str) -> Check:
-    def check(v: Any, name: str) -> None:
-        if not isinstance(v, kind):
-            raise _Invalid(f"{name} is {_show(v)}, expected {what}")
-
-    return check
+def _choice(*options: str) -> Any:
+    return Annotated[Literal[options], _expect(f"one of {', '.join(options)}")]
 
 
-def _choice(*options: str) -> Check:
-    def check(v: Any, name: str) -> None:
-        if v not in options or not isinstance(v, str):
-            raise _Invalid(f"{name} is {_show(v)}, expected one of {', '.join(options)}")
-
-    return check
+def _list(item: Any, lo: int = 0, hi: int = MAX_SIZE) -> Any:  # fail_fast: one error, however long the list
+    return Annotated[list[item], Field(min_length=lo, max_length=hi, fail_fast=True)]
 
 
-def _optional(inner: Check) -> Check:
-    def check(v: Any, name: str) -> None:
-        if v is not None:
-            inner(v, name)
-
-    return check
-
-
-def _list_of(item: Check, lo: int = 0, hi: int = MAX_SIZE) -> Check:
-    def check(v: Any, name: str) -> None:
-        if not isinstance(v, list) or not lo <= len(v) <= hi:
-            raise _Invalid(f"{name} is {_show(v)}, expected a list of {lo} to {hi:,} entries")
-        for i, x in enumerate(v):
-            item(x, f"{name}[{i}]")
-
-    return check
+def _section(name: str, closed: bool = False, **fields: Any) -> Any:
+    """A pydantic model of a config section, strict (no bool for an int, no "1" for 1) and ``closed`` (refusing
+    keys it does not know) or open (ignoring them). ``fields``: name -> type; a field may be left out unless given
+    as (type, ...): its default is never read (validate_config returns the dict it checked), so it may be null
+    only if typed ``| None``."""
+    config = ConfigDict(strict=True, extra="forbid" if closed else "ignore")
+    fields = {k: v if isinstance(v, tuple) else (v, None) for k, v in fields.items()}
+    return create_model(name, __config__=config, **fields)
 
 
-def _dict_of(value: Check) -> Check:
-    def check(v: Any, name: str) -> None:
-        _of_type(dict, "an object")(v, name)
-        for k, x in v.items():
-            value(x, _at(name, k))
-
-    return check
+def _kinds(options: dict[str, dict[str, Any]]) -> Any:
+    """An object whose "kind" names one of ``options``, with that kind's fields (a discriminated union)."""
+    models = tuple(_section(kind, closed=True, kind=(Literal[kind], ...), **fields) for kind, fields in options.items())
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - a union built at run time
 
 
-def _fields(spec: dict[str, Check], required: tuple[str, ...] = (), closed: bool = False) -> Check:
-    """An object whose listed keys pass their checks; ``closed``: other keys are refused."""
-
-    def check(v: Any, name: str) -> None:
-        _of_type(dict, "an object")(v, name)
-        for key in required:
-            if key not in v:
-                raise _Invalid(f"{name or 'the config'} has no {key}")
-        unknown = sorted(set(v) - set(spec))
-        if closed and unknown:
-            raise _Invalid(f"{name or 'the config'} has an unknown field {unknown[0]!r} (expected {', '.join(spec)})")
-        for key, item in spec.items():
-            if key in v:
-                item(v[key], _at(name, key))
-
-    return check
-
-
-def _kinds(options: dict[str, dict[str, Check]]) -> Check:
-    """An object whose "kind" names one of ``options``, with that kind's fields."""
-
-    def check(v: Any, name: str) -> None:
-        _fields({"kind": _choice(*options)}, required=("kind",))(v, name)
-        _fields({"kind": _choice(*options), **options[v["kind"]]}, closed=True)(v, name)
-
-    return check
-
-
-SIZE, TEXT, FLAG = _integer(1, MAX_SIZE), _of_type(str, "a string"), _of_type(bool, "true or false")
-ACTIVATION = _choice(*ACTIVATIONS)
-LOGVAR = _number(-100.0, 100.0)
-ARCHITECTURES: dict[str, dict[str, Check]] = {  # the fields of vaekit.nn's configs, by kind
-    "mlp": {"hidden": _list_of(SIZE, 0, MAX_LAYERS), "activation": ACTIVATION},
+SIZE, COUNT, LOGVAR = _int(1, MAX_SIZE), _int(1, MAX_COUNT), _number(-100.0, 100.0)
+ACTIVATION, TEXTS, HIDDEN = _choice(*ACTIVATIONS), _list(str), _list(SIZE, 0, MAX_LAYERS)
+ARCHITECTURES: dict[str, dict[str, Any]] = {  # the fields of vaekit.nn's configs, by kind
+    "mlp": {"hidden": HIDDEN, "activation": ACTIVATION},
     "conv": {"channels": SIZE, "hidden": SIZE, "activation": ACTIVATION},
-    "resconv": {"channels": SIZE, "blocks": _integer(0, MAX_LAYERS), "hidden": SIZE, "activation": ACTIVATION},
+    "resconv": {"channels": SIZE, "blocks": _int(0, MAX_LAYERS), "hidden": SIZE, "activation": ACTIVATION},
     "sequence": {"embedding": SIZE, "encoder_hidden": SIZE, "decoder_hidden": SIZE},
 }
-LIKELIHOODS: dict[str, dict[str, Check]] = {  # the fields of vaekit.core.likelihoods' configs, by kind
+LIKELIHOODS: dict[str, dict[str, Any]] = {  # the fields of vaekit.core.likelihoods' configs, by kind
     "bernoulli": {},
     "gaussian": {"min_logvar": LOGVAR, "max_logvar": LOGVAR},
     "studentt": {"min_logvar": LOGVAR, "max_logvar": LOGVAR, "min_df": _number(0.0, 1000.0)},
-    "mixed": {"cardinalities": _list_of(_integer(0, MAX_SIZE), 1), "min_logvar": LOGVAR, "max_logvar": LOGVAR},
+    "mixed": {"cardinalities": _list(_int(0, MAX_SIZE), 1), "min_logvar": LOGVAR, "max_logvar": LOGVAR},
     "categorical_sequence": {},
 }
-MODEL_FIELDS: dict[str, Check] = {  # ModelConfig without its likelihood (a section of its own)
+MODEL_FIELDS: dict[str, Any] = {  # ModelConfig without its likelihood (a section of its own)
     "latent_dim": SIZE,
     "architecture": _kinds(ARCHITECTURES),
-    "autoencoder": FLAG,
-    "top_latent_dim": _optional(SIZE),
-    "mask_input": FLAG,
-    "properties": _list_of(TEXT, 0, 64),
+    "autoencoder": bool,
+    "top_latent_dim": SIZE | None,
+    "mask_input": bool,
+    "properties": _list(str, 0, 64),
 }
-VOCABULARY = _fields({"tokens": _list_of(TEXT, 5), "max_length": _optional(SIZE)}, required=("tokens",))
-SCHEMA = _fields(
-    {
-        "kind": _choice("image", "table", "vector", "sequence"),
-        "shape": _list_of(SIZE, 1, 3),
-        "columns": _optional(_list_of(TEXT, 1)),
-        "label_names": _optional(_list_of(TEXT)),
-        "source": TEXT,
-        "column_types": _optional(_list_of(_choice("numeric", "categorical"), 1)),
-        "categories": _optional(_dict_of(_list_of(TEXT, 1))),
-        "vocabulary": _optional(VOCABULARY),
-    },
-    required=("kind", "shape"),
+SCHEMA = _section(
+    "schema",
+    kind=(_choice("image", "table", "vector", "sequence"), ...),
+    shape=(_list(SIZE, 1, 3), ...),
+    columns=_list(str, 1) | None,
+    label_names=TEXTS | None,
+    source=str,
+    column_types=_list(_choice("numeric", "categorical"), 1) | None,
+    categories=Annotated[dict[str, _list(str, 1)], Field(fail_fast=True)] | None,
+    vocabulary=_section("vocabulary", tokens=(_list(str, 5), ...), max_length=SIZE | None) | None,
 )
-OPTIONS = _fields(  # the training options other commands read (the training code checks all of them on resume)
-    {
-        "epochs": _integer(1, MAX_COUNT),
-        "val_fraction": _number(0.0, 1.0),
-        "seed": _integer(-(2**63), 2**64 - 1),
-        "subset": _optional(_integer(1, MAX_COUNT)),
-        "corrupt": _optional(TEXT),
-        "time_limit": _optional(_number(0.0)),
-        "early_stopping": _optional(_integer(1, MAX_COUNT)),
-        "iw_samples": _integer(1, MAX_COUNT),
-        "objective": _optional(TEXT),
-    }
+OPTIONS = _section(  # the training options other commands read (the training code checks all of them on resume)
+    "options",
+    **dict.fromkeys(("epochs", "iw_samples"), COUNT),
+    **dict.fromkeys(("subset", "early_stopping"), COUNT | None),
+    **dict.fromkeys(("corrupt", "objective"), str | None),
+    val_fraction=_number(0.0, 1.0),
+    time_limit=_number(0.0) | None,
+    seed=_int(-(2**63), 2**64 - 1),
 )
-RESULT = _fields(
-    {
-        "epochs_completed": _integer(0, MAX_COUNT),
-        "best_epoch": _integer(0, MAX_COUNT),
-        "best_val": _optional(_number()),
-        "selected_by": TEXT,
-        "stopped_early": FLAG,
-        "stopped_by": _optional(TEXT),
-    }
+RESULT = _section(
+    "result",
+    **dict.fromkeys(("epochs_completed", "best_epoch"), _int(0, MAX_COUNT)),
+    **{"best_val": _number() | None, "selected_by": str, "stopped_early": bool, "stopped_by": str | None},
 )
-TRAINING = _fields(
-    {
-        "data": _optional(TEXT),
-        "image_size": _optional(SIZE),
-        "label_column": _optional(TEXT),
-        "categorical": _optional(_list_of(TEXT)),
-        "numeric": _optional(_list_of(TEXT)),
-        "representation": _optional(TEXT),
-        "properties": _optional(_list_of(TEXT)),
-        "smiles_column": _optional(TEXT),
-        "preset": _optional(TEXT),
-        "latent_dim": _optional(SIZE),
-        "hidden": _optional(_list_of(SIZE, 0, MAX_LAYERS)),
-        "autoencoder": _optional(FLAG),
-        "likelihood": _optional(TEXT),
-        "binarize_resolved": _optional(TEXT),
-        "status": _optional(TEXT),  # untrained, in_progress, finished (checked by the training code on resume)
-        "options": OPTIONS,
-        "result": RESULT,
-    }
+TRAINING = _section(  # status (untrained, in_progress, finished) is checked by the training code on resume
+    "training",
+    **dict.fromkeys(("data", "label_column", "representation", "smiles_column", "preset", "status"), str | None),
+    **dict.fromkeys(("likelihood", "binarize_resolved"), str | None),
+    **dict.fromkeys(("categorical", "numeric", "properties"), TEXTS | None),
+    **{"image_size": SIZE | None, "latent_dim": SIZE | None, "hidden": HIDDEN | None, "autoencoder": bool | None},
+    options=OPTIONS,
+    result=RESULT,
 )
-CONFIG_SECTIONS = _fields(
-    {
-        "vaekit_version": TEXT,
-        "model": _fields(MODEL_FIELDS, closed=True),
-        "likelihood": _kinds(LIKELIHOODS),
-        "schema": SCHEMA,
-        "preprocessing": _of_type(dict, "an object"),
-        "training": TRAINING,
-    },
-    required=("model", "likelihood", "schema"),
+CONFIG_SECTIONS = _section(
+    "config",
+    format_version=(_int(1, FORMAT_VERSION), ...),
+    vaekit_version=str,
+    model=(_section("model", closed=True, **MODEL_FIELDS), ...),
+    likelihood=(_kinds(LIKELIHOODS), ...),
+    schema_=(SCHEMA, Field(alias="schema")),  # not "schema": BaseModel has a method of that name
+    preprocessing=dict[str, Any],
+    training=TRAINING,
 )
 
 
+# -- the check, and its one-line message --------------------------------------------------------------------------
 def validate_config(cfg: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """``cfg`` (a bundle's config.json) when every field the toolkit reads has the type and range it needs,
     else one BundleError naming the field, its value and what was expected. Nothing is built or allocated."""
     version = cfg.get("format_version")
-    if _is_int(version) and version > FORMAT_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise BundleError(
             f"{path} was written by a newer vaekit (bundle format {version}, this one reads "
             f"up to {FORMAT_VERSION}): upgrade vaekit"
         )
     try:
-        _integer(1, FORMAT_VERSION)(version, "format_version")
-        CONFIG_SECTIONS(cfg, "")
+        CONFIG_SECTIONS.model_validate(cfg)
         _check_schema(cfg["schema"])
+    except ValidationError as e:
+        why = _describe(e.errors(include_url=False)[0])  # the first error only (lists and dicts fail fast)
     except _Invalid as e:
-        raise BundleError(f"{Path(path) / CONFIG} is damaged: {e}") from None
-    return cfg
+        why = str(e)
+    else:
+        return cfg
+    raise BundleError(f"{Path(path) / CONFIG} is damaged: {why}")
+
+
+_TAGGED = (("model", "architecture"), ("likelihood",))  # discriminated unions: pydantic puts the kind in the loc
+_CLOSED = {  # loc of a closed section -> its fields
+    ("model",): list(MODEL_FIELDS),
+    **{("model", "architecture", k): ["kind", *v] for k, v in ARCHITECTURES.items()},
+    **{("likelihood", k): ["kind", *v] for k, v in LIKELIHOODS.items()},
+}
+_EXPECTED = {  # pydantic's error type -> what was expected (an _expect error's msg says it; others fall back to it)
+    **dict.fromkeys(("model_type", "model_attributes_type", "dict_type"), "an object"),
+    "list_type": "a list",
+    "too_short": "a list of {min_length:,} or more entries",
+    "too_long": "a list of at most {max_length:,} entries",
+    "string_type": "a string",
+    "bool_type": "true or false",
+}
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One pydantic error as 'where is value, expected what' (or 'where has no key'), where = model.hidden[0]."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    if kind == "missing":
+        return f"{_where(loc[:-1]) or 'the config'} has no {loc[-1]}"
+    if kind == "union_tag_not_found":
+        return f"{_where(loc)} has no kind"
+    if kind == "extra_forbidden":
+        return f"{_where(loc[:-1])} has an unknown field {loc[-1]!r} (expected {', '.join(_CLOSED[loc[:-1]])})"
+    if kind == "union_tag_invalid":
+        kinds = error["ctx"]["expected_tags"].replace("'", "")
+        return f"{_where(loc)}.kind is {_show(value['kind'])}, expected one of {kinds}"
+    what = _EXPECTED[kind].format(**error.get("ctx", {})) if kind in _EXPECTED else error["msg"]
+    return f"{_where(loc)} is {_show(value)}, expected {what}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A pydantic loc as a dotted path without the union tags: ("model", "architecture", "mlp", "hidden", 0)
+    -> "model.architecture.hidden[0]"."""
+    for tagged in _TAGGED:
+        if loc[: len(tagged)] == tagged and len(loc) > len(tagged):
+            loc = loc[: len(tagged)] + loc[len(tagged) + 1 :]
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).removeprefix(".")
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
