@@ -24,7 +24,7 @@ from .._version import __version__
 from ..core import conformal
 from ..errors import BundleError
 from ..record import UNTRAINED, training_status
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import first_nonfinite, load_checkpoint, save_checkpoint
 from .format import (
     CHECKPOINT,
     CONFIG,
@@ -153,9 +153,8 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
         tensors = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         raise _unreadable(file, e) from None
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise BundleError(f"{file} holds NaN/inf values in {name}: the run diverged or the file is damaged")
+    if name := first_nonfinite(tensors):
+        raise BundleError(f"{file} holds NaN/inf values in {name}: the run diverged or the file is damaged")
     return tensors
 
 

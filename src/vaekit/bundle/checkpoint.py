@@ -27,6 +27,11 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: d
     atomic_write(target, lambda p: save_file(flat, str(p), metadata={"state": json.dumps(skeleton)}))
 
 
+def first_nonfinite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, else None."""
+    return next((k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(model weights, state) as ``save_checkpoint`` wrote them; a BundleError (only) when the file is missing
     or damaged: unreadable, no skeleton, references to tensors it lacks, empty or non-finite weights."""
@@ -52,10 +57,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     weights = {k[len("model/") :]: v for k, v in flat.items() if k.startswith("model/")}
     if not weights:
         raise BundleError(f"{damaged}: it holds no model weights")
-    for name, t in weights.items():
-        if t.numel() == 0 or (t.is_floating_point() and not bool(torch.isfinite(t).all())):
-            why = "is empty" if t.numel() == 0 else "holds NaN/inf values"
-            raise BundleError(f"{damaged}: the weight {name} {why}")
+    if empty := next((name for name, t in weights.items() if t.numel() == 0), None):
+        raise BundleError(f"{damaged}: the weight {empty} is empty")
+    if name := first_nonfinite(weights):
+        raise BundleError(f"{damaged}: the weight {name} holds NaN/inf values")
     return weights, state
 
 

@@ -149,14 +149,6 @@ def _explicit(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _sequence_run(run: Path) -> bool:
-    """Whether RUN holds a sequence (molecule) model: read from its config.json, so molecule support (RDKit) is
-    imported only for molecule runs."""
-    from ..bundle import read_config
-
-    return read_config(run).get("schema", {}).get("kind") == "sequence"
-
-
 app = typer.Typer(
     help="Variational Autoencoders for images, tables and molecules: train a model, then evaluate it, sample, "
     "reconstruct and explore its latent space; fill in missing values (impute, inpaint, denoise), score anomalies, "

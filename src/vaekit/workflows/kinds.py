@@ -8,7 +8,7 @@ A kind knows how to select data for a model (``select``), which files each comma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,7 +51,6 @@ class Options:
 
     temperature: float | None = None  # molecules: softmax temperature of sampling
     mean: bool | None = None  # sample: the likelihood's mean (True) or a draw (False); None: the kind's default
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Kind:
@@ -239,8 +238,7 @@ class SequenceKind(Kind):
         """The share of molecules greedy decoding reconstructs exactly, and what was skipped."""
         from . import molecules
 
-        recon = molecules.reconstruct_ids(model, sel.x)
-        exact = sum(r == s for r, s in zip(recon, sel.smiles, strict=True)) / max(len(sel.smiles), 1)
+        exact = molecules.reconstruction_accuracy(model, sel.x, sel.smiles)
         return {"reconstruction_accuracy": exact, "data_report": sel.notes}
 
     def sample(self, model: VAE, n: int, out: Path, seed: int, options: Options) -> Written:

@@ -30,7 +30,7 @@ from .outputs import check_out, save_array
 if TYPE_CHECKING:
     from ..molecules.metrics import ReferenceStats
 
-SMILES_EXT, RECON_EXT, DRAW_EXT, CODE_EXT = {".smi", ".txt"}, {".csv"}, {".png"}, {".npy", ".csv"}
+DRAW_EXT = {".png"}
 MOSES_SUBSET = 2000  # molecules of a MOSES split that evaluate / reconstruct use (a seeded random sample)
 N_EXAMPLES = 3  # skipped inputs quoted in a report
 
@@ -304,10 +304,11 @@ def write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
         write_text(out, "".join(s + "\n" for s in smiles))
 
 
-def reconstruction_accuracy(model: VAE, enc: EncodedMolecules, batch_size: int = 1000) -> float:
-    """Share of encoded molecules whose greedy decoding at the posterior mean is the same molecule."""
-    recon = reconstruct_ids(model, enc.ids, batch_size)
-    return float(np.mean([r == s for r, s in zip(recon, enc.smiles, strict=True)]))
+def reconstruction_accuracy(model: VAE, ids: torch.Tensor, smiles: list[str], batch_size: int = 1000) -> float:
+    """Share of encoded molecules (token ids (N, L), their canonical SMILES) whose greedy decoding at the posterior
+    mean is the same molecule."""
+    recon = reconstruct_ids(model, ids, batch_size)
+    return float(np.mean([r == s for r, s in zip(recon, smiles, strict=True)])) if smiles else 0.0
 
 
 # -- MOSES metrics of a file -----------------------------------------------------------------------------------------
