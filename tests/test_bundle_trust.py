@@ -84,7 +84,7 @@ def test_format_version_must_be_a_known_integer(run, version):
 
 
 def test_a_newer_format_still_says_upgrade(run):
-    refused(edit(run, "format_version", 2), "newer vaekit")
+    refused(edit(run, "format_version", bundle.FORMAT_VERSION + 1), "newer vaekit")
 
 
 # -- 2. nesting and size of the JSON files ---------------------------------------------------------------------

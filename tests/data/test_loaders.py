@@ -81,7 +81,7 @@ def test_mnist_refuses_a_table_model():
 
 def test_unknown_name_and_missing_path(tmp_path):
     assert raises("unknown dataset", load_dataset, "mnsit") == (
-        "unknown dataset 'mnsit': expected 'mnist' or a path to IDX files, an image folder, "
+        "unknown dataset 'mnsit': expected 'mnist', 'shapes' or a path to IDX files, an image folder, "
         "a .npy/.npz array or a .csv/.parquet table"
     )
     missing = tmp_path / "nope.csv"

@@ -26,6 +26,7 @@ from ..errors import BundleError
 from ..record import UNTRAINED, training_status
 from .checkpoint import first_nonfinite, load_checkpoint, save_checkpoint
 from .format import (
+    ATTRIBUTES,
     CHECKPOINT,
     CONFIG,
     FORMAT_VERSION,
@@ -39,6 +40,7 @@ from .validate import ARCHITECTURES, LIKELIHOODS, MODEL_FIELDS, parse_json, read
 
 __all__ = [
     "ARCHITECTURES",
+    "ATTRIBUTES",
     "CHECKPOINT",
     "CONFIG",
     "FORMAT_VERSION",
@@ -85,7 +87,8 @@ def bundle_config(model: Any, training: dict[str, Any] | None = None, **extra: A
     if model.schema.kind != "image":
         preprocessing = {"standardize": {"mean": model.shift.tolist(), "std": model.scale.tolist()}}
     return {
-        "format_version": FORMAT_VERSION,
+        # the oldest format that holds the model: releases before conditioning keep reading unconditional bundles
+        "format_version": FORMAT_VERSION if model.schema.condition is not None else 1,
         "vaekit_version": __version__,
         "model": model_cfg,
         "likelihood": likelihood,
@@ -132,6 +135,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, cls: Any
     except RuntimeError:
         raise BundleError(f"{path / WEIGHTS} does not match the model described in {CONFIG}") from None
     model.run_config = cfg  # what the bundle says about data and training (read by the workflows)
+    model.run_path = path  # where it was loaded from: its optional files (attributes.json) are read from there
     model.calibration = read_calibration(path)
     return model.to(device).eval()
 

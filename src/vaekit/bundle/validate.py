@@ -131,6 +131,13 @@ SCHEMA = _section(
     column_types=_list(_choice("numeric", "categorical"), 1) | None,
     categories=Annotated[dict[str, _list(str, 1)], Field(fail_fast=True)] | None,
     vocabulary=_section("vocabulary", tokens=(_list(str, 5), ...), max_length=SIZE | None) | None,
+    condition=_section(  # a conditional model's y: names, a type each, categories of the categorical ones
+        "condition",
+        names=(_list(str, 1, 64), ...),
+        types=(_list(_choice("numeric", "categorical"), 1, 64), ...),
+        categories=Annotated[dict[str, _list(str, 1, MAX_SIZE)], Field(fail_fast=True)] | None,
+    )
+    | None,
 )
 OPTIONS = _section(  # the training options other commands read (the training code checks all of them on resume)
     "options",
@@ -150,7 +157,8 @@ TRAINING = _section(  # status (untrained, in_progress, finished) is checked by 
     "training",
     **dict.fromkeys(("data", "label_column", "representation", "smiles_column", "preset", "status"), str | None),
     **dict.fromkeys(("likelihood", "binarize_resolved"), str | None),
-    **dict.fromkeys(("categorical", "numeric", "properties"), TEXTS | None),
+    **dict.fromkeys(("categorical", "numeric", "properties", "condition"), TEXTS | None),
+    attributes=str | None,
     **{"image_size": SIZE | None, "latent_dim": SIZE | None, "hidden": HIDDEN | None, "autoencoder": bool | None},
     options=OPTIONS,
     result=RESULT,
@@ -248,3 +256,16 @@ def _check_schema(schema: dict[str, Any]) -> None:
             raise _Invalid(f"schema.categories has no entry for the categorical column {c!r}")
     if kind == "sequence" and schema.get("vocabulary") is None:
         raise _Invalid("schema.vocabulary is missing, expected the token vocabulary of a sequence model")
+    _check_condition(schema.get("condition"))
+
+
+def _check_condition(cond: dict[str, Any] | None) -> None:
+    """A condition names each attribute once, types each, and lists the categories of the categorical ones."""
+    if cond is None:
+        return
+    names, types, categories = cond["names"], cond["types"], cond.get("categories") or {}
+    if len(types) != len(names) or len(set(names)) != len(names):
+        raise _Invalid("schema.condition needs distinct names and one type per name")
+    for n, t in zip(names, types, strict=True):
+        if t == "categorical" and n not in categories:
+            raise _Invalid(f"schema.condition.categories has no entry for the categorical condition {n!r}")

@@ -18,6 +18,9 @@ from . import train  # noqa: F401 - importing a command module registers its com
 from . import explore  # noqa: F401
 
 # isort: split
+from . import attributes  # noqa: F401
+
+# isort: split
 from . import fill  # noqa: F401
 
 # isort: split

@@ -25,6 +25,22 @@ DataArg = Annotated[str, typer.Argument(help="`mnist`, IDX file(s), an image fol
 RunArg = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="Data to use (default: the run's training data).")]
 OutFile = Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")]
+ConditionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--condition",
+        help="A conditional model's y: NAME=VALUE pairs, e.g. label=7 or city=Berlin,age=40 (see `vaekit info`).",
+    ),
+]
+
+
+def conditions(text: str | None) -> dict[str, str] | None:
+    """--condition label=7 -> {"label": "7"} (None when not given)."""
+    if text is None:
+        return None
+    from ..data.condition import parse_assignments
+
+    return parse_assignments(text)
 
 
 ThreadsOpt = Annotated[

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..defaults import EVAL_IW_SAMPLES, SEQUENCE_EVAL_IW_SAMPLES
 from .common import (
+    ConditionOpt,
     DataOpt,
     OutFile,
     OverwriteOpt,
@@ -20,6 +21,7 @@ from .common import (
     _ints,
     _summary,
     app,
+    conditions,
     friendly,
     out_console,
 )
@@ -120,17 +122,21 @@ def sample(
     mode: Annotated[
         bool, typer.Option("--mode", help="Images and tables: the most probable values, not a draw (tables).")
     ] = False,
+    condition: ConditionOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Generate new data: latents from the prior, decoded (PNG grid, .npy or .csv; molecules: .smi/.txt, one SMILES
     per line, canonical when valid and as generated when not).
 
-    Tables: rows are drawn from p(x|z), spread like the data; --mode gives the most probable values instead."""
+    Tables: rows are drawn from p(x|z), spread like the data; --mode gives the most probable values instead. A
+    conditional model generates what --condition asks for (label=7); without it, a model conditioned on one
+    class samples each class in turn, a grid row each."""
     from ..workflows.explore import sample as fn
 
     mean = True if mode else None
-    written = fn(run, n, out, seed, temperature=temperature, mean=mean, overwrite=overwrite)
+    c = conditions(condition)
+    written = fn(run, n, out, seed, temperature=temperature, mean=mean, condition=c, overwrite=overwrite)
     out_console.print(str(written), soft_wrap=True)
 
 
@@ -150,14 +156,19 @@ def reconstruct(
             "all of a file, 2,000 of moses:test]"
         ),
     ] = None,
+    condition: ConditionOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Originals (top rows) beside their reconstructions (bottom rows). Molecules: a .csv of input, reconstruction
-    (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test."""
+    (greedy decoding of the posterior mean, canonical SMILES) and match; DATA a .smi/.txt/.csv file or moses:test.
+
+    A conditional model reads each input's own condition from DATA; --condition decodes them with another one: a
+    counterfactual (label=3: the same handwriting, as a 3)."""
     from ..workflows.explore import reconstruct as fn
 
-    out_console.print(escape(str(fn(run, data, n, out, overwrite=overwrite))), soft_wrap=True)
+    written = fn(run, data, n, out, condition=conditions(condition), overwrite=overwrite)
+    out_console.print(escape(str(written)), soft_wrap=True)
 
 
 @app.command(
@@ -178,14 +189,19 @@ def interpolate(
     smiles: Annotated[
         tuple[str, str] | None, typer.Option(help="Molecules: the two end points, as SMILES A B.")
     ] = None,
+    condition: ConditionOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Decode the path between two inputs' codes (PNG strip or animated GIF; molecules: a PNG grid of the path's
-    molecules, each labelled with its SMILES)."""
+    molecules, each labelled with its SMILES). A conditional model decodes with --condition, else with the first
+    input's own."""
     from ..workflows.explore import interpolate as fn
+    from ..workflows.kinds import Endpoints
 
-    out_console.print(str(fn(run, data, pair, steps, out, slerp, smiles=smiles, overwrite=overwrite)), soft_wrap=True)
+    ends = Endpoints(data, pair, smiles)
+    written = fn(run, out, ends, steps, slerp, condition=conditions(condition), overwrite=overwrite)
+    out_console.print(str(written), soft_wrap=True)
 
 
 @app.command(
@@ -199,14 +215,17 @@ def traverse(
     dims: Annotated[str | None, typer.Option(help="Latent dimensions, e.g. 0,1,2 (default: the first 10).")] = None,
     span: Annotated[float, typer.Option("--range", help="Vary each dimension over ±RANGE std.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 9,
+    condition: ConditionOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Vary one latent dimension at a time (one row per dimension; molecules: a PNG grid drawn with RDKit, .smi or
-    .csv of dimension, value and SMILES)."""
+    .csv of dimension, value and SMILES). A conditional model decodes with --condition (default: its first class)."""
     from ..workflows.explore import traverse as fn
 
-    out_console.print(str(fn(run, out, _ints(dims, "--dims"), span, steps, overwrite=overwrite)), soft_wrap=True)
+    c = conditions(condition)
+    written = fn(run, out, _ints(dims, "--dims"), span, steps, condition=c, overwrite=overwrite)
+    out_console.print(str(written), soft_wrap=True)
 
 
 @app.command(
@@ -240,13 +259,15 @@ def decode(
     run: RunArg,
     latents: Annotated[Path, typer.Argument(help=".npy/.npz/.csv of shape (N, D), or the .csv of `vaekit encode`.")],
     out: OutFile,
+    condition: ConditionOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding)."""
+    """Decode latent vectors to data (PNG grid, .npy or .csv; molecules: .smi or a PNG grid, greedy decoding); a
+    conditional model given --condition."""
     from ..workflows.explore import decode as fn
 
-    out_console.print(str(fn(run, latents, out, overwrite=overwrite)), soft_wrap=True)
+    out_console.print(str(fn(run, latents, out, condition=conditions(condition), overwrite=overwrite)), soft_wrap=True)
 
 
 @app.command(epilog="Examples:  `vaekit report runs/seed`  ·  `vaekit report runs/tab --data other.csv --out tab.html`")

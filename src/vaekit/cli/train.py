@@ -74,7 +74,11 @@ def train(
     beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
     kl_warmup: Annotated[float | None, typer.Option(help="Epochs of linear KL warm-up. [default: 0]")] = None,
     objective: Annotated[
-        Literal["elbo", "iwae"] | None, typer.Option(help="elbo, or iwae: the K-sample bound. [default: elbo]")
+        Literal["elbo", "iwae", "betatc"] | None,
+        typer.Option(
+            help="elbo; iwae: the K-sample bound; betatc: beta-TCVAE, --beta weighs only the total correlation "
+            "(disentanglement). [default: elbo]"
+        ),
     ] = None,
     iw_samples: Annotated[int | None, typer.Option(help="K for --objective iwae. [default: 5]")] = None,
     autoencoder: Annotated[bool | None, typer.Option("--autoencoder", help="Plain autoencoder (no KL).")] = None,
@@ -101,6 +105,21 @@ def train(
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
+    condition: Annotated[
+        str | None,
+        typer.Option(
+            help="Train a conditional VAE p(x|z, y) on these names: label (MNIST, class subfolders), attributes "
+            "(--attributes; shapes' shape,scale,...), or table columns (they leave x). Then `vaekit sample RUN "
+            "--condition label=7`."
+        ),
+    ] = None,
+    attributes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Per-image attributes for a folder of images: a CSV (a file-name column, one column per attribute) "
+            "or CelebA's list_attr_celeba.txt. [found beside the images]"
+        ),
+    ] = None,
     categorical: Annotated[
         str | None, typer.Option(help="Table columns to treat as categorical, e.g. zip,grade (integer codes).")
     ] = None,
@@ -135,6 +154,8 @@ def train(
             likelihood=likelihood,
             image_size=image_size,
             label_column=label_column,
+            condition=condition,
+            attributes=attributes,
             categorical=_names(categorical),
             numeric=_names(numeric),
             representation=representation,

@@ -2,6 +2,8 @@
 
 Layout: images directly in the folder (no labels), or one subfolder per class (``folder/cat/1.png``...):
 class names are the sorted subfolder names and labels their index. Files are read in sorted order.
+Per-file attributes (CelebA's ``list_attr_celeba.txt``, an ``attributes.csv``; see ``attributes``) come from the
+file passed, else from one found in the folder, its parent or the parent's ``Anno/``.
 
 Channels: when every image is single-channel (Pillow modes 1, L, LA, I, I;16, F) the data is grayscale
 (C = 1), otherwise every image is converted to RGB (C = 3). Transparent pixels are composited on white.
@@ -18,7 +20,8 @@ from PIL import Image
 
 from ..errors import DataError
 from .arrays import encode_labels, error_text, float_tensor, label_tensor
-from .schema import Dataset, Schema
+from .attributes import attributes_for, find_attribute_file, read_attribute_file, rows_of
+from .schema import Attributes, Dataset, Schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
@@ -104,13 +107,36 @@ def _check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
             )
 
 
-def load_image_folder(folder: Path, *, image_size: int | None = None, schema: Schema | None = None) -> Dataset:
+def _file_attributes(
+    folder: Path, files: list[Path], attributes: Path | str | None
+) -> tuple[Attributes, np.ndarray] | None:
+    """The images' per-file attributes: from ``attributes``, else from a file found beside the folder, which is
+    skipped when it has a row for none of the images (it describes other images)."""
+    path = Path(attributes) if attributes is not None else find_attribute_file(folder)
+    if path is None:
+        return None
+    frame = read_attribute_file(path)
+    if attributes is None and not (rows_of(files, frame) >= 0).any():
+        return None
+    return attributes_for(files, frame, folder)
+
+
+def load_image_folder(
+    folder: Path,
+    *,
+    image_size: int | None = None,
+    schema: Schema | None = None,
+    attributes: Path | str | None = None,
+) -> Dataset:
     """Load every PNG/JPEG in ``folder`` as split "all": float32 ``(N, C, H, W)`` in [0, 1].
 
     ``image_size`` resizes every image to N×N; ``schema`` (a trained model's) fixes both the size and the
-    channels. Labels (class subfolders) use the schema's label order when it knows every class.
+    channels. Labels (class subfolders) use the schema's label order when it knows every class. ``attributes``
+    is a file of per-file attributes (else one found beside the folder, module docstring): they become
+    ``Dataset.attributes["all"]`` ``(N, K)``, rows in the images' order, described by ``attribute_info``.
     """
     files, classes = _collect(folder)
+    found = _file_attributes(folder, files, attributes)  # before the pixels: a bad file fails fast
     probes = [_probe(f) for f in files]
     channels, size = image_target(image_size, schema)
     if size is None:
@@ -126,4 +152,7 @@ def load_image_folder(folder: Path, *, image_size: int | None = None, schema: Sc
         codes, names = encode_labels(np.array(classes), names)
         labels = {"all": label_tensor(codes)}
     meta = Schema("image", tuple(x.shape[1:]), label_names=names, source=str(folder))
-    return Dataset(splits={"all": float_tensor(x)}, schema=meta, labels=labels)
+    data = Dataset(splits={"all": float_tensor(x)}, schema=meta, labels=labels)
+    if found is not None:
+        data.attribute_info, data.attributes = found[0], {"all": float_tensor(found[1])}
+    return data

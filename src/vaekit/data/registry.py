@@ -7,6 +7,7 @@ holding IDX image files (names containing ``idx3``); any other folder (PNG/JPEG 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from .idx import find_idx_images, load_idx, looks_like_idx
 from .images import IMAGE_SUFFIXES, load_image_folder
 from .mnist import load_mnist
 from .schema import Dataset, Schema
+from .shapes import canonical_shapes_spec, is_shapes_spec, load_shapes
 from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
 
-KNOWN_DATASETS = ("mnist",)
+KNOWN_DATASETS = ("mnist",)  # and the generated shapes, shapes-colour, shapes:N (vaekit.data.shapes)
 FORMATS = "IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a .csv/.tsv/.parquet table"
 ARRAY_SUFFIXES = (".npy", ".npz")
 
@@ -30,7 +32,7 @@ def _missing(spec: str) -> DataError:
     bare = not any(sep in spec for sep in (os.sep, "/")) and not Path(spec).suffix
     if bare and not spec.startswith((".", "~")):
         return DataError(
-            f"unknown dataset {spec!r}: expected 'mnist' or a path to IDX files, an image "
+            f"unknown dataset {spec!r}: expected 'mnist', 'shapes' or a path to IDX files, an image "
             "folder, a .npy/.npz array or a .csv/.parquet table"
         )
     return DataError(f"no such file or directory: {spec}")
@@ -96,10 +98,29 @@ def _load_path(
 def canonical_spec(spec: str | os.PathLike[str]) -> str:
     """How a run records its data: a known name in lower case, an existing path made absolute."""
     spec = os.fspath(spec)
+    if is_shapes_spec(spec):
+        return canonical_shapes_spec(spec)
     if spec.strip().lower() in KNOWN_DATASETS:
         return spec.strip().lower()
     path = Path(spec).expanduser()
     return str(path.resolve()) if path.exists() else spec
+
+
+def _conditional(spec: str, schema: Schema, image_size: int | None, label_column: str | None, attributes) -> Dataset:
+    """Data for a conditional model: everything its schema reads (a table with its condition columns), then its
+    condition values picked out (``Dataset.attributes``) in the model's categories."""
+    from .condition import full_table_schema, with_condition
+
+    base = dataclasses.replace(full_table_schema(schema), condition=None)
+    data = load_dataset(spec, image_size=image_size, label_column=label_column, schema=base, attributes=attributes)
+    return with_condition(data, schema.condition.names, known=schema.condition)
+
+
+def _generated(spec: str, label_column: str | None, schema: Schema | None, image_size: int | None, types) -> Dataset:
+    if label_column is not None or any(types.values()):
+        raise DataError(f"--label-column, --categorical and --numeric apply to tables, not to {spec}")
+    _require_image_schema(spec, schema)
+    return load_shapes(spec, image_size=image_size, schema=schema)
 
 
 def load_dataset(
@@ -110,17 +131,27 @@ def load_dataset(
     schema: Schema | None = None,
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
+    attributes: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """Load the dataset ``spec`` names as float32 tensors in data units (see :class:`Dataset`).
 
     Images come as ``(N, C, H, W)`` in [0, 1], tables as raw ``(N, D)`` values. ``image_size`` resizes images
     to N×N; ``label_column`` names a table's class column; ``schema`` (a trained model's) makes the data
-    conform to it (resized/converted images, reordered columns) or raises DataError. ``categorical`` /
-    ``numeric`` override the inferred type of the named table columns (see ``vaekit.data.tables``).
+    conform to it (resized/converted images, reordered columns) or raises DataError; a conditional model's
+    schema also picks its condition values (``Dataset.attributes``). ``categorical`` / ``numeric`` override the
+    inferred type of the named table columns (see ``vaekit.data.tables``). ``attributes``: a file of per-image
+    attributes for a folder of images (CSV, or CelebA's list_attr_celeba.txt; found beside the images when left
+    out). ``shapes`` (``shapes-colour``, ``shapes:N``) generates the dSprites-like shapes of ``vaekit.data.shapes``.
     """
     spec = os.fspath(spec)
+    if schema is not None and schema.condition is not None:
+        return _conditional(spec, schema, image_size, label_column, attributes)
     _check_options(image_size, schema)
+    if attributes is not None and not Path(spec).expanduser().is_dir():
+        raise DataError(f"--attributes applies to a folder of images, not to {spec}")
     types = {"categorical": list(categorical or []), "numeric": list(numeric or [])}
+    if is_shapes_spec(spec):
+        return _generated(spec, label_column, schema, image_size, types)
     if spec.strip().lower() in KNOWN_DATASETS:
         if any(types.values()):
             raise DataError(f"--categorical / --numeric apply to .csv/.tsv/.parquet tables, not to {spec}")
@@ -131,6 +162,9 @@ def load_dataset(
     if not path.exists():
         raise _missing(spec)
     try:
+        if attributes is not None:
+            _require_image_schema(str(path), schema)
+            return load_image_folder(path, image_size=image_size, schema=schema, attributes=attributes)
         return _load_path(path, image_size, label_column, schema, types)
     except PermissionError as e:  # folders that cannot be listed; files are handled by the loaders
         raise DataError(f"cannot read {path}: permission denied ({e.filename})") from None

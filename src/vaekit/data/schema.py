@@ -14,6 +14,47 @@ from typing import Any, Literal
 import torch
 
 Kind = Literal["image", "table", "vector", "sequence"]
+AttributeType = Literal["categorical", "numeric"]
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Named per-sample attributes: labels, known factors (shapes), properties, table columns a model conditions on.
+
+    A value of a categorical attribute is the index of its name in ``categories[name]``; a numeric one is a number.
+    Stored row by row as float32 (N, len(names)) in ``Dataset.attributes``; a model's ``Schema.condition``."""
+
+    names: tuple[str, ...]
+    types: tuple[AttributeType, ...]  # one per name
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)  # categorical names -> category names
+
+    def __post_init__(self) -> None:
+        if len(self.types) != len(self.names):
+            raise ValueError("attributes need one type per name")
+
+    @property
+    def width(self) -> int:
+        """Features of the encoded condition: a one-hot block per categorical attribute, one value per numeric."""
+        pairs = zip(self.names, self.types, strict=True)
+        return sum(len(self.categories[n]) if t == "categorical" else 1 for n, t in pairs)
+
+    def select(self, names: tuple[str, ...] | list[str]) -> tuple[Attributes, list[int]]:
+        """The attributes ``names`` (in that order) and their column indices; ValueError naming the known ones."""
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise ValueError(f"unknown attribute {unknown[0]!r}: the data has {', '.join(self.names)}")
+        idx = [self.names.index(n) for n in names]
+        cats = {n: self.categories[n] for n in names if n in self.categories}
+        return Attributes(tuple(names), tuple(self.types[i] for i in idx), cats), idx
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "types": list(self.types),
+                "categories": {k: list(v) for k, v in self.categories.items()}}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Attributes:
+        cats = {str(k): tuple(str(c) for c in v) for k, v in (d.get("categories") or {}).items()}
+        return cls(tuple(d["names"]), tuple(d["types"]), cats)
 
 
 @dataclass(frozen=True)
@@ -31,6 +72,8 @@ class Schema:
     categories: dict[str, tuple[str, ...]] | None = None
     # sequences (molecules): the token vocabulary, ``vaekit.molecules.Vocabulary.to_dict()``; rows hold token ids
     vocabulary: dict[str, Any] | None = None
+    # a conditional model: what it conditions on, p(x|z, y) (None: unconditional, as every bundle before it)
+    condition: Attributes | None = None
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -56,7 +99,11 @@ class Schema:
         return n
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["condition"] = self.condition.to_dict() if self.condition is not None else None
+        if self.condition is None:
+            del d["condition"]  # bundles of unconditional models stay as before
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Schema:
@@ -69,6 +116,7 @@ class Schema:
             column_types=tuple(d["column_types"]) if d.get("column_types") is not None else None,
             categories={str(k): tuple(v) for k, v in d["categories"].items()} if d.get("categories") else None,
             vocabulary=d.get("vocabulary"),
+            condition=Attributes.from_dict(d["condition"]) if d.get("condition") else None,
         )
 
 
@@ -79,6 +127,9 @@ class Dataset:
     splits: dict[str, torch.Tensor]  # e.g. {"train": (N, C, H, W), "test": ...} or {"all": (N, D)}
     schema: Schema
     labels: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (N,) int64, when known
+    # named attributes per sample (factors, per-file attributes): split -> (N, K) float32, described by attribute_info
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
+    attribute_info: Attributes | None = None
 
     @property
     def train_split(self) -> str:

@@ -213,6 +213,16 @@ def values_frame(x: np.ndarray, schema: Schema) -> pd.DataFrame:
     return frame
 
 
+def frame_with_condition(x: np.ndarray, schema: Schema, y: np.ndarray | None) -> pd.DataFrame:
+    """``values_frame`` of x, followed by a conditional model's condition columns y (N, K) (names for categories)."""
+    frame = values_frame(x, schema)
+    cond = schema.condition
+    if y is None or cond is None:
+        return frame
+    described = Schema("table", (len(cond.names),), cond.names, column_types=cond.types, categories=cond.categories)
+    return pd.concat([frame, values_frame(y, described)], axis=1)
+
+
 def _first_bad(mask: np.ndarray, frame: pd.DataFrame) -> str:
     row, col = np.argwhere(mask)[0]
     return f"first in column {frame.columns[col]!r}, row {row + 1}"

@@ -185,5 +185,3 @@ def p_values(model: VAE, x: Any) -> torch.Tensor:
 def is_anomaly(model: VAE, x: Any) -> torch.Tensor:
     """True where the p-value is <= the calibrated fpr (the score is above the threshold). (N,) bool"""
     return _calibration(model).flags(calibrated_scores(model, x))
-
-

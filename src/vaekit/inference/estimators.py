@@ -35,27 +35,30 @@ def _bf16_decoder(model: VAE) -> torch.nn.Module:
     return cached[1]
 
 
-def _decoder(model: VAE, device: torch.device, precision: Precision) -> Callable:
-    """z (*S, B, D) -> p(x|z) with float32 parameters, decoded in the requested precision.
+def _decoder(model: VAE, device: torch.device, precision: Precision, condition: Any = None) -> Callable:
+    """z (*S, B, D) -> p(x|z) (p(x|z, y) with ``condition`` y (B, K)) with float32 parameters, decoded in the
+    requested precision.
 
     bf16 on a CPU runs a bfloat16 copy of the decoder (cached per model, rebuilt after the weights change)
     rather than autocast, which re-casts every weight on every call. Sequence decoders keep their state in
     float32 and so use autocast."""
     precision = resolve_precision(precision, device, sequence=model.is_sequence)
     if precision == "fp32":
-        return model.decode
+        return lambda z: model.decode(z, condition)
     if device.type == "cpu" and not model.is_sequence:
         decoder = _bf16_decoder(model)
 
         def decode(z: torch.Tensor):
-            out = decoder(z.reshape(-1, z.shape[-1]).to(torch.bfloat16)).float()
-            return model.likelihood_from(out, z.shape[:-1])
+            batch = z.shape[:-1]
+            zc = model.with_condition(z, condition)
+            out = decoder(zc.reshape(-1, zc.shape[-1]).to(torch.bfloat16)).float()
+            return model.likelihood_from(out, batch)
 
         return decode
 
     def decode_autocast(z: torch.Tensor):
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            return float32(model.decode(z))
+            return float32(model.decode(z, condition))
 
     return decode_autocast
 
@@ -69,8 +72,10 @@ def iwae_log_px(
     generator: torch.Generator | None = None,
     rows_per_chunk: int | None = None,
     precision: Precision = "fp32",
+    condition: Any = None,
 ) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with k samples, per input. x: (B, *shape) -> (B,) float64.
+    A conditional model: log p(x|y) for the inputs' conditions y (B, K).
 
     Decoder work is batched as (chunk * B) rows at a time, ``rows_per_chunk`` by default 2048 (small chunks stay
     in cache: fastest on a 2-core CPU) or 512 for sequence models (the GRU states of 2048 rows pass 100 MB, above
@@ -81,13 +86,13 @@ def iwae_log_px(
         rows_per_chunk = 512 if model.is_sequence else 2048
     if k < 1:
         raise ValueError("the number of importance samples must be at least 1")
-    levels = model.encode_levels(x)
+    levels = model.encode_levels(x, condition=condition)
     if isinstance(levels[0], PointMass):
         raise ValueError("importance sampling needs a stochastic encoder: this run is a plain autoencoder")
     b = len(x)
     chunk = max(1, min(k, rows_per_chunk // max(b, 1)))
     total = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)
-    decode = _decoder(model, x.device, precision)
+    decode = _decoder(model, x.device, precision, condition)
     for start in range(0, k, chunk):
         latents = model.sample_latents(levels, (min(chunk, k - start),), generator)  # z: (c, B, D)
         likelihood = decode(latents.z)  # over (c, B, *shape), float32 parameters
@@ -112,12 +117,15 @@ def iwae_per_sample(
     precision: Precision = "fp32",
     batch_size: int = 100,
     description: str | None = None,
+    condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """K-sample importance-weighted log p(x) for every row of x, ``batch_size`` inputs at a time; with
-    ``description``, a progress bar. (N,) float64"""
+    ``description``, a progress bar; ``condition`` (N, K): a conditional model's y per row. (N,) float64"""
     g = torch.Generator(x.device).manual_seed(seed)
     parts = [
-        iwae_log_px(model, x[i : i + batch_size], k, generator=g, precision=precision)
+        iwae_log_px(
+            model, x[i : i + batch_size], k, generator=g, precision=precision, condition=_rows(condition, i, batch_size)
+        )
         for i in batch_starts(len(x), batch_size, description)
     ]
     return torch.cat(parts)
@@ -151,9 +159,10 @@ def elbo_stats(
     device: torch.device | None = None,
     per_sample: bool = False,
     description: str | None = None,
+    condition: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Mean ELBO, reconstruction and KL (nats per sample) of x (N, *shape), with fixed-seed noise; with
-    ``description``, a progress bar."""
+    ``description``, a progress bar; ``condition`` (N, K): a conditional model's y per row."""
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
@@ -161,7 +170,7 @@ def elbo_stats(
     parts: list[torch.Tensor] = []
     for i in batch_starts(len(x), batch_size, description):
         xb = x[i : i + batch_size].to(device)
-        latents, likelihood = model(xb, g)
+        latents, likelihood = model(xb, g, condition=_rows(condition, i, batch_size, device))
         out = elbo_loss(xb, latents, likelihood)
         parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
     model.train(was_training)  # the caller's mode, as it was
@@ -170,3 +179,11 @@ def elbo_stats(
     if per_sample:
         stats["per_sample"] = values
     return stats
+
+
+def _rows(condition: torch.Tensor | None, start: int, size: int, device: torch.device | None = None):
+    """The conditions of rows start..start+size (None for an unconditional model)."""
+    if condition is None:
+        return None
+    part = condition[start : start + size]
+    return part.to(device) if device is not None else part

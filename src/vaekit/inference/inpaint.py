@@ -106,5 +106,3 @@ def denoise(model: VAE, x: Any, *, samples: int = 0, seed: int = 0, batch_size: 
         else:
             parts.append(model.decode(q.mean).mean.float())
     return torch.cat(parts)
-
-

@@ -90,6 +90,7 @@ class Latents:
     log_ratio: torch.Tensor
     kl_terms: torch.Tensor
     kl_dims: torch.Tensor | None = None  # (N, D) KL per latent dimension (one level; for free bits)
+    posterior: DiagonalGaussian | None = None  # q(z|x) the draw came from (one level; for the beta-TCVAE terms)
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL per input (averaged over the sample dimensions, if any). (N,)"""
@@ -151,17 +152,31 @@ class VAEModule(nn.Module):
         d, arch = config.latent_dim, config.architecture
         out = d if config.autoencoder else 2 * d + 2 * (top or 0)
         self.cardinalities = schema.cardinalities if len(schema.shape) == 1 and not self.is_sequence else ()
+        # a conditional model, p(x|z, y): the decoder reads [z, features of y]; the encoder's output is corrected
+        # by a head reading [encoder output, features of y], so q(z|x, y) can leave to y what y tells
+        self.condition = schema.condition
+        width = self.condition.width if self.condition is not None else 0
         if self.is_sequence:
             vocab = len((schema.vocabulary or {}).get("tokens", ()))
             if vocab < 5:
                 raise ValueError("a sequence model needs the schema's vocabulary")
             self.encoder = SequenceEncoder(arch, vocab, out)
-            self.decoder = SequenceDecoder(arch, d, vocab)
+            self.decoder = SequenceDecoder(arch, d + width, vocab)
         else:
             self.encoder = ENCODERS[type(arch)](arch, self._encoder_shape(), out)
             lik = config.likelihood
             out_shape = (lik.output_size,) if isinstance(lik, MixedConfig) else schema.shape
-            self.decoder = DECODERS[type(arch)](arch, d, out_shape, lik.params_per_value)
+            self.decoder = DECODERS[type(arch)](arch, d + width, out_shape, lik.params_per_value)
+        if self.condition is not None:
+            k = len(self.condition.names)
+            self.condition_head = nn.Sequential(nn.Linear(out + width, 256), nn.SiLU(), nn.Linear(256, out))
+            # a critic guessing y from z: training keeps z from telling y (TrainConfig.independence), so that y, not
+            # z, decides what a sample is (Lample et al., 2017, "Fader networks")
+            self.condition_critic = nn.Sequential(
+                nn.Linear(d, 256), nn.SiLU(), nn.Linear(256, 256), nn.SiLU(), nn.Linear(256, width)
+            )
+            self.register_buffer("condition_shift", torch.zeros(k))  # standardization of numeric conditions
+            self.register_buffer("condition_scale", torch.ones(k))
         if top is not None:  # p(z1|z2): the top-down path of the ladder
             self.top_down = nn.Sequential(nn.Linear(top, 256), nn.SiLU(), nn.Linear(256, 2 * d))
         if config.properties:  # predicts the (standardized) properties from z
@@ -195,14 +210,16 @@ class VAEModule(nn.Module):
         return self.config.latent_dim + (self.config.top_latent_dim or 0)
 
     # -- the model -------------------------------------------------------------------------------------
-    def encode(self, x: Any, mask: torch.Tensor | None = None) -> DiagonalGaussian:
+    def encode(self, x: Any, mask: torch.Tensor | None = None, condition: Any = None) -> DiagonalGaussian:
         """q(z|x) for a batch x (N, *shape) in data units (numpy, uint8 images and one sample accepted): the
         code the decoder reads. With two levels, q(z1|x, z2) at the mean of q(z2|x). ``mask``: see
-        ``encode_levels``."""
-        levels = self.encode_levels(x, mask)
+        ``encode_levels``; ``condition``: a conditional model's y for each input (see ``condition_features``)."""
+        levels = self.encode_levels(x, mask, condition)
         return levels[0] if len(levels) == 1 else self._mean_path(levels)[1]
 
-    def encode_levels(self, x: Any, mask: torch.Tensor | None = None) -> tuple[DiagonalGaussian, ...]:
+    def encode_levels(
+        self, x: Any, mask: torch.Tensor | None = None, condition: Any = None
+    ) -> tuple[DiagonalGaussian, ...]:
         """The encoder's Gaussians, top level first: (q(z|x),) with one level; (q(z2|x), bottom-up estimate of
         z1) with two, the latter still to be combined with p(z1|z2) (Sønderby et al., 2016).
 
@@ -215,6 +232,9 @@ class VAEModule(nn.Module):
             h = self.encoder(x)
         else:
             h = self.encoder(self._encoder_input(x, mask) if self.config.mask_input else (x - self.shift) / self.scale)
+        c = self.condition_features(condition, len(x))
+        if c is not None:
+            h = h + self.condition_head(torch.cat([h, c.to(h.dtype)], -1))
         if self.config.autoencoder:
             return (PointMass(h),)
         d = 2 * self.config.latent_dim
@@ -274,34 +294,101 @@ class VAEModule(nn.Module):
         log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - top.log_prob(z)  # log N(z; 0, I) - log q(z|x)
         if len(levels) == 1:
             kl_dims = top.kl_per_dim()
-            return Latents(z, log_ratio, kl_dims.sum(-1), kl_dims)
+            return Latents(z, log_ratio, kl_dims.sum(-1), kl_dims, top)
         kl = top.kl()
         prior = self.prior_z1(z)  # (*S, N, D1)
         q1 = _merge(float32(levels[1]), prior)
         z1 = q1.rsample(generator)
         return Latents(z1, log_ratio + prior.log_prob(z1) - q1.log_prob(z1), kl + q1.kl_to(prior))
 
-    def decode(self, z: Any) -> Any:
+    def decode(self, z: Any, condition: Any = None) -> Any:
         """p(x|z) for latents z (N, D) or (*batch, D): a likelihood over (*batch, *shape) with ``.mean``,
-        ``.sample()``, ``.log_prob(x)`` (x broadcasts, e.g. (N, *shape) against K samples each: (K, N, D))."""
+        ``.sample()``, ``.log_prob(x)`` (x broadcasts, e.g. (N, *shape) against K samples each: (K, N, D)).
+        A conditional model decodes p(x|z, y): ``condition`` holds y for the last batch dimension (N, K)."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.shift.device) if not torch.is_tensor(z) else z
         if z.dim() == 1:
             z = z.unsqueeze(0)
         if z.shape[-1] != self.config.latent_dim:
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
+        z = self.with_condition(z, condition)
         if self.is_sequence:
             return CategoricalSequence(self.decoder, z, self.schema.shape[0])
         return self.likelihood_from(self.decoder(z.reshape(-1, z.shape[-1])), z.shape[:-1])
+
+    def condition_features(self, condition: Any, n: int) -> torch.Tensor | None:
+        """What the networks read of a condition y: one-hot categories and standardized numbers, (n, width); None
+        for an unconditional model. ``condition``: values (n, K) (category indices, numbers) as
+        ``vaekit.data.condition.condition_values`` makes them; one row (K,) is repeated n times."""
+        if self.condition is None:
+            if condition is not None:
+                raise DataError("this model is not conditional: leave out the condition (train with --condition)")
+            return None
+        if condition is None:
+            raise DataError(f"this model is conditional on {', '.join(self.condition.names)}: pass a condition")
+        y = torch.as_tensor(condition, dtype=torch.float32, device=self.shift.device)
+        y = y.expand(n, -1) if y.dim() == 1 or len(y) == 1 else y
+        if y.shape != (n, len(self.condition.names)):
+            raise DataError(f"the condition has shape {tuple(y.shape)}, expected ({n}, {len(self.condition.names)})")
+        parts = []
+        for j, (name, kind) in enumerate(zip(self.condition.names, self.condition.types, strict=True)):
+            col = y[:, j]
+            if kind == "categorical":
+                k = len(self.condition.categories[name])
+                if bool(((col < 0) | (col >= k)).any()):
+                    raise DataError(f"{name} values must be category indices 0..{k - 1}")
+                parts.append(torch.nn.functional.one_hot(col.long(), k).float())
+            else:
+                parts.append(((col - self.condition_shift[j]) / self.condition_scale[j])[:, None])
+        return torch.cat(parts, -1)
+
+    def condition_blocks(self) -> list[tuple[int, int, bool]]:
+        """Where each condition attribute sits in ``condition_features``: (start, size, categorical)."""
+        blocks, start = [], 0
+        for name, kind in zip(self.condition.names, self.condition.types, strict=True):
+            size = len(self.condition.categories[name]) if kind == "categorical" else 1
+            blocks.append((start, size, kind == "categorical"))
+            start += size
+        return blocks
+
+    def standardized_condition(self, y: torch.Tensor) -> torch.Tensor:
+        """Condition values with the numeric ones standardized (category indices kept). (N, K)"""
+        return (y - self.condition_shift) / self.condition_scale
+
+    def with_condition(self, z: torch.Tensor, condition: Any) -> torch.Tensor:
+        """[z, features of y] for latents (*batch, N, D): what a conditional model's decoder reads (z itself for an
+        unconditional model)."""
+        c = self.condition_features(condition, z.shape[-2])
+        if c is None:
+            return z
+        return torch.cat([z, c.to(z.dtype).expand(*z.shape[:-1], c.shape[-1])], -1)
+
+    @torch.no_grad()
+    def fit_condition_stats(self, y: torch.Tensor) -> None:
+        """Standardization of numeric conditions from the training values (N, K); categorical ones keep 0 and 1."""
+        if self.condition is None:
+            return
+        numeric = torch.tensor([t == "numeric" for t in self.condition.types], device=y.device)
+        y = y.double()
+        mean, std = y.mean(0), y.std(0) if len(y) > 1 else torch.ones_like(y[0])
+        self.condition_shift.copy_(torch.where(numeric, mean, 0.0).float())
+        self.condition_scale.copy_(torch.where(numeric & (std > 1e-6), std, 1.0).float())
 
     def likelihood_from(self, out: torch.Tensor, batch_shape: tuple[int, ...]) -> Any:
         """p(x|z) from the decoder's raw output for prod(batch_shape) latents (not for sequence models)."""
         return self.config.likelihood.build(out.view(*batch_shape, *out.shape[1:]), self.shift, self.scale)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()):
+    def forward(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        sample_shape: tuple[int, ...] = (),
+        condition: Any = None,
+    ):
         """(latents, likelihood) for a batch: ``Latents`` drawn from q(z|x) (K per input with sample_shape=(K,))
-        and p(x|z) over (*sample_shape, N, *shape). The loss is computed by ``vaekit.core.losses``, not here."""
-        latents = self.sample_latents(self.encode_levels(x), sample_shape, generator)
-        return latents, self.decode(latents.z)
+        and p(x|z) over (*sample_shape, N, *shape); a conditional model reads y (``condition``, (N, K)) in both.
+        The loss is computed by ``vaekit.core.losses``, not here."""
+        latents = self.sample_latents(self.encode_levels(x, condition=condition), sample_shape, generator)
+        return latents, self.decode(latents.z, condition)
 
     def predict_properties(self, z: torch.Tensor) -> torch.Tensor:
         """The property head at latents z (*batch, D): the properties named in ``config.properties``, in their
@@ -337,15 +424,16 @@ class VAEModule(nn.Module):
         self.scale.copy_(std.expand(self.schema.shape))
 
     @torch.no_grad()
-    def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024) -> None:
+    def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> None:
         """For the autoencoder (and the two-level model's traversals): fit the Gaussian of the training codes;
-        ``sample`` draws the autoencoder's codes from it."""
+        ``sample`` draws the autoencoder's codes from it. ``condition``: a conditional model's y per row."""
         if not (self.config.autoencoder or self.config.top_latent_dim):
             return
-        codes = torch.cat([self.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)])
+        parts = range(0, len(x), batch_size)
+        y = [None if condition is None else condition[i : i + batch_size] for i in parts]
+        codes = torch.cat([self.encode(x[i : i + batch_size], condition=c).mean for i, c in zip(parts, y, strict=True)])
         self.code_mean.copy_(codes.mean(0))
         self.code_std.copy_(codes.std(0).clamp_min(1e-6))
-
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)

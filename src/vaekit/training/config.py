@@ -17,7 +17,9 @@ class TrainConfig:
     batch_size: int = 128  # vaekit.train lowers an unset one for small data (down to 16: >= 16 steps an epoch)
     lr: float = 1e-3  # Adam learning rate
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
-    objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the K-sample importance-weighted bound (Burda et al.)
+    # iwae: the K-sample importance-weighted bound (Burda et al.); betatc: the beta-TCVAE objective (Chen et al.,
+    # 2018), beta weighting only the total correlation of the aggregate posterior
+    objective: Literal["elbo", "iwae", "betatc"] = "elbo"
     iw_samples: int = 5  # K, samples per input for the iwae objective
     kl_warmup: float = 0.0  # epochs over which the KL weight rises linearly from 0 to beta
     binarize: Binarize = "auto"  # auto: dynamic for grayscale images with a Bernoulli likelihood, else none
@@ -34,6 +36,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, and on fast-bf16 CPUs for sequences
     property_weight: float = 1.0  # weight of the property head's squared error (standardized units) in the loss
     word_dropout: float = 0.0  # sequence models: share of the decoder's input tokens hidden as <unk> in training
+    # conditional models: weight of the term keeping z from telling y (a critic guesses y from z; the encoder is
+    # trained to leave it guessing), so that y decides what a sample is. 0: the plain conditional VAE
+    independence: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -50,6 +55,7 @@ class TrainConfig:
             (self.free_bits >= 0, "free bits must be >= 0"),
             (self.property_weight >= 0, "property weight must be >= 0"),
             (0 <= self.word_dropout < 1, "word dropout must be in [0, 1)"),
+            (self.independence >= 0, "independence must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,7 +19,7 @@ import torch
 
 from ..core.corruption import corrupt
 from ..core.distributions import float32
-from ..core.losses import elbo_loss, iwae_loss
+from ..core.losses import betatc_loss, condition_nll, elbo_loss, iwae_loss, uninformative_nll
 from ..device import resolve_precision
 from ..errors import TrainingError
 from ..inference.estimators import elbo_stats, iwae_per_sample
@@ -82,11 +82,13 @@ def fit(  # noqa: PLR0913
     on_checkpoint: Callable[[VAE, TrainState, torch.optim.Optimizer, Generators, bool], None] | None = None,
     resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
     properties: torch.Tensor | None = None,
+    conditions: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> TrainState:
     """Train ``model`` in place; returns the final state. x_*: (N, *shape) in data units.
 
     ``properties`` (N_train, P): targets of the model's property head, row for row with x_train; its squared
-    error (standardized) joins the loss with weight ``cfg.property_weight``.
+    error (standardized) joins the loss with weight ``cfg.property_weight``. ``conditions``: a conditional
+    model's (y_train, y_val), row for row with x_train and x_val.
 
     ``on_checkpoint(model, state, optimizer, generators, improved)`` runs after every completed epoch.
     ``resume`` is (weights, saved state) from a checkpoint: training continues from the epoch after it.
@@ -96,6 +98,7 @@ def fit(  # noqa: PLR0913
     x_train = x_train.to(device)
     properties = properties.to(device) if properties is not None else None
     x_val = x_val.to(device) if x_val is not None and len(x_val) else None
+    y_train, y_val = (y.to(device) if y is not None else None for y in conditions)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: ~9x faster step on CPU
     state, gens = TrainState(), Generators.seeded(cfg.seed, device)
     if resume is not None:
@@ -103,13 +106,18 @@ def fit(  # noqa: PLR0913
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.stopped_early or _out_of_time(state, cfg):
             break
+        data = (x_train, properties, y_train)
         record = _epoch_with_rollback(
-            model, optimizer, gens, (x_train, properties), cfg, state, epoch, dynamic_binarize, device, callbacks
+            model, optimizer, gens, data, cfg, state, epoch, dynamic_binarize, device, callbacks
         )
         if x_val is not None:
-            val = elbo_stats(model, x_val, seed=cfg.seed, device=device)
+            val = elbo_stats(model, x_val, seed=cfg.seed, device=device, condition=y_val)
             if cfg.objective == "iwae":  # select models by the bound they are trained on
-                val["iwae"] = iwae_per_sample(model, x_val, cfg.iw_samples, seed=cfg.seed, batch_size=500).mean().item()
+                val["iwae"] = (
+                    iwae_per_sample(model, x_val, cfg.iw_samples, seed=cfg.seed, batch_size=500, condition=y_val)
+                    .mean()
+                    .item()
+                )
             record.update({f"val_{k}": v for k, v in val.items()})
         improved = _update_best(state, record, epoch, cfg)
         state.epoch = epoch
@@ -222,7 +230,7 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
 ) -> dict[str, float]:
     """One pass over the training data, or the part of it that fits in ``budget`` seconds (then the record says
     which fraction of the epoch ran, and its means are over the samples seen)."""
-    x_train, properties = data
+    x_train, properties, conditions = data
     model.train()
     n, bs = len(x_train), cfg.batch_size
     batches = math.ceil(n / bs)
@@ -244,21 +252,21 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         beta = cfg.kl_weight(epoch - 1 + b / batches)
         iwae = cfg.objective == "iwae"
         x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
+        yb = conditions[idx] if conditions is not None else None
         with autocast:
-            latents, likelihood = model(x_in, gens.noise, (cfg.iw_samples,) if iwae else ())
+            latents, likelihood = model(x_in, gens.noise, (cfg.iw_samples,) if iwae else (), condition=yb)
         likelihood = float32(likelihood)
         if cfg.word_dropout:  # the decoder reads the batch with some tokens hidden, and still scores all of them
             likelihood = likelihood.reading(word_dropout(xb, cfg.word_dropout, gens.data))
-        if iwae:
-            out = iwae_loss(xb, latents, likelihood, beta)
-        else:
-            out = elbo_loss(xb, latents, likelihood, beta, free_bits=cfg.free_bits)
+        out = _loss(xb, latents, likelihood, beta, cfg, n)
         if properties is not None:  # the property head reads the sampled z (standardized squared error)
             head = model.property_head(latents.z).float()
             target = (properties[idx] - model.property_shift) / model.property_scale
             mse = (head - target).square().mean()
             out.loss = out.loss + cfg.property_weight * mse
             property_sum += mse.item() * len(idx)
+        if yb is not None and cfg.independence > 0:
+            out.loss = out.loss + _independence(model, latents.z, yb, cfg.independence)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         norm = _clip_gradients(model, cfg.grad_clip)
@@ -291,6 +299,27 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         "seconds": seconds,
         "samples_per_s": seen / seconds,
     }
+
+
+def _loss(xb: torch.Tensor, latents, likelihood, beta: float, cfg: TrainConfig, dataset_size: int):
+    """The training objective of ``cfg.objective`` for one batch."""
+    if cfg.objective == "iwae":
+        return iwae_loss(xb, latents, likelihood, beta)
+    if cfg.objective == "betatc":
+        return betatc_loss(xb, latents, likelihood, beta=beta, dataset_size=dataset_size)
+    return elbo_loss(xb, latents, likelihood, beta, free_bits=cfg.free_bits)
+
+
+def _independence(model: VAE, z: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+    """The conditional model's critic learns to guess y from z (a detached z: its own loss); the encoder is pushed,
+    through a frozen copy of the critic, towards codes that leave it no better than the batch's frequencies."""
+    z = z[0] if z.dim() == 3 else z  # the IWAE objective's K draws: the first
+    blocks, ys = model.condition_blocks(), model.standardized_condition(y)
+    critic = model.condition_critic
+    learn = condition_nll(critic(z.detach().float()), ys, blocks).mean()
+    frozen = {k: v.detach() for k, v in critic.named_parameters()}
+    guess = torch.func.functional_call(critic, frozen, (z.float(),))
+    return learn + weight * uninformative_nll(guess, ys, blocks).mean()
 
 
 def _autocast(model: VAE, cfg: TrainConfig, device: torch.device):

@@ -46,3 +46,15 @@ def training_tensors(
     if binarize != "none":
         x_val = binarize_fixed(x_val)
     return x_train, x_val
+
+
+def condition_tensors(
+    data: Dataset, val_fraction: float, seed: int, subset: int | None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(y_train, y_val): a conditional model's condition values, row for row with ``training_tensors``' split;
+    (None, None) when the data carries no condition."""
+    if data.schema.condition is None:
+        return None, None
+    y = data.attributes[data.train_split]
+    train_idx, val_idx = split_indices(len(y), val_fraction, seed, subset)
+    return y[train_idx], y[val_idx]

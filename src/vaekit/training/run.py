@@ -19,6 +19,7 @@ from ..core import conformal
 from ..core.corruption import parse_corrupt
 from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import canonical_spec, load_dataset
+from ..data.condition import parse_names, with_condition
 from ..data.schema import Dataset
 from ..device import resolve_device
 from ..errors import BundleError, VaekitError
@@ -29,7 +30,7 @@ from ..record import FINISHED, IN_PROGRESS, UNTRAINED, training_status
 from ..vae import VAE
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
-from .prepare import resolve_binarize, split_indices, training_tensors
+from .prepare import condition_tensors, resolve_binarize, split_indices, training_tensors
 from .resume import resume_problem, weights_problem
 
 RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
@@ -58,6 +59,8 @@ def train(  # noqa: PLR0913 - the public keyword API
     representation: str | None = None,
     properties: str | list[str] | None = None,
     smiles_column: str | None = None,
+    condition: str | list[str] | None = None,
+    attributes: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
@@ -71,6 +74,11 @@ def train(  # noqa: PLR0913 - the public keyword API
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
     Tables may have missing values (empty cells: the model learns from the observed ones) and categorical columns;
     ``categorical`` / ``numeric`` name columns whose inferred type to override (see ``vaekit.data.tables``).
+
+    ``condition`` (names, e.g. "label" or ["diagnosis"]) trains a conditional VAE, p(x|z, y): images on their
+    label (MNIST digits, an image folder's class subfolders) or per-image attributes (``attributes``: a CSV or
+    CelebA's list_attr_celeba.txt, else found beside the images), the factors of ``shapes``; tables on any of
+    their columns (they leave x and become y). Sampling and reconstruction then take a condition.
 
     Molecules: ``preset="sequence"`` trains the GRU sequence VAE on ``data`` = "moses" (``subset`` rows of the
     MOSES training split) or a .smi/.txt/.csv file (``smiles_column``), as ``representation`` "selfies"
@@ -93,6 +101,10 @@ def train(  # noqa: PLR0913 - the public keyword API
         "categorical": list(categorical) if categorical else None,
         "numeric": list(numeric) if numeric else None,
     }
+    names = parse_names(condition)
+    if names or attributes is not None:  # recorded only when used: the runs of earlier releases resume as they were
+        spec["condition"] = list(names) or None
+        spec["attributes"] = str(Path(attributes).expanduser().resolve()) if attributes is not None else None
     if preset == "sequence" or representation or properties or smiles_column:
         if preset != "sequence" and not resume:
             raise VaekitError("--representation, --properties and --smiles-column apply to --model sequence")
@@ -140,7 +152,7 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
         cfg = TrainConfig(**options)
     except (TypeError, ValueError) as e:
         raise VaekitError(f"invalid training option: {e}") from None
-    model, x_train, x_val, targets, binarize = _build(data, spec, arch_args, cfg, callbacks)
+    model, (x_train, x_val, conditions), targets, binarize = _build(data, spec, arch_args, cfg, callbacks)
     cfg = _settle_batch(cfg, len(x_train), chosen="batch_size" in options or saved is not None, callbacks=callbacks)
     device = resolve_device(cfg.device)
     training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
@@ -152,7 +164,7 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
 
     def checkpoint(m: VAE, state: TrainState, optimizer, gens: Generators, improved: bool) -> None:
         if improved:
-            m.fit_code_stats(x_train.to(device))
+            m.fit_code_stats(x_train.to(device), condition=None if conditions[0] is None else conditions[0].to(device))
             best["weights"] = copy.deepcopy(m.state_dict())
         if out is None:
             return
@@ -182,6 +194,7 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
         on_checkpoint=checkpoint,
         resume=resume_from,
         properties=targets,
+        conditions=conditions,
     )
     model.load_state_dict(best["weights"])
     model.history = state.history
@@ -222,10 +235,12 @@ def _warn_few_steps(cfg: TrainConfig, n: int, callbacks) -> None:
             )
 
 
-def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConfig, callbacks):
-    """Load the data and build the model: (model, x_train, x_val, property targets or None, binarize mode)."""
+def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callbacks):
+    """(the dataset to train on, with its condition when asked for; the molecules, for a sequence model)."""
     molecules = None
-    if arch_args["preset"] == "sequence":
+    if sequence:
+        if spec.get("condition"):
+            raise VaekitError("--condition applies to images and tables; molecule properties come as a head on z")
         molecules = _molecule_data(spec, cfg, callbacks)
         dataset = molecules.dataset
     elif isinstance(data, Dataset):
@@ -237,16 +252,33 @@ def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConf
             label_column=spec["label_column"],
             categorical=spec.get("categorical"),
             numeric=spec.get("numeric"),
+            attributes=spec.get("attributes"),
         )
+    if spec.get("condition"):
+        dataset = with_condition(dataset, spec["condition"])
+    return dataset, molecules
+
+
+def _check_fit(cfg: TrainConfig, model_cfg: ModelConfig, kind: str) -> None:
+    """Training options that do not go with this model or data: one line each."""
+    if cfg.objective in ("iwae", "betatc") and model_cfg.autoencoder:
+        raise VaekitError(f"the {cfg.objective} objective needs a VAE, not a plain autoencoder")
+    if cfg.objective == "betatc" and model_cfg.top_latent_dim is not None:
+        raise VaekitError("the betatc objective needs one latent level (not the ladder preset)")
+    if cfg.word_dropout and kind != "sequence":
+        raise VaekitError("--word-dropout applies to --model sequence only")
+    if cfg.corrupt and kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
+        raise VaekitError("--corrupt saltpepper needs image data; use gaussian:S or dropout:P for tables")
+
+
+def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConfig, callbacks):
+    """Load the data and build the model: (model, (x_train, x_val, (y_train, y_val)), property targets or None,
+    binarize mode); y: a conditional model's condition values, else None."""
+    dataset, molecules = _dataset(data, spec, arch_args["preset"] == "sequence", cfg, callbacks)
     model_cfg = _model_config(dataset, **arch_args)
     if molecules is not None:
         model_cfg = dataclasses.replace(model_cfg, properties=tuple(spec["properties"]))
-    if cfg.objective == "iwae" and model_cfg.autoencoder:
-        raise VaekitError("the iwae objective needs a VAE, not a plain autoencoder")
-    if cfg.word_dropout and dataset.schema.kind != "sequence":
-        raise VaekitError("--word-dropout applies to --model sequence only")
-    if cfg.corrupt and dataset.schema.kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
-        raise VaekitError("--corrupt saltpepper needs image data; use gaussian:S or dropout:P for tables")
+    _check_fit(cfg, model_cfg, dataset.schema.kind)
     try:
         binarize = resolve_binarize(cfg.binarize, model_cfg.likelihood, dataset.schema.kind, dataset.schema.shape[0])
         torch.manual_seed(cfg.seed)
@@ -262,8 +294,11 @@ def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConf
             model.fit_property_stats(targets)
     else:
         x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
+    conditions = condition_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset)
+    if conditions[0] is not None:
+        model.fit_condition_stats(conditions[0])
     model.fit_data_stats(x_train)
-    return model, x_train, x_val, targets, binarize
+    return model, (x_train, x_val, conditions), targets, binarize
 
 
 def _write_run(out: Path, model: VAE, training: dict[str, Any], history: list[dict], *, weights: bool) -> None:
@@ -422,6 +457,7 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
     if has_run:  # --overwrite: remove the old run's files only (its evaluations and report described old weights)
         old = [bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", "report.html", conformal.FILE]
+        old.append(bundle.ATTRIBUTES)  # attribute vectors belong to the old weights
         for path in [*(out / name for name in old), *out.glob("eval-*.json")]:
             path.unlink(missing_ok=True)
         shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)

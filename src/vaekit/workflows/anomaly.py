@@ -1,7 +1,6 @@
 """The ``vaekit anomaly score`` / ``calibrate`` commands on a run folder; the scores themselves are in
 ``vaekit.inference.anomaly``."""
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -22,6 +22,7 @@ class Selected:
     smiles: list[str] = field(default_factory=list)  # molecules: the canonical SMILES of the rows of x
     notes: str = ""  # molecules: what was read and what skipped (one line)
     source: str = ""  # molecules: where they came from (the file, or moses:SPLIT)
+    condition: torch.Tensor | None = None  # a conditional model: each row's condition values (N, K)
 
 
 def select_arrays(model: VAE, spec: str | None, split: str = "auto") -> Selected:
@@ -53,11 +54,18 @@ def select_arrays(model: VAE, spec: str | None, split: str = "auto") -> Selected
         base = data.train_split
         train_idx, val_idx = split_indices(len(data.splits[base]), rec.val_fraction, rec.seed, rec.subset)
         idx = val_idx if split == "val" else train_idx
-        labels = data.labels.get(base)
-        return Selected(data.splits[base][idx], labels[idx] if labels is not None else None, split)
+        labels, y = data.labels.get(base), data.attributes.get(base) if model.condition is not None else None
+        return Selected(
+            data.splits[base][idx], labels[idx] if labels is not None else None, split, condition=_take(y, idx)
+        )
     if split not in data.splits:
         raise VaekitError(f"split '{split}' is not in this data: it has {', '.join(sorted(data.splits))}")
-    return Selected(data.splits[split], data.labels.get(split), split)
+    y = data.attributes.get(split) if model.condition is not None else None
+    return Selected(data.splits[split], data.labels.get(split), split, condition=y)
+
+
+def _take(y: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if y is None else y[idx]
 
 
 def binarized_like_training(model: VAE, x: torch.Tensor) -> torch.Tensor:

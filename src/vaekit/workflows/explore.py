@@ -9,6 +9,7 @@ molecules: .smi/.txt, .csv or PNG drawings.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..vae import load_model
 from .kinds import Endpoints, Options, Written, kind_of
@@ -38,36 +39,46 @@ def sample(
     *,
     temperature: float | None = None,
     mean: bool | None = None,
+    condition: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Written:
     """n new samples from the prior, decoded (images: the likelihood mean; tables: drawn rows, ``mean=True`` the
-    most probable values; molecules: drawn token by token at ``temperature``)."""
+    most probable values; molecules: drawn token by token at ``temperature``). A conditional model samples
+    p(x|z, y) for ``condition`` ({"label": "7"}); without one, a model conditioned on one categorical attribute
+    samples every category in turn (a grid row each)."""
     model, kind, out = _open(run, "sample", out, overwrite)
-    return kind.sample(model, n, out, seed, Options(temperature=temperature, mean=mean))
+    return kind.sample(model, n, out, seed, Options(temperature=temperature, mean=mean, condition=condition))
 
 
 def reconstruct(
-    run: str | Path, data: str | None, n: int | None, out: str | Path, *, overwrite: bool = False
+    run: str | Path,
+    data: str | None,
+    n: int | None,
+    out: str | Path,
+    *,
+    condition: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Written:
-    """The first n inputs of ``data`` (its test split when it has one) and their reconstructions."""
+    """The first n inputs of ``data`` (its test split when it has one) and their reconstructions; a conditional
+    model decodes them with ``condition`` when given (counterfactuals: the same input, another condition)."""
     model, kind, out = _open(run, "reconstruct", out, overwrite)
-    return kind.reconstruct(model, data, n, out)
+    return kind.reconstruct(model, data, n, out, Options(condition=condition))
 
 
 def interpolate(
     run: str | Path,
-    data: str | None,
-    pair: tuple[int, int],
-    steps: int,
     out: str | Path,
+    ends: Endpoints,
+    steps: int = 10,
     slerp: bool = False,
     *,
-    smiles: tuple[str, str] | None = None,
+    condition: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Written:
-    """Decode the path between the codes of rows I and J of the data (molecules: of two SMILES)."""
+    """Decode the path between the codes of rows I and J of the data (molecules: of two SMILES); ``ends`` says
+    which (``Endpoints(data, (i, j))`` or ``Endpoints(smiles=(a, b))``)."""
     model, kind, out = _open(run, "interpolate", out, overwrite)
-    return kind.interpolate(model, Endpoints(data, pair, smiles), steps, out, slerp)
+    return kind.interpolate(model, ends, steps, out, slerp, Options(condition=condition))
 
 
 def traverse(
@@ -77,11 +88,12 @@ def traverse(
     span: float = 3.0,
     steps: int = 9,
     *,
+    condition: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Written:
     """One row per latent dimension, varied over [-span, span] prior standard deviations around the mean."""
     model, kind, out = _open(run, "traverse", out, overwrite)
-    return kind.traverse(model, dims, span, steps, out)
+    return kind.traverse(model, dims, span, steps, out, Options(condition=condition))
 
 
 def encode(
@@ -93,7 +105,15 @@ def encode(
     return kind.encode(model, data, out, draw, seed)
 
 
-def decode(run: str | Path, latents: str | Path, out: str | Path, *, overwrite: bool = False) -> Written:
-    """Decode latent vectors from a .npy/.npz/.csv file (N, D) (``encode``'s CSV included) to data."""
+def decode(
+    run: str | Path,
+    latents: str | Path,
+    out: str | Path,
+    *,
+    condition: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Written:
+    """Decode latent vectors from a .npy/.npz/.csv file (N, D) (``encode``'s CSV included) to data (a conditional
+    model: given ``condition``)."""
     model, kind, out = _open(run, "decode", out, overwrite)
-    return kind.decode(model, latents, out)
+    return kind.decode(model, latents, out, Options(condition=condition))

@@ -51,6 +51,11 @@ class Options:
 
     temperature: float | None = None  # molecules: softmax temperature of sampling
     mean: bool | None = None  # sample: the likelihood's mean (True) or a draw (False); None: the kind's default
+    # a conditional model's y: {"label": "7"} (``data.condition.parse_assignments`` of --condition label=7)
+    condition: dict[str, Any] | None = None
+
+
+NONE = Options()  # no options given
 
 
 class Kind:
@@ -75,24 +80,51 @@ class Kind:
     def sample(self, model: VAE, n: int, out: Path, seed: int, options: Options) -> Written:
         raise NotImplementedError
 
-    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path) -> Written:
+    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path, options: Options = NONE) -> Written:
         raise NotImplementedError
 
-    def interpolate(self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool) -> Written:
+    def interpolate(
+        self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool, options: Options = NONE
+    ) -> Written:
         raise NotImplementedError
 
-    def traverse(self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path) -> Written:
+    def traverse(
+        self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path, options: Options = NONE
+    ) -> Written:
         raise NotImplementedError
 
     def encode(self, model: VAE, data: str | None, out: Path, sample: bool, seed: int) -> Written:
         raise NotImplementedError
 
-    def decode(self, model: VAE, latents: str | Path, out: Path) -> Written:
+    def decode(self, model: VAE, latents: str | Path, out: Path, options: Options = NONE) -> Written:
         raise NotImplementedError
 
 
 def _square(n: int) -> int:
     return round(n**0.5 + 0.49)
+
+
+def _given(model: VAE, options: Options, n: int) -> torch.Tensor | None:
+    """The condition values the user gave for ``n`` outputs (None: none given, or an unconditional model that
+    was given none; an unconditional model given one refuses it in one line)."""
+    if options.condition is None:
+        return None
+    return model.condition_values(options.condition, n)
+
+
+def _needed(model: VAE, options: Options, n: int) -> tuple[torch.Tensor | None, int]:
+    """(y, columns of a grid) for ``n`` outputs: the given condition, else for a model conditioned on one
+    categorical attribute every category in turn (a row each); else a one-line error naming what to give."""
+    y = _given(model, options, n)
+    cond = model.condition
+    if y is not None or cond is None:
+        return y, _square(n)
+    if len(cond.names) == 1 and cond.types[0] == "categorical":
+        k = len(cond.categories[cond.names[0]])
+        per = -(-n // k)
+        return torch.arange(k).repeat_interleave(per)[:n, None].float(), per
+    example = ",".join(f"{name}=..." for name in cond.names)
+    raise VaekitError(f"this model is conditional on {', '.join(cond.names)}: pass --condition {example}")
 
 
 class ArrayKind(Kind):
@@ -104,64 +136,87 @@ class ArrayKind(Kind):
     def select(self, model: VAE, data: str | None, split: str = "auto") -> Selected:
         return select_arrays(model, data, split)
 
-    def write(self, model: VAE, x: torch.Tensor, out: Path, ncol: int) -> None:
+    def write(self, model: VAE, x: torch.Tensor, out: Path, ncol: int, condition: torch.Tensor | None = None) -> None:
         if out.suffix.lower() in IMAGE_EXT:
             save_image(grid(x, ncol), out)
         else:
-            save_array(x, out, model.schema)
+            y = condition.expand(len(x), -1).cpu().numpy() if condition is not None else None
+            save_array(x, out, model.schema, condition=y)
 
     def sample(self, model: VAE, n: int, out: Path, seed: int, options: Options) -> Written:
         if options.temperature is not None:
             raise VaekitError("--temperature applies to sequence models (molecules)")
         if n < 1:
             raise VaekitError("--n must be at least 1")
-        x = model.sample(n, seed=seed, mean=options.mean)
-        self.write(model, x, out, ncol=_square(n))
+        y, ncol = _needed(model, options, n)
+        x = model.sample(n, seed=seed, mean=options.mean, condition=y)
+        self.write(model, x, out, ncol=ncol, condition=y)
         return Written(out, f"wrote {out}", x)
 
-    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path) -> Written:
-        x = self.select(model, data, split="test_or_all").x[: 16 if n is None else n]
-        recon = model.reconstruct(x)
+    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path, options: Options = NONE) -> Written:
+        """Inputs and their reconstructions; a conditional model encodes each with its own condition and decodes
+        with ``options.condition`` when given: a counterfactual ("this digit, written as a 3")."""
+        sel = self.select(model, data, split="test_or_all")
+        x = sel.x[: 16 if n is None else n]
+        own = sel.condition[: len(x)] if sel.condition is not None else None
+        recon = model.reconstruct(x, _given(model, options, len(x)), given=own)
         if out.suffix.lower() in IMAGE_EXT:  # originals (top rows) above their reconstructions
             cols = min(len(x), 16)
             rows = [t for i in range(0, len(x), cols) for t in (x[i : i + cols], recon[i : i + cols])]
             save_image(grid(torch.cat(rows), cols), out)
         else:
-            save_array(recon, out, model.schema)
+            y = _given(model, options, len(x))
+            y = own if y is None else y
+            save_array(recon, out, model.schema, condition=y.cpu().numpy() if y is not None else None)
         return Written(out, f"wrote {out}", recon)
 
-    def interpolate(self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool) -> Written:
+    def interpolate(
+        self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool, options: Options = NONE
+    ) -> Written:
         if ends.smiles is not None:
             raise VaekitError("--smiles applies to sequence models (molecules); use --pair I J")
-        x = self.select(model, ends.data, split="test_or_all").x
+        sel = self.select(model, ends.data, split="test_or_all")
+        x = sel.x
         for i in ends.pair:
             if not 0 <= i < len(x):
                 raise VaekitError(f"--pair index {i} is out of range: the data has {len(x)} samples (0..{len(x) - 1})")
         if steps < 2:
             raise VaekitError("--steps must be at least 2")
-        path = model.interpolate(x[ends.pair[0]], x[ends.pair[1]], steps, slerp=slerp)
+        y = _given(model, options, 1)
+        if y is None and sel.condition is not None:  # the first end's own condition
+            y = sel.condition[ends.pair[0]][None]
+        path = model.interpolate(x[ends.pair[0]], x[ends.pair[1]], steps, slerp=slerp, condition=y)
         if out.suffix.lower() in GIF_EXT:
             save_gif(path, out)
         else:
-            self.write(model, path, out, ncol=steps)
+            self.write(model, path, out, ncol=steps, condition=y)
         return Written(out, f"wrote {out}", path)
 
-    def traverse(self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path) -> Written:
-        x = model.traverse(dims, span=span, steps=steps)
-        self.write(model, x.flatten(0, 1), out, ncol=steps)
+    def traverse(
+        self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path, options: Options = NONE
+    ) -> Written:
+        y = _given(model, options, 1)
+        if y is None and model.condition is not None:
+            y = _needed(model, options, 1)[0]  # the first category, or the error naming what to give
+        x = model.traverse(dims, span=span, steps=steps, condition=y)
+        self.write(model, x.flatten(0, 1), out, ncol=steps, condition=y)
         return Written(out, f"wrote {out}", x)
 
     def encode(self, model: VAE, data: str | None, out: Path, sample: bool, seed: int) -> Written:
         sel = self.select(model, data, split="test_or_all")  # MNIST-like data has no "all" split
         labels = sel.labels.numpy() if sel.labels is not None and out.suffix.lower() == ".csv" else None
-        codes = model.latent_codes(sel.x, sample=sample, seed=seed)
+        codes = model.latent_codes(sel.x, sample=sample, seed=seed, condition=sel.condition)
         save_array(codes, out, labels=labels, prefix="z")
         return Written(out, f"wrote {out}", codes)
 
-    def decode(self, model: VAE, latents: str | Path, out: Path) -> Written:
+    def decode(self, model: VAE, latents: str | Path, out: Path, options: Options = NONE) -> Written:
+        z = read_latents(model, latents)
+        y = _given(model, options, len(z))
+        if y is None and model.condition is not None:
+            y = _needed(model, options, len(z))[0]
         with torch.no_grad():
-            x = model.decode(read_latents(model, latents)).mean
-        self.write(model, x, out, ncol=_square(len(x)))
+            x = model.decode(z, y).mean
+        self.write(model, x, out, ncol=_square(len(x)), condition=y)
         return Written(out, f"wrote {out}", x)
 
 
@@ -246,6 +301,7 @@ class SequenceKind(Kind):
 
         if options.mean is not None:
             raise VaekitError("--mode applies to image and table models; molecules are drawn (see --temperature)")
+        _given(model, options, 1)
         temperature = 1.0 if options.temperature is None else options.temperature
         smiles, valid = molecules.sample_with_validity(model, n, temperature, seed)
         molecules.write_molecules(smiles, out, per_row=5)
@@ -256,27 +312,34 @@ class SequenceKind(Kind):
         )
         return Written(out, line, smiles)
 
-    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path) -> Written:
+    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path, options: Options = NONE) -> Written:
         from . import molecules
 
+        _given(model, options, 1)  # a molecule model is not conditional: refuse a condition in one line
         rec = molecules.reconstruct_molecules(model, molecules.load_molecules(model, data, n))
         atomic_write(out, lambda p: rec.table.to_csv(p, index=False))
         skipped = f" ({rec.encoded.summary()})" if rec.encoded.n_skipped else ""
         line = f"reconstructed {rec.accuracy:.1%} of {len(rec.table):,} molecules exactly{skipped} → {out}"
         return Written(out, line, rec)
 
-    def interpolate(self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool) -> Written:
+    def interpolate(
+        self, model: VAE, ends: Endpoints, steps: int, out: Path, slerp: bool, options: Options = NONE
+    ) -> Written:
         from . import molecules
 
+        _given(model, options, 1)
         if ends.smiles is None:
             raise VaekitError("a molecule model interpolates between two molecules: pass --smiles A B")
         path = molecules.interpolate_molecules(model, ends.smiles[0], ends.smiles[1], steps, slerp)
         molecules.draw_molecules(path, out, per_row=min(steps, 5))
         return Written(out, f"wrote {len(path)} molecules ({len(set(path))} distinct) → {out}", path)
 
-    def traverse(self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path) -> Written:
+    def traverse(
+        self, model: VAE, dims: list[int] | None, span: float, steps: int, out: Path, options: Options = NONE
+    ) -> Written:
         from . import molecules
 
+        _given(model, options, 1)
         rows = molecules.traverse_molecules(model, out, dims, span, steps)
         distinct = [len(set(row)) for row in rows]
         return Written(out, f"wrote {len(rows)} rows → {out}; distinct molecules per row: {distinct}", rows)
@@ -287,9 +350,10 @@ class SequenceKind(Kind):
         enc = molecules.encode_to_file(model, data, out, sample, seed)
         return Written(out, f"wrote {len(enc.smiles):,} codes → {out} ({enc.summary()})", enc)
 
-    def decode(self, model: VAE, latents: str | Path, out: Path) -> Written:
+    def decode(self, model: VAE, latents: str | Path, out: Path, options: Options = NONE) -> Written:
         from . import molecules
 
+        _given(model, options, 1)
         z = read_latents(model, latents).to(next(model.parameters()).device)
         smiles = molecules.decode_greedy(model, z)
         molecules.write_molecules(smiles, out, per_row=5)

@@ -80,9 +80,11 @@ def save_array(
     labels: np.ndarray | None = None,
     prefix: str = "x",
     column_names: list[str] | None = None,
+    condition: np.ndarray | None = None,
 ) -> None:
     """(N, ...) values to .npy (shape kept) or .csv (one row per sample; table columns keep their names and
-    categorical columns hold category names; in .npy they hold the category's index)."""
+    categorical columns hold category names; in .npy they hold the category's index). ``condition`` (N, K): a
+    conditional table model's condition values, written as its columns after the others in a .csv."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if path.suffix.lower() == ".npy":
 
@@ -95,10 +97,11 @@ def save_array(
     import pandas as pd
 
     flat = arr.reshape(len(arr), -1)
-    if column_names is None and schema is not None and schema.has_categorical and flat.shape[1] == schema.size:
-        from ..data.tables import values_frame  # category indices back to category names
+    tabular = schema is not None and (schema.has_categorical or (condition is not None and schema.kind == "table"))
+    if column_names is None and tabular and flat.shape[1] == schema.size:
+        from ..data.tables import frame_with_condition  # category indices back to category names
 
-        frame = values_frame(flat.astype(np.float64), schema)
+        frame = frame_with_condition(flat.astype(np.float64), schema, condition)
         if labels is not None:
             frame.insert(0, "label", labels)
         atomic_write(path, lambda p: frame.to_csv(p, index=False))
