@@ -67,12 +67,16 @@ class VAE(VAEModule):
         return bundle.load_model(path, device, cls=cls)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, mean: bool | None = None, condition: Any = None) -> torch.Tensor:
+    def sample(
+        self, n: int, seed: int | None = None, mean: bool | None = None, condition: Any = None, prior: bool = False
+    ) -> torch.Tensor:
         """n new samples (n, *shape): z from the prior, decoded. ``mean`` True: the likelihood's mean (the most
         probable category of a categorical column); False: a draw from p(x|z). Default (None): the mean for images
         (clean pictures), a draw for tables (rows spread like the data: a column that is 40 % "Berlin" gives
         about 40 % Berlin; the mean would give the most probable city every time). A conditional model samples
-        p(x|z, y) for ``condition`` y: ``{"label": 7}`` for n sevens, or one value per sample (``condition_values``)."""
+        p(x|z, y) for ``condition`` y: ``{"label": 7}`` for n sevens, or one value per sample (``condition_values``),
+        with z from the Gaussian fitted to the training codes of that condition (``sample_codes``); ``prior``: z
+        from N(0, I) instead."""
         y = self.condition_values(condition, n)
         if mean is None:
             mean = self.schema.kind == "image"
@@ -81,8 +85,11 @@ class VAE(VAEModule):
             z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
             prior = self.prior_z1(z2)
             z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
-        else:
-            z = self.code_mean + self.code_std * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
+        elif y is not None and not prior:
+            z = self.sample_codes(y, g)
+        else:  # the prior N(0, I); the autoencoder's: the Gaussian of its training codes
+            eps = torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
+            z = self.code_mean + self.code_std * eps if self.config.autoencoder else eps
         p = self.decode(z, y)
         return p.mean if mean else p.sample(g)
 

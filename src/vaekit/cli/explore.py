@@ -94,6 +94,12 @@ def evaluate(
             if key == "active_units"
             else str(value),
         )
+    if "disentanglement" in r:  # data with known factors
+        dis = r["disentanglement"]
+        table.add_row(
+            f"disentanglement ({len(dis['factors'])} factors)",
+            f"MIG {dis['mig']:.3f} · DCI {dis['dci']['disentanglement']:.3f} · SAP {dis['sap']:.3f}",
+        )
     out_console.print(table)
     if r.get("data_report") and "skipped" in r["data_report"]:  # molecules the model could not read
         out_console.print(escape(r["data_report"]), soft_wrap=True)
@@ -123,6 +129,14 @@ def sample(
         bool, typer.Option("--mode", help="Images and tables: the most probable values, not a draw (tables).")
     ] = False,
     condition: ConditionOpt = None,
+    prior: Annotated[
+        bool,
+        typer.Option(
+            "--prior",
+            help="A conditional model: codes from N(0, I) rather than from the Gaussian fitted to the training codes "
+            "of the condition.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -136,7 +150,7 @@ def sample(
 
     mean = True if mode else None
     c = conditions(condition)
-    written = fn(run, n, out, seed, temperature=temperature, mean=mean, condition=c, overwrite=overwrite)
+    written = fn(run, n, out, seed, temperature=temperature, mean=mean, condition=c, prior=prior, overwrite=overwrite)
     out_console.print(str(written), soft_wrap=True)
 
 

@@ -113,6 +113,13 @@ def train(
             "--condition label=7`."
         ),
     ] = None,
+    independence: Annotated[
+        float | None,
+        typer.Option(
+            help="Conditional models: weight of the term keeping z from telling y (a critic guesses y from z); 0: "
+            "the plain conditional VAE. [default: 1]"
+        ),
+    ] = None,
     attributes: Annotated[
         Path | None,
         typer.Option(
@@ -163,6 +170,7 @@ def train(
             smiles_column=smiles_column,
             free_bits=free_bits,
             word_dropout=word_dropout,
+            independence=independence,
             precision=precision,
             epochs=epochs,
             batch_size=batch_size,

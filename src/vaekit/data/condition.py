@@ -97,6 +97,9 @@ def with_condition(dataset: Dataset, names: tuple[str, ...] | list[str], known: 
     if in_table and len(in_table) != len(names):
         raise DataError("a table model is conditioned on its own columns only: "
                         f"{', '.join(n for n in names if n not in columns)} is not a column")  # fmt: skip
+    if dataset.schema.kind == "table" and not in_table and dataset.attribute_info is None and not dataset.labels:
+        shown = ", ".join(sorted(columns))
+        raise DataError(f"unknown column {names[0]!r}: the table has {shown}")
     if in_table:
         part = _table_part(dataset, names)
         info, values = part.attribute_info, part.attributes

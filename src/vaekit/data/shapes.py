@@ -305,3 +305,23 @@ def load_shapes(spec: str = "shapes", *, image_size: int | None = None, schema: 
     source = f"{'shapes-colour' if colour else 'shapes'} ({n:,} generated, {size} px)"
     meta = Schema("image", (channels, size, size), label_names=SHAPES, source=source)
     return Dataset(splits, meta, labels, attributes, shape_attributes(colour))
+
+
+def grid_factors(
+    spec: str, info: Attributes | None, values: np.ndarray | torch.Tensor
+) -> tuple[np.ndarray, list[bool]] | None:
+    """The generated data's attributes as factors for disentanglement metrics: ``values`` (N, K) described by
+    ``info``, with the factors (and colour) replaced by their grid indices (``factor_indices``) and marked
+    discrete, as disentanglement_lib scores dSprites; other columns (``label``) as they are, discrete when
+    categorical. None for other data (``spec`` not shapes, or ``info`` without its factors)."""
+    if info is None or not is_shapes_spec(spec):
+        return None
+    names = FACTORS + (("colour",) if "colour" in info.names else ())
+    if not set(names) <= set(info.names):
+        return None
+    cols = [info.names.index(n) for n in names]
+    out = (values.detach().cpu().double().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)).copy()
+    out = out.astype(np.float64, copy=False)
+    out[:, cols] = factor_indices(out[:, cols])
+    discrete = [n in names or t == "categorical" for n, t in zip(info.names, info.types, strict=True)]
+    return out, discrete

@@ -51,7 +51,8 @@ def _decoder(model: VAE, device: torch.device, precision: Precision, condition: 
         def decode(z: torch.Tensor):
             batch = z.shape[:-1]
             zc = model.with_condition(z, condition)
-            out = decoder(zc.reshape(-1, zc.shape[-1]).to(torch.bfloat16)).float()
+            flat = zc.reshape(-1, zc.shape[-1])
+            out = model.add_condition_bias(decoder(flat.to(torch.bfloat16)).float(), flat)
             return model.likelihood_from(out, batch)
 
         return decode
@@ -132,12 +133,15 @@ def iwae_per_sample(
 
 
 @torch.no_grad()
-def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = 2000, threshold: float = 0.01) -> dict:
+def latent_diagnostics(
+    model: VAE, x: torch.Tensor, batch_size: int = 2000, threshold: float = 0.01, condition: torch.Tensor | None = None
+) -> dict:
     """KL per latent dimension (mean over x) and active units: dims whose posterior mean varies over the data
-    with variance above ``threshold`` (Burda et al., 2016). A two-level model lists z2's dimensions, then z1's."""
+    with variance above ``threshold`` (Burda et al., 2016). A two-level model lists z2's dimensions, then z1's.
+    ``condition``: a conditional model's y per row."""
     means, kls = [], []
     for i in range(0, len(x), batch_size):
-        mean, kl = model.latent_stats(x[i : i + batch_size])
+        mean, kl = model.latent_stats(x[i : i + batch_size], _rows(condition, i, batch_size))
         means.append(mean.double())
         kls.append(kl.double())
     mean = torch.cat(means)

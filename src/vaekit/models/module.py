@@ -76,6 +76,8 @@ class ModelConfig:
 
 
 # the presets table (models/presets.py) as ModelConfigs: the same names, in the same order
+MAX_CODE_GROUPS = 256  # a conditional model fits a code Gaussian per combination of categories, up to this many
+
 PRESETS: dict[str, ModelConfig] = {name: ModelConfig.from_dict(p.model) for name, p in PRESET_TABLE.items()}
 
 
@@ -167,6 +169,10 @@ class VAEModule(nn.Module):
             lik = config.likelihood
             out_shape = (lik.output_size,) if isinstance(lik, MixedConfig) else schema.shape
             self.decoder = DECODERS[type(arch)](arch, d + width, out_shape, lik.params_per_value)
+            if self.condition is not None:  # y also sets a bias on every output value: a template per class
+                self.condition_bias = nn.Linear(width, lik.params_per_value * math.prod(out_shape))
+                nn.init.zeros_(self.condition_bias.weight)
+                nn.init.zeros_(self.condition_bias.bias)
         if self.condition is not None:
             k = len(self.condition.names)
             self.condition_head = nn.Sequential(nn.Linear(out + width, 256), nn.SiLU(), nn.Linear(256, out))
@@ -177,6 +183,11 @@ class VAEModule(nn.Module):
             )
             self.register_buffer("condition_shift", torch.zeros(k))  # standardization of numeric conditions
             self.register_buffer("condition_scale", torch.ones(k))
+            # where a conditional model draws new codes: a Gaussian per combination of its categorical conditions,
+            # fitted to the training codes (fit_code_stats); N(0, I) until fitted
+            groups = self.code_groups()
+            self.register_buffer("group_mean", torch.zeros(groups, d))
+            self.register_buffer("group_chol", torch.eye(d).repeat(groups, 1, 1))
         if top is not None:  # p(z1|z2): the top-down path of the ladder
             self.top_down = nn.Sequential(nn.Linear(top, 256), nn.SiLU(), nn.Linear(256, 2 * d))
         if config.properties:  # predicts the (standardized) properties from z
@@ -262,10 +273,10 @@ class VAEModule(nn.Module):
                 parts.append(torch.nn.functional.one_hot(code, c).to(x.dtype) * observed[:, j : j + 1])
         return torch.cat([*parts, observed.to(x.dtype)], -1)
 
-    def latent_stats(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def latent_stats(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and KL to the prior per dimension, every level (top first; z1 given z2 at its mean).
         (N, total latent dims) each."""
-        levels = self.encode_levels(x)
+        levels = self.encode_levels(x, condition=condition)
         if len(levels) == 1:
             return levels[0].mean, levels[0].kl_per_dim()
         prior, q1 = self._mean_path(levels)
@@ -313,7 +324,16 @@ class VAEModule(nn.Module):
         z = self.with_condition(z, condition)
         if self.is_sequence:
             return CategoricalSequence(self.decoder, z, self.schema.shape[0])
-        return self.likelihood_from(self.decoder(z.reshape(-1, z.shape[-1])), z.shape[:-1])
+        flat = z.reshape(-1, z.shape[-1])
+        return self.likelihood_from(self.add_condition_bias(self.decoder(flat), flat), z.shape[:-1])
+
+    def add_condition_bias(self, out: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+        """The decoder's raw output (B, ...) plus a conditional model's per-condition bias, read from the condition
+        features at the end of what the decoder read, zc (B, D + width); ``out`` itself otherwise."""
+        if self.condition is None or self.is_sequence:
+            return out
+        bias = self.condition_bias(zc[:, self.config.latent_dim :].to(self.condition_bias.weight.dtype))
+        return out + bias.view_as(out).to(out.dtype)
 
     def condition_features(self, condition: Any, n: int) -> torch.Tensor | None:
         """What the networks read of a condition y: one-hot categories and standardized numbers, (n, width); None
@@ -425,15 +445,66 @@ class VAEModule(nn.Module):
 
     @torch.no_grad()
     def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> None:
-        """For the autoencoder (and the two-level model's traversals): fit the Gaussian of the training codes;
-        ``sample`` draws the autoencoder's codes from it. ``condition``: a conditional model's y per row."""
-        if not (self.config.autoencoder or self.config.top_latent_dim):
+        """For the autoencoder, the two-level model's traversals and conditional models: fit the Gaussian of the
+        training codes; ``sample`` draws the autoencoder's codes from it. A conditional model also fits a
+        full-covariance Gaussian to the codes of each combination of its categorical conditions (``condition``: y
+        per row), which ``sample`` draws from (``sample_codes``)."""
+        if not (self.config.autoencoder or self.config.top_latent_dim or self.condition is not None):
             return
         parts = range(0, len(x), batch_size)
         y = [None if condition is None else condition[i : i + batch_size] for i in parts]
         codes = torch.cat([self.encode(x[i : i + batch_size], condition=c).mean for i, c in zip(parts, y, strict=True)])
         self.code_mean.copy_(codes.mean(0))
         self.code_std.copy_(codes.std(0).clamp_min(1e-6))
+        if self.condition is not None and condition is not None:
+            self._fit_groups(codes.double(), self.group_of(condition))
+
+    def _fit_groups(self, codes: torch.Tensor, group: torch.Tensor) -> None:
+        """Mean and Cholesky factor of the codes (N, D) of each group; a group with fewer than 2 D codes gets the
+        Gaussian of all of them."""
+        d = codes.shape[1]
+        ridge = 1e-4 * torch.eye(d, dtype=codes.dtype, device=codes.device)
+
+        def gaussian(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return c.mean(0), torch.linalg.cholesky(torch.cov(c.T).reshape(d, d) + ridge)
+
+        pooled = gaussian(codes)
+        for g in range(len(self.group_mean)):
+            rows = codes[group == g]
+            mean, chol = gaussian(rows) if len(rows) >= 2 * d else pooled
+            self.group_mean[g].copy_(mean)
+            self.group_chol[g].copy_(chol)
+
+    def code_groups(self) -> int:
+        """How many Gaussians a conditional model draws its codes from: one per combination of its categorical
+        conditions (at most 256 combinations; more, or no categorical condition: one for all)."""
+        sizes = [
+            len(self.condition.categories[n])
+            for n, t in zip(self.condition.names, self.condition.types, strict=True)
+            if t == "categorical"
+        ]
+        count = math.prod(sizes) if sizes else 1
+        return count if count <= MAX_CODE_GROUPS else 1
+
+    def group_of(self, condition: torch.Tensor) -> torch.Tensor:
+        """The code group of each row of condition values (N, K): the mixed-radix number of its categories. (N,)"""
+        y = torch.as_tensor(condition, device=self.group_mean.device)
+        index = torch.zeros(len(y), dtype=torch.long, device=y.device)
+        if len(self.group_mean) == 1:
+            return index
+        for j, (name, kind) in enumerate(zip(self.condition.names, self.condition.types, strict=True)):
+            if kind == "categorical":
+                index = index * len(self.condition.categories[name]) + y[:, j].long()
+        return index
+
+    def sample_codes(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """New codes for a conditional model, one per row of condition values (N, K): drawn from the Gaussian
+        fitted to the training codes of that condition's group (ex-post density estimation, Ghosh et al., 2020).
+        Codes drawn from the prior land where no training code of that class lies, and decode to ambiguous
+        samples. (N, D)"""
+        group = self.group_of(condition)
+        eps = torch.randn(len(group), self.config.latent_dim, generator=generator).to(self.group_mean)
+        return self.group_mean[group] + (self.group_chol[group] @ eps[..., None])[..., 0]
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)

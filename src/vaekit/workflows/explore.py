@@ -40,14 +40,17 @@ def sample(
     temperature: float | None = None,
     mean: bool | None = None,
     condition: dict[str, Any] | None = None,
+    prior: bool = False,
     overwrite: bool = False,
 ) -> Written:
     """n new samples from the prior, decoded (images: the likelihood mean; tables: drawn rows, ``mean=True`` the
     most probable values; molecules: drawn token by token at ``temperature``). A conditional model samples
     p(x|z, y) for ``condition`` ({"label": "7"}); without one, a model conditioned on one categorical attribute
-    samples every category in turn (a grid row each)."""
+    samples every category in turn (a grid row each); its codes come from the Gaussians fitted to its training
+    codes, or with ``prior`` from N(0, I)."""
     model, kind, out = _open(run, "sample", out, overwrite)
-    return kind.sample(model, n, out, seed, Options(temperature=temperature, mean=mean, condition=condition))
+    options = Options(temperature=temperature, mean=mean, condition=condition, prior=prior)
+    return kind.sample(model, n, out, seed, options)
 
 
 def reconstruct(

@@ -53,6 +53,7 @@ class Options:
     mean: bool | None = None  # sample: the likelihood's mean (True) or a draw (False); None: the kind's default
     # a conditional model's y: {"label": "7"} (``data.condition.parse_assignments`` of --condition label=7)
     condition: dict[str, Any] | None = None
+    prior: bool = False  # a conditional model's sample: z from N(0, I), not from its fitted code Gaussians
 
 
 NONE = Options()  # no options given
@@ -149,7 +150,7 @@ class ArrayKind(Kind):
         if n < 1:
             raise VaekitError("--n must be at least 1")
         y, ncol = _needed(model, options, n)
-        x = model.sample(n, seed=seed, mean=options.mean, condition=y)
+        x = model.sample(n, seed=seed, mean=options.mean, condition=y, prior=options.prior)
         self.write(model, x, out, ncol=ncol, condition=y)
         return Written(out, f"wrote {out}", x)
 

@@ -44,6 +44,8 @@ EVAL_LABELS: dict[str, tuple[str, str, str]] = {  # key -> (label, unit, format)
     "n": ("Samples evaluated", "", ",d"),
 }
 SKIP_KEYS = {"data", "split", "seed"}  # and timings (*seconds)
+DCI_PARTS = ("disentanglement", "completeness", "informativeness")
+MAX_TRAVERSAL_ROWS = 10
 CURVES = (("elbo", "ELBO"), ("reconstruction", "Reconstruction"), ("kl", "KL"))
 MAX_METRICS_BYTES = 64 * 2**20  # metrics.jsonl: a few hundred bytes per epoch
 
@@ -62,9 +64,10 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
     content = KIND_CARDS[kind.name](model, sel)
     notes: list[str] = []  # damaged files the report worked around, shown at the top of the page
     ev = _eval_results(run, data, model.total_latent_dim, notes)
-    means, kl = _encode(model, sel.x[:MAX_POINTS])
+    means, kl = _encode(model, sel.x[:MAX_POINTS], _first(sel.condition, MAX_POINTS))
     history = _history(run, notes)
     cards = [*_notes_card(notes), _metrics_card(model, ev, history), _curves_card(history), *content]
+    cards += _disentanglement_cards(model, ev.get("disentanglement"), sel)
     labels = sel.labels[:MAX_POINTS] if sel.labels is not None else None
     cards += [_map_card(model, means, labels), _kl_card(ev, means, kl, wide=model.schema.kind != "table")]
     write_text(out, _page(model, run, sel, cards))
@@ -73,8 +76,8 @@ def report(run: str | Path, data: str | None = None, out: str | Path | None = No
 
 # the cards that show what a model of each kind makes of its data (keys: kinds.Kind.name)
 KIND_CARDS: dict[str, Callable[[VAE, Selected], list[str]]] = {
-    "image": lambda model, sel: _image_cards(model, sel.x),
-    "table": lambda model, sel: _table_cards(model, sel.x),
+    "image": lambda model, sel: _image_cards(model, sel.x, sel.condition),
+    "table": lambda model, sel: _table_cards(model, sel.x, sel.condition),
     "sequence": lambda model, sel: _molecule_cards(model, sel),
 }
 
@@ -94,7 +97,7 @@ def _eval_results(run: Path, data: str | None, latent_dims: int, notes: list[str
             notes.append(f"{path} holds no evaluation (no ELBO); evaluated afresh for this page.")
             ev = None
     if ev is None or (data is not None and ev.get("data") != data):
-        return evaluate(run, data, write=False, iw_samples=0)  # the ELBO only: a page, not a benchmark
+        return evaluate(run, data, write=False, iw_samples=0, disentanglement=False)  # a page, not a benchmark
     damaged = [k for k, v in ev.items() if not _eval_field_ok(k, v, latent_dims)]
     if damaged:
         notes.append(f"{path}: left out the damaged field(s) {', '.join(damaged)}.")
@@ -119,7 +122,29 @@ def _eval_field_ok(key: str, value: Any, latent_dims: int) -> bool:
     """A field of eval.json has the type the report needs (numbers; per-dimension lists of the right length)."""
     if key in ("kl_per_dim", "posterior_mean_variance"):
         return isinstance(value, list) and len(value) == latent_dims and all(map(_is_number, value))
+    if key == "disentanglement":
+        return _disentanglement_ok(value)
     return key not in EVAL_LABELS or _is_number(value)
+
+
+def _disentanglement_ok(value: Any) -> bool:
+    """eval.json's "disentanglement" has the numbers, names and per-dimension pairs its cards show."""
+    if not isinstance(value, dict) or not isinstance(value.get("dci"), dict):
+        return False
+    numbers = [value.get("mig"), value.get("sap"), *(value["dci"].get(k) for k in DCI_PARTS)]
+    factors, best, discrete = value.get("factors"), value.get("best_factor_per_dimension"), value.get("discrete")
+    return (
+        all(map(_is_number, numbers))
+        and isinstance(factors, list)
+        and all(isinstance(f, str) for f in factors)
+        and isinstance(discrete, list)
+        and len(discrete) == len(factors)
+        and all(isinstance(d, bool) for d in discrete)
+        and isinstance(best, list)
+        and all(
+            isinstance(b, list) and len(b) == 2 and (b[0] is None or b[0] in factors) and _is_number(b[1]) for b in best
+        )
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -163,9 +188,17 @@ def _record(line: str, where: str) -> dict[str, Any] | None:
 
 
 @torch.no_grad()
-def _encode(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means (N, D) and per-dimension KL (N, D) of the inputs, in batches."""
-    stats = [model.latent_stats(x[i : i + 1000]) for i in range(0, len(x), 1000)]
+def _first(y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """A conditional model's condition values of the first n inputs (None for an unconditional model)."""
+    return None if y is None else y[:n]
+
+
+def _encode(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (N, D) and per-dimension KL (N, D) of the inputs (each with its condition), in batches."""
+    stats = [
+        model.latent_stats(x[i : i + 1000], _first(y[i:], 1000) if y is not None else None)
+        for i in range(0, len(x), 1000)
+    ]
     return torch.cat([m for m, _ in stats]), torch.cat([kl for _, kl in stats])
 
 
@@ -276,27 +309,89 @@ def _curves_card(history: list[dict[str, Any]]) -> str:
     return _card("Training curves", _fig_img(fig, "training curves"), "Per-sample nats, by epoch.", cls="wide")
 
 
-def _image_cards(model: VAE, x: torch.Tensor) -> list[str]:
+def _image_cards(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> list[str]:
+    """Samples, reconstructions, interpolation, traversal; a conditional model samples with the conditions of the
+    first 64 inputs and reconstructs, interpolates and traverses with the inputs' own."""
     d, xs = model.config.latent_dim, x[:16]
-    samples = _grid_img(model.sample(64, seed=0), 8, "samples")
-    cards = [_card("Samples", samples, "64 draws from the prior, decoded.", cls="tall")]
-    recon = model.reconstruct(xs)
+    samples = _grid_img(_samples(model, 64, y), 8, "samples")
+    what = (
+        "64 draws, decoded with the conditions of the first 64 inputs."
+        if y is not None
+        else "64 draws from the prior, decoded."
+    )
+    cards = [_card("Samples", samples, what, cls="tall")]
+    recon = model.reconstruct(xs, given=_first(y, 16))
     rows = torch.cat([t for i in range(0, len(xs), 8) for t in (xs[i : i + 8], recon[i : i + 8])])
     cap = f"The first {len(xs)} inputs (odd rows) over their reconstructions (even rows)."
     cards.append(_card("Reconstructions", _grid_img(rows, 8, "reconstructions"), cap))
     if len(x) >= 2:
         cap = "Decoded straight line between the codes of data rows 0 and 1 (10 steps)."
-        cards.append(_card("Interpolation", _grid_img(model.interpolate(x[0], x[1], 10), 10, "interpolation"), cap))
+        path = model.interpolate(x[0], x[1], 10, condition=_first(y, 1))
+        cards.append(_card("Interpolation", _grid_img(path, 10, "interpolation"), cap))
     dims = list(range(min(d, 8)))
-    trav = model.traverse(dims, span=3.0, steps=9).flatten(0, 1)
+    trav = model.traverse(dims, span=3.0, steps=9, condition=_first(y, 1)).flatten(0, 1)
     cap = f"One row per latent dimension (0–{dims[-1]} of {d}), varied over ±3 prior standard deviations."
     return [*cards, _card("Latent traversal", _grid_img(trav, 9, "latent traversal"), cap)]
 
 
-def _table_cards(model: VAE, x: torch.Tensor) -> list[str]:
+def _disentanglement_cards(model: VAE, scores: dict[str, Any] | None, sel: Selected) -> list[str]:
+    """eval.json's disentanglement metrics, and for images a traversal of the dimensions that carry a factor,
+    each row labelled with that factor (best first); none when the evaluated data had no known factors."""
+    if not scores:
+        return []
+    rows = [["MIG", scores["mig"]], *(["DCI " + k, scores["dci"][k]] for k in DCI_PARTS), ["SAP", scores["sap"]]]
+    table = _table(["metric", "value"], [[html.escape(k), f"<b>{_fmt(v, '.3f')}</b>"] for k, v in rows], "metrics")
+    kinds = ", ".join(
+        f"{html.escape(f)}{' (discrete)' * d}" for f, d in zip(scores["factors"], scores["discrete"], strict=True)
+    )
+    n = f"{_fmt(scores['n'], ',d')} inputs" if _is_number(scores.get("n")) else "the inputs"
+    cap = (
+        f"Posterior means of {n} scored against the known factors {kinds} (MIG, DCI and SAP as in "
+        "disentanglement_lib; 0 to 1, higher is better)."
+    )
+    cards = [_card("Disentanglement", table, cap)]
+    best = scores["best_factor_per_dimension"]
+    if model.schema.kind == "image" and len(best) == model.config.latent_dim:
+        cards.append(_factor_traversal_card(model, best, sel))
+    return cards
+
+
+def _factor_traversal_card(model: VAE, best: list[list[Any]], sel: Selected) -> str:
+    """One traversal row per latent dimension that carries a factor, ordered by its share of that factor's
+    information (best first; inactive dimensions left out), labelled in HTML beside the row."""
+    dims = sorted((i for i, (name, _) in enumerate(best) if name is not None), key=lambda i: -best[i][1])
+    shown = dims[:MAX_TRAVERSAL_ROWS]
+    if not shown:
+        body = '<p class="note">No latent dimension carries information about a known factor.</p>'
+        return _card("Traversal by factor", body, cls="wide")
+    y = sel.condition[:1] if sel.condition is not None else None  # a conditional model: the first input's y
+    trav = model.traverse(shown, span=3.0, steps=9, condition=y)
+    rows = "".join(
+        f'<div class="tlabel"><b>{html.escape(best[i][0])}</b><span>z{i} · {_fmt(best[i][1], ".2f")}</span></div>'
+        f"{_grid_img(trav[r], 9, f'traversal of z{i}')}"
+        for r, i in enumerate(shown)
+    )
+    left = len(best) - len(dims)
+    cap = (
+        "Each row varies one latent dimension over ±3 prior standard deviations, labelled with the factor it "
+        "carries most about and that mutual information as a share of the factor's entropy"
+        + (f"; {len(dims) - len(shown)} more not shown" if len(dims) > len(shown) else "")
+        + (f"; {left} inactive dimension(s) left out." if left else ".")
+    )
+    return _card("Traversal by factor", f'<div class="factors">{rows}</div>', cap, cls="wide")
+
+
+def _samples(model: VAE, n: int, y: torch.Tensor | None) -> torch.Tensor:
+    """n samples (seed 0); a conditional model's with the conditions of the first n inputs, repeated as needed."""
+    if y is None:
+        return model.sample(n, seed=0)
+    return model.sample(n, seed=0, condition=y[torch.arange(n) % len(y)])
+
+
+def _table_cards(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> list[str]:
     flat, n = x.reshape(len(x), -1), min(len(x), 6)
-    recon = model.reconstruct(x[:n]).reshape(n, -1)
-    samples = model.sample(8, seed=0).reshape(8, -1)
+    recon = model.reconstruct(x[:n], given=_first(y, n)).reshape(n, -1)
+    samples = _samples(model, 8, y).reshape(8, -1)
     cols = list(model.schema.columns or [f"x{i}" for i in range(flat.shape[1])])[:10]
     more = f" (first 10 of {flat.shape[1]} columns)" if flat.shape[1] > 10 else ""
     head, places = [html.escape(c) for c in cols], _decimals(flat[:MAX_POINTS, : len(cols)])
@@ -493,5 +588,7 @@ table{border-collapse:collapse;width:100%;font-size:14px;font-variant-numeric:ta
 th{text-align:left;font-weight:600;color:#6b7280;font-size:12px;border-bottom:2px solid #e5e7eb;padding:6px 8px}
 td{padding:6px 8px;border-bottom:1px solid #f0f1f3} th+th,td+td{text-align:right} table.data{font-size:13px}
 table.pairs tbody tr:nth-child(even){background:#f8fafc;color:#6b7280}
+.factors{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;align-items:center}
+.tlabel{text-align:right;font-size:14px} .tlabel span{display:block;color:#6b7280;font-size:12px}
 footer{margin-top:24px;text-align:center;color:#9ca3af;font-size:12px}
 """
