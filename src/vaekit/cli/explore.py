@@ -147,10 +147,12 @@ def sample(
     conditional model generates what --condition asks for (label=7); without it, a model conditioned on one
     class samples each class in turn, a grid row each."""
     from ..workflows.explore import sample as fn
+    from ..workflows.kinds import Options
 
     mean = True if mode else None
     c = conditions(condition)
-    written = fn(run, n, out, seed, temperature=temperature, mean=mean, condition=c, prior=prior, overwrite=overwrite)
+    options = Options(temperature=temperature, mean=mean, condition=c, prior=prior)
+    written = fn(run, n, out, seed, options=options, overwrite=overwrite)
     out_console.print(str(written), soft_wrap=True)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..vae import load_model
-from .kinds import Endpoints, Options, Written, kind_of
+from .kinds import NONE, Endpoints, Options, Written, kind_of
 from .outputs import check_out
 
 WHAT = {
@@ -32,24 +32,14 @@ def _open(run: str | Path, operation: str, out: str | Path, overwrite: bool):
 
 
 def sample(
-    run: str | Path,
-    n: int,
-    out: str | Path,
-    seed: int = 0,
-    *,
-    temperature: float | None = None,
-    mean: bool | None = None,
-    condition: dict[str, Any] | None = None,
-    prior: bool = False,
-    overwrite: bool = False,
+    run: str | Path, n: int, out: str | Path, seed: int = 0, *, options: Options = NONE, overwrite: bool = False
 ) -> Written:
     """n new samples from the prior, decoded (images: the likelihood mean; tables: drawn rows, ``mean=True`` the
-    most probable values; molecules: drawn token by token at ``temperature``). A conditional model samples
-    p(x|z, y) for ``condition`` ({"label": "7"}); without one, a model conditioned on one categorical attribute
-    samples every category in turn (a grid row each); its codes come from the Gaussians fitted to its training
-    codes, or with ``prior`` from N(0, I)."""
+    most probable values; molecules: drawn token by token at ``temperature``; see ``kinds.Options``). A conditional
+    model samples p(x|z, y) for ``options.condition`` ({"label": "7"}); without one, a model conditioned on one
+    categorical attribute samples every category in turn (a grid row each); its codes come from the Gaussians
+    fitted to its training codes, or with ``options.prior`` from N(0, I)."""
     model, kind, out = _open(run, "sample", out, overwrite)
-    options = Options(temperature=temperature, mean=mean, condition=condition, prior=prior)
     return kind.sample(model, n, out, seed, options)
 
 
