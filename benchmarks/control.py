@@ -75,8 +75,8 @@ KS_GOOD = 0.1
 CL = torch.channels_last
 LOCATELLO = (
     "Published dSprites ranges (Locatello et al., 2019, 'Challenging Common Assumptions in the Unsupervised Learning "
-    "of Disentangled Representations'): see Locatello et al. 2019, Fig. 13 (distributions over 50 runs per model "
-    "and hyperparameter; no table of numbers is reproduced here)."
+    "of Disentangled Representations'): see Locatello et al. 2019, Fig. 13. Not reproduced as numbers here: they "
+    "could not be checked offline."
 )
 DISENTANGLE_MODELS = {  # name -> training options; same architecture, data and time budget
     "VAE": {"beta": 1.0, "objective": "elbo"},
@@ -336,8 +336,8 @@ def part_mnist(args: argparse.Namespace) -> dict[str, Any]:
         grid.append(samples[:10])
     acc, div = float(np.mean(list(accuracy.values()))), float(np.mean(list(diversity.values())))
     return {
-        "protocol": "prior samples (decoded means), n per digit; accuracy by the CNN; diversity = mean within-class "
-        "pairwise L2 of samples / of the real test images of that digit",
+        "protocol": "model.sample(n, condition={'label': k}) per digit k (vaekit's default codes, decoded means); "
+        "accuracy by the CNN; diversity = mean within-class pairwise L2 of samples / of the real test images of k",
         "samples_per_digit": args.sizes.per_digit,
         **trained_info,
         "accuracy_per_digit": accuracy,
@@ -620,8 +620,8 @@ def _targets_panel(ax, rows: list[dict]) -> None:
 
 
 def plot(parts: dict[str, dict], rows: list[dict], path: Path) -> None:
-    fig = plt.figure(figsize=(15, 14))
-    gs = fig.add_gridspec(4, 3, height_ratios=[1.6, 1, 1, 1], hspace=0.7, wspace=0.12)
+    fig = plt.figure(figsize=(15, 13))
+    gs = fig.add_gridspec(4, 3, height_ratios=[1.3, 1, 1, 1], hspace=0.7, wspace=0.12)
     get = lambda part, key: parts[part][key] if part in parts else None  # noqa: E731
     _picture(fig.add_subplot(gs[0, 0]), get("mnist", "_grid"), "conditional prior samples (row = digit 0-9)")
     _picture(fig.add_subplot(gs[0, 1]), get("counterfactual", "_rows"),

@@ -222,7 +222,8 @@ def test_the_scale_vector_grows_the_shapes(shapes_run: Path) -> None:
 
 
 def test_fit_attributes_in_memory_and_unknown_names(shapes_run: Path) -> None:
-    model = vaekit.load(shapes_run)  # run_path not set: nothing stored is read
+    model = vaekit.load(shapes_run)
+    model.run_path = None  # a model that came from no run folder: nothing stored is read
     with pytest.raises(DataError, match="none stored, run `vaekit attributes") as e:
         model.edit(torch.zeros(1, 32, 32), "scale", [0.0])
     one_line(e)

@@ -201,3 +201,17 @@ def test_shapes_condition_on_factors():
     assert model.condition.names == ("shape", "scale") and model.condition.types == ("categorical", "numeric")
     x = model.sample(3, condition={"shape": "heart", "scale": 0.75})
     assert x.shape == (3, 1, 32, 32)
+
+
+def test_codes_are_drawn_from_gaussians_fitted_per_condition(image_run):
+    model = vaekit.load(image_run)
+    assert model.group_mean.shape == (2, 2) and not torch.equal(model.group_chol[0], torch.eye(2))
+    y = torch.tensor([[0.0], [1.0], [1.0]])
+    assert model.group_of(y).tolist() == [0, 1, 1]
+    z = model.sample_codes(torch.zeros(4000, 1), torch.Generator().manual_seed(0))
+    assert torch.allclose(z.mean(0), model.group_mean[0], atol=0.1)
+    cov = model.group_chol[0] @ model.group_chol[0].T
+    assert torch.allclose(torch.cov(z.T), cov, atol=0.1 * float(cov.abs().max()))
+    fitted = model.sample(8, seed=0, condition={"label": "left"})
+    prior = model.sample(8, seed=0, condition={"label": "left"}, prior=True)
+    assert not torch.equal(fitted, prior)

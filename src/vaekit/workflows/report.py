@@ -187,12 +187,12 @@ def _record(line: str, where: str) -> dict[str, Any] | None:
     return row if ok else None
 
 
-@torch.no_grad()
 def _first(y: torch.Tensor | None, n: int) -> torch.Tensor | None:
     """A conditional model's condition values of the first n inputs (None for an unconditional model)."""
     return None if y is None else y[:n]
 
 
+@torch.no_grad()
 def _encode(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means (N, D) and per-dimension KL (N, D) of the inputs (each with its condition), in batches."""
     stats = [
