@@ -128,7 +128,9 @@ def test_table_condition_columns_leave_x_and_steer_the_rows(table_run):
 
 def test_cli_conditional_table_and_images(table_run, image_run, tmp_path):
     out = tmp_path / "rows.csv"
-    r = runner.invoke(app, ["sample", str(table_run), "--n", "20", "--condition", "city=Paris,age=30", "--out", str(out)])
+    r = runner.invoke(
+        app, ["sample", str(table_run), "--n", "20", "--condition", "city=Paris,age=30", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     rows = pd.read_csv(out)
     assert set(rows["city"]) == {"Paris"} and np.allclose(rows["age"], 30)
