@@ -129,6 +129,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--shapes-data", default=None, help="shapes spec of parts 3 and 4 (default: shapes:20000)")
     p.add_argument("--shapes-preset", default="conv", help="architecture of the shapes VAEs (parts 3 and 4)")
     p.add_argument("--shapes-minutes", type=float, default=None, help="training minutes per part-4 model (default 3)")
+    p.add_argument("--edit-condition", default=None, help="part 3: condition the model on these factors (e.g. shape)")
     p.add_argument("--edit-minutes", type=float, default=None, help="training minutes of the part-3 model (default 3)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per part-4 model (default: 3)")
     p.add_argument("--metric-images", type=int, default=None, help="codes scored in part 4 (default: 10,000)")
@@ -384,17 +385,28 @@ def part_edit(args: argparse.Namespace) -> dict[str, Any]:
     z = args.sizes
     data = shapes(z.shapes_data)
     options = {"preset": args.shapes_preset, "latent_dim": 10, "epochs": 500, "time_limit": z.edit_minutes}
-    model, info = trained(args, "shapes_edit", z.shapes_data, **options, seed=args.seed)
+    if args.edit_condition:  # a model conditioned on these factors: the edit moves z only, y stays the input's own
+        options["condition"] = args.edit_condition
+    name = "shapes_edit" + (f"_given_{args.edit_condition.replace(',', '_')}" if args.edit_condition else "")
+    model, info = trained(args, name, z.shapes_data, **options, seed=args.seed)
     x, labels = data.splits["train"], data.labels["train"]
     xt, lt = data.splits["test"][: z.edit_images], data.labels["test"][: z.edit_images]
     attr, idx = data.attribute_info.select(["scale"])
-    entry = model.fit_attributes(x[:20_000], data.attributes["train"][:20_000, idx], attr)["scale"]
+    given = None
+    if args.edit_condition:
+        cond, cidx = data.attribute_info.select(args.edit_condition.split(","))
+        y_train, given = data.attributes["train"][:20_000, cidx], data.attributes["test"][: z.edit_images, cidx]
+    entry = model.fit_attributes(
+        x[:20_000], data.attributes["train"][:20_000, idx], attr, condition=None if given is None else y_train
+    )["scale"]
     net, cnn = classifier(args, "shapes_classifier", (x, labels), (data.splits["test"], data.labels["test"]),
                           z.shape_classifier_epochs)  # fmt: skip
-    edited = model.edit(xt, "scale", [0.0, 2.0])  # (N, 2, 1, H, W): amount 0 (the reconstruction), +2
+    edited = model.edit(xt, "scale", [0.0, 2.0], condition=given)  # (N, 2, 1, H, W): amount 0 (reconstruction), +2
     before, after = measure_scale(edited[:, 0]), measure_scale(edited[:, 1])
     p0, p2 = predict(net, edited[:, 0]), predict(net, edited[:, 1])
-    strips = model.edit(xt[:6], "scale", [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0])
+    strips = model.edit(
+        xt[:6], "scale", [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0], condition=None if given is None else given[:6]
+    )
     return {
         "protocol": "attribute vector of scale (above-median minus at-or-below mean code of training images); test "
         "images moved by +2; size by measure_scale; shape kept = CNN prediction on the edited image equals its "
