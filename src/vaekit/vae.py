@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from . import bundle
+from .data.condition import condition_rows
 from .data.convert import as_batch
 from .defaults import IW_SAMPLES
 from .errors import DataError
@@ -57,7 +58,8 @@ class VAE(VAEModule):
         y = self.condition_values(condition, len(x))
         g = torch.Generator(x.device).manual_seed(seed)
         posteriors = (
-            self.encode(x[i : i + batch_size], condition=_rows(y, i, batch_size)) for i in range(0, len(x), batch_size)
+            self.encode(x[i : i + batch_size], condition=condition_rows(y, i, batch_size))
+            for i in range(0, len(x), batch_size)
         )
         return torch.cat([q.sample(g) if sample else q.mean for q in posteriors])
 
@@ -265,10 +267,6 @@ class VAE(VAEModule):
         y = self.condition_values(condition, len(z))
         out = self.decode(z[None] + a[:, None, None] * v, y).mean.transpose(0, 1)  # (N, A, *shape)
         return out[0] if one else out
-
-
-def _rows(y: torch.Tensor | None, start: int, size: int) -> torch.Tensor | None:
-    return None if y is None else y[start : start + size]
 
 
 def _generator(seed: int | None) -> torch.Generator:

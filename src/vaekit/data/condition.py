@@ -22,6 +22,12 @@ from .schema import Attributes, Dataset, Schema
 LABEL = "label"
 
 
+def condition_rows(y: torch.Tensor | None, start: int, size: int) -> torch.Tensor | None:
+    """The condition values of rows start..start+size, for work done in batches (None stays None: an
+    unconditional model)."""
+    return None if y is None else y[start : start + size]
+
+
 def parse_names(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """``"label"`` / ``"smiling,young"`` / a list -> a tuple of distinct names (empty: no condition)."""
     if names is None:

@@ -19,6 +19,7 @@ import torch
 from .. import progress
 from ..core.distributions import PointMass, float32
 from ..core.losses import elbo_loss
+from ..data.condition import condition_rows
 from ..device import Precision, bf16_matmul_is_fast, resolve_precision  # noqa: F401 - re-exported
 from ..models.module import VAEModule as VAE
 
@@ -125,7 +126,12 @@ def iwae_per_sample(
     g = torch.Generator(x.device).manual_seed(seed)
     parts = [
         iwae_log_px(
-            model, x[i : i + batch_size], k, generator=g, precision=precision, condition=_rows(condition, i, batch_size)
+            model,
+            x[i : i + batch_size],
+            k,
+            generator=g,
+            precision=precision,
+            condition=condition_rows(condition, i, batch_size),
         )
         for i in batch_starts(len(x), batch_size, description)
     ]
@@ -141,7 +147,7 @@ def latent_diagnostics(
     ``condition``: a conditional model's y per row."""
     means, kls = [], []
     for i in range(0, len(x), batch_size):
-        mean, kl = model.latent_stats(x[i : i + batch_size], _rows(condition, i, batch_size))
+        mean, kl = model.latent_stats(x[i : i + batch_size], condition_rows(condition, i, batch_size))
         means.append(mean.double())
         kls.append(kl.double())
     mean = torch.cat(means)
@@ -174,7 +180,7 @@ def elbo_stats(
     parts: list[torch.Tensor] = []
     for i in batch_starts(len(x), batch_size, description):
         xb = x[i : i + batch_size].to(device)
-        latents, likelihood = model(xb, g, condition=_rows(condition, i, batch_size, device))
+        latents, likelihood = model(xb, g, condition=_on(condition_rows(condition, i, batch_size), device))
         out = elbo_loss(xb, latents, likelihood)
         parts.append(torch.stack([out.elbo, out.reconstruction, out.kl], 1).double().cpu())
     model.train(was_training)  # the caller's mode, as it was
@@ -185,9 +191,5 @@ def elbo_stats(
     return stats
 
 
-def _rows(condition: torch.Tensor | None, start: int, size: int, device: torch.device | None = None):
-    """The conditions of rows start..start+size (None for an unconditional model)."""
-    if condition is None:
-        return None
-    part = condition[start : start + size]
-    return part.to(device) if device is not None else part
+def _on(y: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if y is None else y.to(device)

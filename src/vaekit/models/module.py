@@ -75,9 +75,9 @@ class ModelConfig:
         return from_dict(cls, d, {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS})
 
 
-# the presets table (models/presets.py) as ModelConfigs: the same names, in the same order
 MAX_CODE_GROUPS = 256  # a conditional model fits a code Gaussian per combination of categories, up to this many
 
+# the presets table (models/presets.py) as ModelConfigs: the same names, in the same order
 PRESETS: dict[str, ModelConfig] = {name: ModelConfig.from_dict(p.model) for name, p in PRESET_TABLE.items()}
 
 

@@ -78,7 +78,7 @@ def attributes(
     Named attributes with fewer than 2 inputs on a side are refused; left to the default, they are skipped."""
     model = _load(run)
     spec = _spec(model, data)
-    enc = _encode_inputs(model, spec, split)
+    enc = encode_inputs(model, spec, split)
     asked = parse_names(columns)
     try:
         chosen, idx = enc.info.select(asked or enc.info.names)
@@ -127,7 +127,7 @@ def _vectors(
     return entries, skipped
 
 
-def _encode_inputs(model: VAE, spec: str, split: str) -> _Encoded:
+def encode_inputs(model: VAE, spec: str, split: str) -> _Encoded:
     """``spec`` loaded for the model with every attribute it has (a conditional model's condition values too)."""
     if model.is_sequence:
         raise DataError("attribute vectors need data with named attributes: molecule data has none")

@@ -29,7 +29,7 @@ from ..inference.estimators import Precision, iwae_per_sample, latent_diagnostic
 from ..training.loop import elbo_stats
 from ..training.prepare import split_indices
 from ..vae import VAE, load_model
-from .attributes import _encode_inputs
+from .attributes import encode_inputs
 from .data import Selected, binarized_like_training
 from .kinds import kind_of
 from .outputs import check_out, save_array
@@ -249,7 +249,7 @@ def _attribute_values(model: VAE, spec: str, split: str) -> tuple[Attributes, to
     """Every named attribute of ``split`` as ``select_arrays`` picks it (the run's validation or training part
     of its training split), loaded as ``vaekit attributes`` loads them; None when the data has none."""
     try:
-        enc = _encode_inputs(model, spec, "auto" if split in ("val", "train") else split)
+        enc = encode_inputs(model, spec, "auto" if split in ("val", "train") else split)
     except DataError:  # no named attributes (the loader's one line)
         return None
     values = enc.values

@@ -24,6 +24,7 @@ from PIL import Image
 from .. import bundle
 from .._io import write_text
 from .._version import __version__
+from ..data.condition import condition_rows
 from ..errors import VaekitError
 from ..vae import VAE, load_model
 from .data import Selected
@@ -195,10 +196,7 @@ def _first(y: torch.Tensor | None, n: int) -> torch.Tensor | None:
 @torch.no_grad()
 def _encode(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means (N, D) and per-dimension KL (N, D) of the inputs (each with its condition), in batches."""
-    stats = [
-        model.latent_stats(x[i : i + 1000], _first(y[i:], 1000) if y is not None else None)
-        for i in range(0, len(x), 1000)
-    ]
+    stats = [model.latent_stats(x[i : i + 1000], condition_rows(y, i, 1000)) for i in range(0, len(x), 1000)]
     return torch.cat([m for m, _ in stats]), torch.cat([kl for _, kl in stats])
 
 
