@@ -88,7 +88,7 @@ def test_binary_vector_points_from_the_mean_code_without_to_the_mean_code_with()
     assert entry["split"] == "binary" and entry["attribute"] == "flag"
 
 
-def test_median_split_categories_and_missing_values() -> None:
+def test_numeric_slope_categories_and_missing_values() -> None:
     codes = torch.arange(24, dtype=torch.float32).reshape(12, 2)
     size = torch.tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, float("nan")])
     colour = torch.tensor([0, 0, 0, 1, 1, 1, 1, 3, 3, 3, 3, 3], dtype=torch.float32)  # "green" (2) has no input
@@ -100,10 +100,10 @@ def test_median_split_categories_and_missing_values() -> None:
     out = attribute_vectors(codes, torch.stack([size, colour, pair], 1), info)
     assert set(out) == {"size", "colour=red", "colour=blue", "colour=grey", "pair"}
     s = out["size"]
-    assert s["split"] == "median" and s["threshold"] == 6.0  # the NaN row is left out: median of 1..11
-    assert (s["positive"], s["negative"]) == (5, 6)
-    rows = codes[:11]
-    assert torch.allclose(s["vector"], rows[6:].mean(0) - rows[:6].mean(0))
+    assert s["split"] == "slope" and s["mean"] == 6.0  # the NaN row is left out: mean of 1..11
+    assert s["sd"] == pytest.approx(np.sqrt(10.0)) and (s["positive"], s["negative"]) == (5, 6)
+    # codes = 2 * (size - 1) + (0, 1): they grow by 2 per unit of size, 2 sd per standard deviation
+    assert torch.allclose(s["vector"], torch.full((2,), 2 * np.sqrt(10.0), dtype=torch.float32))
     red = out["colour=red"]
     assert red["category"] == "red" and (red["positive"], red["negative"]) == (3, 9)
     assert torch.allclose(red["vector"], codes[:3].mean(0) - codes[3:].mean(0))
@@ -115,7 +115,7 @@ def test_an_attribute_with_fewer_than_two_inputs_on_a_side_is_refused() -> None:
     with pytest.raises(DataError) as e:
         attribute_vectors(codes, torch.tensor([[1.0], [0], [0], [0], [0], [0]]), Attributes(("rare",), ("numeric",)))
     assert "rare" in one_line(e) and "at least 2" in str(e.value)
-    with pytest.raises(DataError):  # every value the same: nothing above the median
+    with pytest.raises(DataError):  # every value the same: nothing above the mean
         attribute_vectors(codes, torch.full((6, 1), 3.0), Attributes(("same",), ("numeric",)))
     with pytest.raises(DataError):
         attribute_vectors(codes, torch.zeros(5, 1), Attributes(("short",), ("numeric",)))
@@ -189,12 +189,13 @@ def test_workflow_vector_matches_the_mean_codes_of_the_data(shapes_run: Path) ->
     data = load_dataset(DATA, schema=model.schema)
     x, scale = data.splits["train"], data.attributes["train"][:, 1]
     codes = model.latent_codes(x).double()
-    above = scale > scale.median()
-    expected = codes[above].mean(0) - codes[~above].mean(0)
+    s = scale.double()
+    slope = np.polyfit(s.numpy(), codes.numpy(), 1)[0]  # least squares per code dimension, per unit of scale
     entry = read_attributes(shapes_run, model.config.latent_dim)["scale"]
-    assert torch.allclose(entry["vector"].double(), expected, atol=1e-5)
+    assert np.allclose(entry["vector"].numpy(), slope * s.std(unbiased=False).item(), atol=1e-5)
+    above = s > s.mean()
     assert (entry["positive"], entry["negative"]) == (int(above.sum()), int((~above).sum()))
-    assert entry["split"] == "median" and entry["source"] == f"{DATA} (train)"
+    assert entry["split"] == "slope" and entry["source"] == f"{DATA} (train)"
     assert {f"shape={s}" for s in SHAPES} <= set(read_attributes(shapes_run))
 
 
@@ -267,9 +268,9 @@ def test_a_conditional_model_encodes_and_decodes_with_each_inputs_condition(cond
     data = load_dataset(DATA)
     x, f = data.splits["train"], data.attributes["train"]
     codes = model.latent_codes(x, condition=f[:, :1]).double()  # the shape index is the model's condition
-    above = f[:, 1] > f[:, 1].median()
-    expected = codes[above].mean(0) - codes[~above].mean(0)
-    assert torch.allclose(model.attribute_vectors["scale"].double(), expected, atol=1e-5)
+    s = f[:, 1].double()
+    expected = np.polyfit(s.numpy(), codes.numpy(), 1)[0] * s.std(unbiased=False).item()
+    assert np.allclose(model.attribute_vectors["scale"].numpy(), expected, atol=1e-5)
 
     written = edit(conditional_run, EditInput(index=2), "scale", [0.0, 3.0], Path(conditional_run) / "e.npy")
     xt, own = data.splits["test"][2:3], data.attributes["test"][2:3, :1]

@@ -28,7 +28,7 @@ FORMAT = 1
 MAX_NAME = 1000  # characters of a vector's name
 _TEXT_FIELDS = ("description", "attribute", "split", "category", "source")
 _COUNT_FIELDS = ("positive", "negative")
-_NUMBER_FIELDS = ("norm", "threshold")
+_NUMBER_FIELDS = ("norm", "threshold", "mean", "sd")
 
 
 def attributes_file(run: str | Path) -> Path:

@@ -48,7 +48,8 @@ def attributes(
     """Attribute vectors: the mean latent code of inputs with an attribute minus the mean code of inputs without it
     (White, 2016), stored in RUN/attributes.json for `vaekit edit`.
 
-    Binary attributes (0/1, two categories) compare the two groups; other numbers split at their median; a
+    Binary attributes (0/1, two categories) compare the two groups; for other numbers the vector is the change of
+    the mean code per standard deviation (amount 1 = one standard deviation larger); a
     category of a categorical attribute with more values gets a vector "NAME=CATEGORY" against the rest. The
     attributes named are computed again, the others in attributes.json kept."""
     from ..workflows.attributes import attributes as fn

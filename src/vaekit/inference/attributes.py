@@ -5,7 +5,11 @@ decoding adds (or, negative, removes) the attribute: ``VAE.edit``.
 Which inputs count as "with" depends on the attribute (``Attributes`` types):
 
 * binary (numeric with values in {0, 1}, or categorical with two categories): 1 (the second category) minus 0;
-* numeric with more values: above the median minus at or below it (``"split": "median"``, ``"threshold"``);
+* numeric with more values: the least-squares change of the mean code per standard deviation of the attribute
+  (``"split": "slope"``, with its ``"mean"`` and ``"sd"``): amount 1 moves an input one standard deviation up, so
+  amounts read the same for any attribute's units (for a 0/1 attribute the same slope per unit is the difference
+  of the two means above). Attribute files of earlier releases hold ``"split": "median"`` vectors (above the
+  median minus at or below it); they keep loading and editing;
 * categorical with more than two categories: one vector per category, ``"name=category"``: that category minus
   the rest (a category no input has gets none).
 
@@ -23,14 +27,14 @@ from ..data.schema import Attributes
 from ..errors import DataError
 
 MIN_SIDE = 2  # inputs needed on each side of an attribute for its mean to mean anything
-BINARY, MEDIAN, CATEGORY = "binary", "median", "category"  # how the inputs were split (an entry's "split")
+BINARY, SLOPE, CATEGORY = "binary", "slope", "category"  # how the inputs were split (an entry's "split")
 
 
 def attribute_vectors(codes: torch.Tensor, values: torch.Tensor, info: Attributes) -> dict[str, dict[str, Any]]:
     """Name -> entry for every attribute of ``info`` (a categorical one with more than two categories gives one
     entry per category, "name=category"). An entry: ``vector`` (D,) float32, ``positive`` / ``negative`` (inputs
     with and without), ``norm``, ``description``, ``attribute`` (the attribute it came from), ``split`` (binary,
-    median or category) and, for a median split, ``threshold``. DataError for an attribute with fewer than 2
+    slope or category) and, for a slope, the attribute's ``mean`` and ``sd``. DataError for an attribute with fewer than 2
     inputs on a side."""
     codes, values = _check(codes, values, info)
     out: dict[str, dict[str, Any]] = {}
@@ -52,10 +56,35 @@ def vectors_of(
         return _per_category(codes, column, name, categories)
     if set(column.unique().tolist()) <= {0.0, 1.0}:
         return {name: _entry(codes, column == 1, name, f"{name}: 1 minus 0", BINARY, shown=f"{name}=1")}
-    threshold = float(column.median()) if len(column) else 0.0
-    what = f"{name}: above its median {threshold:g} minus at or below it"
-    entry = _entry(codes, column > threshold, name, what, MEDIAN, shown=f"{name} > {threshold:g}")
-    return {name: {**entry, "threshold": threshold}}
+    return {name: _slope(codes, column, name)}
+
+
+def _slope(codes: torch.Tensor, column: torch.Tensor, name: str) -> dict[str, Any]:
+    """cov(code, value) / var(value) * sd(value): the mean code's change per standard deviation of the value."""
+    v = column.double()
+    mean = float(v.mean()) if len(v) else 0.0
+    above = v > mean
+    n1, n0 = int(above.sum()), int((~above).sum())
+    if n1 < MIN_SIDE or n0 < MIN_SIDE:
+        raise DataError(
+            f"attribute {name!r}: {n1} input(s) above its mean and {n0} at or below it; an attribute vector "
+            f"needs at least {MIN_SIDE} on each side (a numeric attribute that varies)"
+        )
+    centred = v - mean
+    sd = float(centred.square().mean().sqrt())
+    c = codes.double()
+    vector = ((c - c.mean(0)) * centred[:, None]).mean(0) / sd
+    return {
+        "vector": vector.float(),
+        "positive": n1,
+        "negative": n0,
+        "norm": float(vector.norm()),
+        "description": f"{name}: change of the mean code per standard deviation ({sd:.4g}) of {name}",
+        "attribute": name,
+        "split": SLOPE,
+        "mean": mean,
+        "sd": sd,
+    }
 
 
 def _per_category(
