@@ -34,8 +34,8 @@ def attribute_vectors(codes: torch.Tensor, values: torch.Tensor, info: Attribute
     """Name -> entry for every attribute of ``info`` (a categorical one with more than two categories gives one
     entry per category, "name=category"). An entry: ``vector`` (D,) float32, ``positive`` / ``negative`` (inputs
     with and without), ``norm``, ``description``, ``attribute`` (the attribute it came from), ``split`` (binary,
-    slope or category) and, for a slope, the attribute's ``mean`` and ``sd``. DataError for an attribute with fewer than 2
-    inputs on a side."""
+    slope or category) and, for a slope, the attribute's ``mean`` and ``sd``. DataError for an attribute with
+    fewer than 2 inputs on a side."""
     codes, values = _check(codes, values, info)
     out: dict[str, dict[str, Any]] = {}
     for j, (name, kind) in enumerate(zip(info.names, info.types, strict=True)):
