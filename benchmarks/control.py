@@ -10,10 +10,13 @@ Five parts in one run (``--skip`` leaves some out), each measured against its ta
 2. ``counterfactual``: the first 1,000 test digits encoded with their own label (``given``) and decoded with each
    of the nine other labels (``condition``): the share the CNN reads as the new digit (target >= 0.95).
 3. ``edit``: a VAE on ``shapes``; the attribute vector of "scale" fitted on the training factors
-   (``model.fit_attributes``), then 500 test images moved by +2 along it (``model.edit(x, "scale", [0, 2])``):
-   the share whose measured size (``measure_scale``) grows (target >= 0.90), and the share a shape CNN trained
-   here gives the same shape as on the amount-0 image (target >= 0.90; agreement with the true shape is reported
-   beside it).
+   (``model.fit_attributes``: the change of the mean code per standard deviation of scale), then 500 test images
+   moved by +2 along it (``model.edit(x, "scale", [0, 0.5, 1, 2])``): the share whose measured size
+   (``measure_scale``) grows (target >= 0.90), and the share a shape CNN trained here gives the same shape as on
+   the amount-0 image (target >= 0.90; agreement with the true shape, the smaller amounts and a breakdown by the
+   true scale are reported beside it). The shape CNN is trained with half of its batches blurred, so that it reads
+   a decoder's smooth images by their shape (its accuracy on sharp and on blurred test images is reported). A
+   second model conditioned on the shape (``--edit-condition``) is measured beside the plain one.
 4. ``disentangle``: VAE (beta 1), beta-VAE (beta 4) and beta-TCVAE (objective betatc, beta 6), same architecture,
    data and time budget, ``--seeds`` seeds each, latent size 10 (as Locatello et al., 2019): MIG, DCI and SAP of
    the posterior means of at most 10,000 images (training codes, then the test split) against the factors as grid
@@ -58,7 +61,7 @@ from torch import nn  # noqa: E402
 import vaekit  # noqa: E402
 from vaekit._io import atomic_write, write_json  # noqa: E402
 from vaekit.data.mnist import mnist_arrays  # noqa: E402
-from vaekit.data.shapes import FACTORS, factor_indices, measure_scale  # noqa: E402
+from vaekit.data.shapes import FACTORS, SCALES, factor_indices, measure_scale  # noqa: E402
 from vaekit.inference.disentanglement import disentanglement_scores  # noqa: E402
 
 PARTS = ("mnist", "counterfactual", "edit", "disentangle", "table")
@@ -97,7 +100,7 @@ class Sizes:
     per_digit: int  # prior samples per digit
     counterfactuals: int  # first test digits
     shapes_data: str  # the shapes spec of parts 3 and 4
-    shape_classifier_epochs: int  # of the shapes CNN (shapes:20000: 93 % after 3 epochs, 99.9 % after 6)
+    shape_classifier_epochs: int  # of the shapes CNN (half its batches blurred)
     edit_images: int
     edit_minutes: float
     shapes_minutes: float
@@ -106,7 +109,7 @@ class Sizes:
     table_minutes: float
 
 
-FULL = Sizes(None, 5.0, 200, None, 3, 1000, 1000, "shapes:20000", 6, 500, 3.0, 3.0, 3, 10_000, 2.0)
+FULL = Sizes(None, 5.0, 200, None, 3, 1000, 1000, "shapes:20000", 10, 500, 10.0, 3.0, 3, 10_000, 2.0)
 QUICK = Sizes(3000, 0.1, 200, 3000, 2, 100, 100, "shapes:2000", 2, 100, 0.1, 0.05, 2, 400, 0.05)
 
 
@@ -125,12 +128,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--mnist-minutes", type=float, default=None, help="training time limit (default: 5; quick 0.1)")
     p.add_argument("--mnist-epochs", type=int, default=None, help="epoch cap under the time limit (default: 200)")
     p.add_argument("--classifier-epochs", type=int, default=None, help="epochs of the MNIST CNN (default: 3)")
-    p.add_argument("--shape-classifier-epochs", type=int, default=None, help="epochs of the shapes CNN (default: 6)")
+    p.add_argument("--shape-classifier-epochs", type=int, default=None, help="epochs of the shapes CNN (default: 10)")
     p.add_argument("--shapes-data", default=None, help="shapes spec of parts 3 and 4 (default: shapes:20000)")
     p.add_argument("--shapes-preset", default="conv", help="architecture of the shapes VAEs (parts 3 and 4)")
     p.add_argument("--shapes-minutes", type=float, default=None, help="training minutes per part-4 model (default 3)")
-    p.add_argument("--edit-condition", default=None, help="part 3: condition the model on these factors (e.g. shape)")
-    p.add_argument("--edit-minutes", type=float, default=None, help="training minutes of the part-3 model (default 3)")
+    p.add_argument("--edit-condition", default="shape", help="part 3: the second model's condition ('' for none)")
+    p.add_argument("--edit-minutes", type=float, default=None, help="training minutes per part-3 model (default 10)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per part-4 model (default: 3)")
     p.add_argument("--metric-images", type=int, default=None, help="codes scored in part 4 (default: 10,000)")
     p.add_argument("--table-preset", default="table", help="vaekit preset of the table models")
@@ -233,15 +236,33 @@ def small_cnn(channels: int, size: int, classes: int) -> nn.Module:
     )
 
 
-def fit_cnn(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
-    """Adam (1e-3), batches of 128, shuffled with ``seed``; channels-last (faster convolutions on CPUs)."""
+def blur(x: torch.Tensor, g: torch.Generator, share: float = 0.5, sigmas: tuple[float, float] = (0.2, 1.4)):
+    """A copy of images (N, C, H, W) with a random ``share`` of them blurred by a Gaussian of a random width (in
+    pixels, uniform in ``sigmas``): separable 7-tap kernels, one per image, edges replicated."""
+    n, c = x.shape[:2]
+    sigma = sigmas[0] + torch.rand(n, generator=g) * (sigmas[1] - sigmas[0])
+    on = torch.rand(n, generator=g) < share
+    taps = torch.arange(-3, 4, dtype=torch.float32)
+    w = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
+    w = (w / w.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (N*C, 7)
+    b = x.reshape(1, n * c, *x.shape[2:])
+    b = nn.functional.conv2d(nn.functional.pad(b, (3, 3, 0, 0), mode="replicate"), w[:, None, None], groups=n * c)
+    b = nn.functional.conv2d(nn.functional.pad(b, (0, 0, 3, 3), mode="replicate"), w[:, None, :, None], groups=n * c)
+    return torch.where(on[:, None, None, None], b.reshape(x.shape), x)
+
+
+def fit_cnn(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, augment: bool = False) -> None:
+    """Adam (1e-3), batches of 128, shuffled with ``seed``; channels-last (faster convolutions on CPUs).
+    ``augment``: half of each batch blurred (``blur``), so that the CNN reads a decoder's smooth images by their
+    shape rather than by how sharp their edges are."""
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed)
     net.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=g).split(128):
+            batch = blur(x[idx], g) if augment else x[idx]
             opt.zero_grad()
-            nn.functional.cross_entropy(net(x[idx].contiguous(memory_format=CL)), y[idx]).backward()
+            nn.functional.cross_entropy(net(batch.contiguous(memory_format=CL)), y[idx]).backward()
             opt.step()
     net.eval()
 
@@ -251,14 +272,18 @@ def predict(net: nn.Module, x: torch.Tensor) -> np.ndarray:
     return torch.cat([net(b.contiguous(memory_format=CL)).argmax(1) for b in x.split(1000)]).numpy()
 
 
-def classifier(args: argparse.Namespace, name: str, train: tuple, test: tuple, epochs: int) -> tuple[nn.Module, dict]:
+def classifier(
+    args: argparse.Namespace, name: str, train: tuple, test: tuple, epochs: int, augment: bool = False
+) -> tuple[nn.Module, dict]:
     """A small CNN for images (N, C, H, W) -> class, trained (or, with --reuse, loaded from OUT/control_runs/NAME.pt
-    when trained on as many images for as many epochs with the same seed); its test accuracy."""
+    when trained on as many images for as many epochs with the same seed); its test accuracy (and, ``augment``:
+    trained on half-blurred batches, its accuracy on blurred test images too)."""
     (x, y), (xt, yt) = train, test
     classes = int(max(y.max(), yt.max())) + 1
     torch.manual_seed(args.seed)
     net = small_cnn(x.shape[1], x.shape[-1], classes).to(memory_format=CL)
     key = {"images": len(x), "epochs": epochs, "seed": args.seed, "classes": classes}
+    key |= {"augment": "blur"} if augment else {}
     path = args.out / "control_runs" / f"{name}.pt"
     reused = False
     if args.reuse and path.exists():
@@ -269,11 +294,14 @@ def classifier(args: argparse.Namespace, name: str, train: tuple, test: tuple, e
             reused = True
     start = time.perf_counter()
     if not reused:
-        fit_cnn(net, x, y, epochs, args.seed)
+        fit_cnn(net, x, y, epochs, args.seed, augment)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"key": key, "weights": net.state_dict()}, path)
     accuracy = float((predict(net, xt) == yt.numpy()).mean())
     info = {**key, "architecture": "conv32-pool-conv64-pool-fc128", "test_accuracy": accuracy, "reused": reused}
+    if augment:  # every test image blurred (share 1), with its own seed
+        blurred = blur(xt, torch.Generator().manual_seed(args.seed + 1), share=1.0)
+        info["blurred_test_accuracy"] = float((predict(net, blurred) == yt.numpy()).mean())
     return net, {**info, "train_seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -382,47 +410,78 @@ def shapes(spec: str):
 
 
 def part_edit(args: argparse.Namespace) -> dict[str, Any]:
+    """The plain model (the target) and, beside it, one conditioned on ``--edit-condition`` (default: shape)."""
     z = args.sizes
     data = shapes(z.shapes_data)
-    options = {"preset": args.shapes_preset, "latent_dim": 10, "epochs": 500, "time_limit": z.edit_minutes}
-    if args.edit_condition:  # a model conditioned on these factors: the edit moves z only, y stays the input's own
-        options["condition"] = args.edit_condition
-    name = "shapes_edit" + (f"_given_{args.edit_condition.replace(',', '_')}" if args.edit_condition else "")
-    model, info = trained(args, name, z.shapes_data, **options, seed=args.seed)
     x, labels = data.splits["train"], data.labels["train"]
+    net, cnn = classifier(args, "shapes_classifier", (x, labels), (data.splits["test"], data.labels["test"]),
+                          z.shape_classifier_epochs, augment=True)  # fmt: skip
+    plain = _edit(args, data, net, None)
+    given = _edit(args, data, net, args.edit_condition) if args.edit_condition else None
+    if given:
+        given.pop("_strips")
+    return {**plain, "classifier": cnn} | ({f"given_{args.edit_condition}": given} if given else {})
+
+
+def _edit(args: argparse.Namespace, data: Any, net: nn.Module, condition: str | None) -> dict[str, Any]:
+    z = args.sizes
+    options = {"preset": args.shapes_preset, "latent_dim": 10, "epochs": 500, "time_limit": z.edit_minutes}
+    if condition:  # a model conditioned on these factors: the edit moves z only, y stays the input's own
+        options["condition"] = condition
+    name = "shapes_edit" + (f"_given_{condition.replace(',', '_')}" if condition else "")
+    model, info = trained(args, name, z.shapes_data, **options, seed=args.seed)
+    x = data.splits["train"]
     xt, lt = data.splits["test"][: z.edit_images], data.labels["test"][: z.edit_images]
     attr, idx = data.attribute_info.select(["scale"])
-    given = None
-    if args.edit_condition:
-        cond, cidx = data.attribute_info.select(args.edit_condition.split(","))
+    given = y_train = None
+    if condition:
+        cond, cidx = data.attribute_info.select(condition.split(","))
         y_train, given = data.attributes["train"][:20_000, cidx], data.attributes["test"][: z.edit_images, cidx]
-    entry = model.fit_attributes(
-        x[:20_000], data.attributes["train"][:20_000, idx], attr, condition=None if given is None else y_train
-    )["scale"]
-    net, cnn = classifier(args, "shapes_classifier", (x, labels), (data.splits["test"], data.labels["test"]),
-                          z.shape_classifier_epochs)  # fmt: skip
-    edited = model.edit(xt, "scale", [0.0, 2.0], condition=given)  # (N, 2, 1, H, W): amount 0 (reconstruction), +2
-    before, after = measure_scale(edited[:, 0]), measure_scale(edited[:, 1])
-    p0, p2 = predict(net, edited[:, 0]), predict(net, edited[:, 1])
+    entry = model.fit_attributes(x[:20_000], data.attributes["train"][:20_000, idx], attr, condition=y_train)["scale"]
+    amounts = [0.0, 0.5, 1.0, 2.0]
+    edited = model.edit(xt, "scale", amounts, condition=given)  # (N, A, 1, H, W): amount 0 is the reconstruction
+    sizes = [measure_scale(edited[:, k]) for k in range(len(amounts))]
+    shapes_read = [predict(net, edited[:, k]) for k in range(len(amounts))]
+    truth, factor = lt.numpy(), data.attributes["test"][: z.edit_images, idx[0]].numpy()
+    curve = {
+        f"{a:g}": {
+            "scale_grows": float((sizes[k] > sizes[0]).mean()),
+            "shape_kept": float((shapes_read[k] == shapes_read[0]).mean()),
+            "shape_true": float((shapes_read[k] == truth).mean()),
+            "mean_scale": float(sizes[k].mean()),
+        }
+        for k, a in enumerate(amounts)
+    }
+    sd = float(entry.get("sd", float("nan")))
+    by_scale = {
+        f"{v:.1f}": {
+            "images": int((factor == v).sum()),
+            "shape_true_amount0": float((shapes_read[0][factor == v] == truth[factor == v]).mean()),
+            "shape_kept_amount2": float((shapes_read[-1][factor == v] == shapes_read[0][factor == v]).mean()),
+        }
+        for v in np.unique(factor)
+    }
     strips = model.edit(
         xt[:6], "scale", [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0], condition=None if given is None else given[:6]
     )
     return {
-        "protocol": "attribute vector of scale (above-median minus at-or-below mean code of training images); test "
-        "images moved by +2; size by measure_scale; shape kept = CNN prediction on the edited image equals its "
-        "prediction on the amount-0 image",
+        "protocol": "attribute vector of scale (least-squares change of the mean code per standard deviation of the "
+        "scale factor, fitted on 20,000 training images); test images moved by 0.5, 1 and 2 (standard deviations); "
+        "size by measure_scale; shape kept = CNN prediction on the edited image equals its prediction on the "
+        "amount-0 image",
         "model": {**options, **info},
-        "vector": {"positive": entry["positive"], "negative": entry["negative"], "norm": float(entry["norm"])},
-        "classifier": cnn,
+        "vector": {k: entry[k] for k in ("positive", "negative", "norm", "split") if k in entry} | {"sd": sd},
         "images": len(xt),
-        "scale_grows": float((after > before).mean()),
-        "mean_scale_amount0": float(before.mean()),
-        "mean_scale_amount2": float(after.mean()),
-        "shape_kept": float((p2 == p0).mean()),
-        "shape_true_amount0": float((p0 == lt.numpy()).mean()),
-        "shape_true_amount2": float((p2 == lt.numpy()).mean()),
+        "scale_grows": curve["2"]["scale_grows"],
+        "shape_kept": curve["2"]["shape_kept"],
+        "shape_true_amount0": curve["0"]["shape_true"],
+        "shape_true_amount2": curve["2"]["shape_true"],
+        "beyond_training_range_at_2": float((factor + 2 * sd > float(SCALES.max()) + 1e-6).mean()),
+        "by_amount": curve,
+        "by_true_scale": by_scale,
         "shape_note": "shape_kept compares the CNN's predictions on the +2 and the amount-0 images (the target); "
-        "read it beside shape_true_amount0: a CNN that calls every blurry reconstruction one shape keeps it trivially",
+        "read it beside shape_true_amount0: a CNN that calls every blurry reconstruction one shape keeps it trivially. "
+        "beyond_training_range_at_2: share of inputs whose scale factor + 2 sd exceeds the largest training scale",
         "_strips": torch.cat([xt[:6, None], strips], 1).numpy(),  # (6, 7, 1, H, W): input, amounts -2..3
     }
 
@@ -666,6 +725,10 @@ def print_summary(rows: list[dict], parts: dict[str, dict], seconds: dict[str, f
         true0, true2 = e["shape_true_amount0"], e["shape_true_amount2"]
         print(f"shapes CNN test accuracy {e['classifier']['test_accuracy']:.4f}; it reads the true shape on "
               f"{true0:.3f} of the amount-0 images, {true2:.3f} of the +2 ones")  # fmt: skip
+        for key, g in e.items():
+            if key.startswith("given_"):
+                print(f"{key}: +2 grows {g['scale_grows']:.3f}, shape kept {g['shape_kept']:.3f} "
+                      f"(true shape at 0: {g['shape_true_amount0']:.3f})")  # fmt: skip
     if "disentangle" in parts:
         for name, m in parts["disentangle"]["models"].items():
             s = m["summary"]
