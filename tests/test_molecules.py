@@ -161,6 +161,23 @@ def test_validity_uniqueness_novelty():
     assert mol.novelty(valid, {"CCO", "CCC"}) == pytest.approx(2 / 3)
 
 
+def test_radicals_charges_and_foreign_elements_against_the_training_set():
+    from vaekit.molecules.metrics import chemistry, elements, train_chemistry
+
+    assert elements(["CC(=O)[O-]", "c1ccsc1", "[2H]C[Se]C", "Cl[C@@H](Br)[nH+]"]) == {"C", "O", "S", "H", "Se", "Cl",
+                                                                                     "Br", "N"}  # fmt: skip
+    generated = ["CCO", "C[CH2]", "CC(=O)[O-]", "C[Si](C)(C)C", "CC[N+](C)(C)C"]  # a radical, two charged, a Si
+    m = chemistry(generated, known_elements={"C", "N", "O"})
+    assert m == {"Radicals": pytest.approx(1 / 5), "Charged": pytest.approx(2 / 5),
+                 "ForeignElements": pytest.approx(1 / 5)}  # fmt: skip
+    known, in_train = train_chemistry({"CCO", "CCN", "C[O-]", "CC"})
+    assert known == {"C", "N", "O"} and in_train == {"Radicals": 0.0, "Charged": pytest.approx(1 / 4)}
+    all_m = mol.all_metrics(generated, [mol.canonical_smiles(s) for s in ("CCO", "CCN")], train={"CCO", "CCN"},
+                            k=(5,))  # fmt: skip
+    assert all_m["ForeignElements"] == pytest.approx(1 / 5) and all_m["train/Charged"] == 0.0
+    assert math.isnan(chemistry([])["Radicals"])
+
+
 def test_diversity_and_similarity_of_hand_made_sets():
     assert mol.internal_diversity(["c1ccccc1"] * 5) == pytest.approx(0, abs=1e-7)
     assert mol.internal_diversity(["c1ccccc1"] * 5, p=2) == pytest.approx(0, abs=1e-7)

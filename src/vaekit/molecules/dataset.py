@@ -1,5 +1,6 @@
-"""From SMILES (MOSES or a file) to what a sequence VAE trains on: token ids, a schema with the vocabulary, and
-the property targets of the property head."""
+"""From SMILES (MOSES or a file) to what a sequence VAE trains on: token ids, a schema with the vocabulary, the
+property targets of the property head and, for a model conditioned on properties, the same properties as the
+dataset's attributes (``Dataset.attributes``, numeric; ``data.condition.with_condition`` makes them the condition)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from .. import progress
 from .._io import atomic_path
 from ..data.arrays import read_npy_safely
-from ..data.schema import Dataset, Schema
+from ..data.schema import Attributes, Dataset, Schema
 from ..errors import DataError
 from .data import SmilesSet, cache_dir, load_smiles
 from .properties import property_table
@@ -45,9 +46,11 @@ def molecule_dataset(
     seed: int = 0,
     column: str | None = None,
     properties: Sequence[str] = (),
+    attributes: Sequence[str] = (),
 ) -> MoleculeData:
     """Molecules from ``moses`` / ``moses:SPLIT`` or a .smi/.txt/.csv file, canonicalized (invalid SMILES
-    counted and skipped), tokenized with a vocabulary built from them, plus their ``properties``."""
+    counted and skipped), tokenized with a vocabulary built from them, plus their ``properties`` (the head's
+    targets) and ``attributes`` (property names the dataset carries as attributes, e.g. to condition on)."""
     mols: SmilesSet = load_smiles(spec, column=column, subset=subset, seed=seed)
     if not mols.smiles:
         raise DataError(f"{mols.source}: no valid molecules to train on ({mols.n_invalid} invalid SMILES)")
@@ -68,13 +71,21 @@ def molecule_dataset(
     index = {t: i for i, t in enumerate(vocab.tokens)}
     ids = vocab.padded([[vocab.bos_id, *(index[t] for t in row), vocab.eos_id] for row in tokens])
     schema = Schema(kind="sequence", shape=(vocab.sequence_length,), source=mols.source, vocabulary=vocab.to_dict())
-    targets = None
-    if properties:
-        table = _cached_properties(smiles, tuple(properties))
-        if np.isnan(table).any():  # cannot happen for canonical SMILES; refuse rather than train on NaN
+    names = tuple(dict.fromkeys([*properties, *attributes]))  # each property computed once
+    table = torch.zeros(len(smiles), 0)
+    if names:
+        values = _cached_properties(smiles, names)
+        if np.isnan(values).any():  # cannot happen for canonical SMILES; refuse rather than train on NaN
             raise DataError("some molecules have no computable properties")
-        targets = torch.from_numpy(table).float()
-    return MoleculeData(Dataset({"train": ids}, schema), smiles, targets, report)
+        table = torch.from_numpy(values).float()
+    column_of = {n: j for j, n in enumerate(names)}
+    targets = table[:, [column_of[n] for n in properties]] if properties else None
+    dataset = Dataset({"train": ids}, schema)
+    if attributes:
+        values = {"train": table[:, [column_of[n] for n in attributes]]}
+        dataset = Dataset(dataset.splits, schema, attributes=values,
+                          attribute_info=Attributes(tuple(attributes), ("numeric",) * len(attributes)))  # fmt: skip
+    return MoleculeData(dataset, smiles, targets, report)
 
 
 def _cached_properties(smiles: list[str], names: tuple[str, ...]) -> np.ndarray:

@@ -9,7 +9,10 @@
 - SNN: mean over generated molecules of the Tanimoto similarity to the nearest reference molecule;
 - Frag / Scaf: cosine similarity of BRICS-fragment / Bemis–Murcko-scaffold counts (scaffolds with at least two
   rings, as MOSES);
-- logP, SA, QED, weight: Wasserstein-1 distance between the property distributions.
+- logP, SA, QED, weight: Wasserstein-1 distance between the property distributions;
+- chemistry the training data does not have (with a training set): the share of valid molecules with a radical
+  (an atom with unpaired electrons), with a charged atom, and with an element the training set never has, each
+  beside the same shares in the training set (``Radicals``, ``Charged``, ``ForeignElements``, ``train/...``).
 
 Set metrics (all but validity) use the valid molecules, duplicates included. Reference statistics (fingerprints,
 ChemNet Gaussian, fragment and scaffold counts, properties) are computed once and cached as ``.npz`` + JSON —
@@ -22,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -188,6 +192,46 @@ def novelty(valid_smiles: Iterable[str], train: Iterable[str]) -> float:
     return len(gen - train_set) / len(gen)
 
 
+_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFI]|[bcnops]")  # an atom of a SMILES string (bracket or organic)
+_BRACKET_ELEMENT = re.compile(r"\[\d*([A-Z][a-z]?|[a-z][a-z]?)")
+TRAIN_CHEMISTRY_SAMPLE = 20_000  # training molecules parsed for their radical and charge shares
+
+
+def elements(smiles: Iterable[str]) -> set[str]:
+    """The element symbols written in SMILES strings (read from the text: fast for millions of molecules)."""
+    found: set[str] = set()
+    for s in smiles:
+        for atom in _ATOM.findall(s):
+            m = _BRACKET_ELEMENT.match(atom) if atom.startswith("[") else None
+            symbol = m.group(1) if m else atom
+            found.add(symbol.capitalize())
+    return found
+
+
+def chemistry(valid_smiles: Sequence[str], known_elements: set[str] | None = None) -> dict[str, float]:
+    """Shares of valid SMILES with a radical, with a charged atom and (given ``known_elements``) with an element
+    outside them. NaN for no molecules."""
+    n = len(valid_smiles)
+    radical = charged = foreign = 0
+    for mol in map(_mol_of, valid_smiles):
+        atoms = list(mol.GetAtoms())
+        radical += any(a.GetNumRadicalElectrons() > 0 for a in atoms)
+        charged += any(a.GetFormalCharge() != 0 for a in atoms)
+        if known_elements is not None:
+            foreign += any(a.GetSymbol() not in known_elements for a in atoms)
+    out = {"Radicals": radical / n if n else math.nan, "Charged": charged / n if n else math.nan}
+    if known_elements is not None:
+        out["ForeignElements"] = foreign / n if n else math.nan
+    return out
+
+
+def train_chemistry(train: Iterable[str]) -> tuple[set[str], dict[str, float]]:
+    """(the training set's elements, its radical and charge shares over a fixed sample of its molecules)."""
+    ordered = sorted(train)
+    step = max(1, len(ordered) // TRAIN_CHEMISTRY_SAMPLE)
+    return elements(ordered), chemistry(ordered[::step][:TRAIN_CHEMISTRY_SAMPLE])
+
+
 def _features(
     smiles: Sequence[str],
 ) -> tuple[np.ndarray, Counter[str], Counter[str], dict[str, np.ndarray]]:
@@ -316,6 +360,10 @@ def _all_metrics(generated, reference, train, scaffold_reference, k, device, bar
         out[name] = float(wasserstein_distance(refs["Test"].properties[name], values)) if len(values) else math.nan
     if train is not None:
         out["Novelty"] = novelty(valid, train)
+        known, in_train = train_chemistry(train)
+        out |= chemistry(valid, known) | {f"train/{k}": v for k, v in in_train.items()}
+    else:
+        out |= chemistry(valid)
     bar.advance()
     return out
 

@@ -238,9 +238,7 @@ def _warn_few_steps(cfg: TrainConfig, n: int, callbacks) -> None:
 def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callbacks):
     """(the dataset to train on, with its condition when asked for; the molecules, for a sequence model)."""
     molecules = None
-    if sequence:
-        if spec.get("condition"):
-            raise VaekitError("--condition applies to images and tables; molecule properties come as a head on z")
+    if sequence:  # a condition names properties (qed, logp, sa, weight), computed with RDKit for each molecule
         molecules = _molecule_data(spec, cfg, callbacks)
         dataset = molecules.dataset
     elif isinstance(data, Dataset):
@@ -294,7 +292,8 @@ def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConf
             model.fit_property_stats(targets)
     else:
         x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
-    conditions = condition_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset)
+    # molecules were subset while loading (like their ids above): their conditions are split without a subset
+    conditions = condition_tensors(dataset, cfg.val_fraction, cfg.seed, None if molecules else cfg.subset)
     if conditions[0] is not None:
         model.fit_condition_stats(conditions[0])
     model.fit_data_stats(x_train)
@@ -364,12 +363,15 @@ def _stopped_by(state: TrainState, cfg: TrainConfig) -> str:
 def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callback]):
     """Load, canonicalize and tokenize the molecules of a sequence-model run (and compute its properties)."""
     from ..molecules.dataset import molecule_dataset
+    from ..molecules.properties import property_names
 
     if spec.get("properties") is None:
         spec["properties"] = ["qed", "logp", "sa"]
     spec["representation"] = spec.get("representation") or "selfies"
     if spec["representation"] not in ("selfies", "smiles"):
         raise VaekitError(f"unknown representation {spec['representation']!r}: expected selfies or smiles")
+    if spec.get("condition"):
+        spec["condition"] = list(property_names(spec["condition"]))
     mols = molecule_dataset(
         spec["data"],
         representation=spec["representation"],
@@ -377,6 +379,7 @@ def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callb
         seed=cfg.seed,
         column=spec.get("smiles_column"),
         properties=spec["properties"],
+        attributes=spec.get("condition") or (),
     )
     for cb in callbacks:
         cb.on_message(mols.report)

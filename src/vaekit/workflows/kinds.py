@@ -302,9 +302,9 @@ class SequenceKind(Kind):
 
         if options.mean is not None:
             raise VaekitError("--mode applies to image and table models; molecules are drawn (see --temperature)")
-        _given(model, options, 1)
+        y = _needed(model, options, 1)[0]  # a model conditioned on properties: the values asked for
         temperature = 1.0 if options.temperature is None else options.temperature
-        smiles, valid = molecules.sample_with_validity(model, n, temperature, seed)
+        smiles, valid = molecules.sample_with_validity(model, n, temperature, seed, condition=y, prior=options.prior)
         molecules.write_molecules(smiles, out, per_row=5)
         n_valid, n_unique = sum(valid), len({s for s, v in zip(smiles, valid, strict=True) if v})
         line = (
@@ -316,8 +316,8 @@ class SequenceKind(Kind):
     def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path, options: Options = NONE) -> Written:
         from . import molecules
 
-        _given(model, options, 1)  # a molecule model is not conditional: refuse a condition in one line
-        rec = molecules.reconstruct_molecules(model, molecules.load_molecules(model, data, n))
+        y = _given(model, options, 1)  # a conditional model: decode with these properties instead of the input's
+        rec = molecules.reconstruct_molecules(model, molecules.load_molecules(model, data, n), condition=y)
         atomic_write(out, lambda p: rec.table.to_csv(p, index=False))
         skipped = f" ({rec.encoded.summary()})" if rec.encoded.n_skipped else ""
         line = f"reconstructed {rec.accuracy:.1%} of {len(rec.table):,} molecules exactly{skipped} → {out}"
@@ -328,10 +328,10 @@ class SequenceKind(Kind):
     ) -> Written:
         from . import molecules
 
-        _given(model, options, 1)
+        y = _given(model, options, 1)  # a conditional model: by default the first molecule's own properties
         if ends.smiles is None:
             raise VaekitError("a molecule model interpolates between two molecules: pass --smiles A B")
-        path = molecules.interpolate_molecules(model, ends.smiles[0], ends.smiles[1], steps, slerp)
+        path = molecules.interpolate_molecules(model, ends.smiles[0], ends.smiles[1], steps, slerp, condition=y)
         molecules.draw_molecules(path, out, per_row=min(steps, 5))
         return Written(out, f"wrote {len(path)} molecules ({len(set(path))} distinct) → {out}", path)
 
@@ -340,8 +340,8 @@ class SequenceKind(Kind):
     ) -> Written:
         from . import molecules
 
-        _given(model, options, 1)
-        rows = molecules.traverse_molecules(model, out, dims, span, steps)
+        y = _needed(model, options, 1)[0]
+        rows = molecules.traverse_molecules(model, out, dims, span, steps, condition=y)
         distinct = [len(set(row)) for row in rows]
         return Written(out, f"wrote {len(rows)} rows → {out}; distinct molecules per row: {distinct}", rows)
 
@@ -354,9 +354,9 @@ class SequenceKind(Kind):
     def decode(self, model: VAE, latents: str | Path, out: Path, options: Options = NONE) -> Written:
         from . import molecules
 
-        _given(model, options, 1)
+        y = _needed(model, options, 1)[0]
         z = read_latents(model, latents).to(next(model.parameters()).device)
-        smiles = molecules.decode_greedy(model, z)
+        smiles = molecules.decode_greedy(model, z, condition=y)
         molecules.write_molecules(smiles, out, per_row=5)
         return Written(out, f"wrote {len(smiles):,} molecules ({len(set(smiles)):,} distinct) → {out}", smiles)
 

@@ -122,27 +122,54 @@ def decode_ids(model: VAE, ids: torch.Tensor) -> tuple[list[str], list[bool]]:
     return [c if c is not None else s for s, c in zip(strings, canonical, strict=True)], valid
 
 
+def own_condition(model: VAE, smiles: Sequence[str]) -> torch.Tensor | None:
+    """A model conditioned on properties: each molecule's own values of them (N, K), computed with RDKit; None for
+    a model without a condition."""
+    if model.condition is None:
+        return None
+    from ..molecules.properties import property_table
+
+    table = property_table(list(smiles), model.condition.names)
+    return torch.from_numpy(table).float().to(_device(model))
+
+
 @torch.no_grad()
-def decode_greedy(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> list[str]:
-    """The most probable molecule of each latent (N, D): greedy decoding, canonical SMILES (raw if invalid)."""
+def decode_greedy(
+    model: VAE, z: torch.Tensor, batch_size: int = 1000, condition: torch.Tensor | None = None
+) -> list[str]:
+    """The most probable molecule of each latent (N, D): greedy decoding, canonical SMILES (raw if invalid). A
+    conditional model decodes with ``condition`` (N, K), or one row (1, K) for all."""
     smiles: list[str] = []
     for i in range(0, len(z), batch_size):
-        smiles += decode_ids(model, model.decode(z[i : i + batch_size]).mean)[0]
+        zb = z[i : i + batch_size]
+        y = None if condition is None else condition[i : i + batch_size] if len(condition) > 1 else condition
+        smiles += decode_ids(model, model.decode(zb, None if y is None else y.expand(len(zb), -1)).mean)[0]
     return smiles
 
 
 @torch.no_grad()
-def reconstruct_ids(model: VAE, ids: torch.Tensor, batch_size: int = 1000) -> list[str]:
-    """Greedy decoding of the posterior mean of every token-id row (N, L): canonical SMILES (raw if invalid)."""
-    return decode_greedy(model, model.latent_codes(ids, batch_size=batch_size), batch_size)
+def reconstruct_ids(
+    model: VAE, ids: torch.Tensor, batch_size: int = 1000, condition: torch.Tensor | None = None
+) -> list[str]:
+    """Greedy decoding of the posterior mean of every token-id row (N, L): canonical SMILES (raw if invalid); a
+    conditional model encodes and decodes with each row's ``condition``."""
+    z = model.latent_codes(ids, batch_size=batch_size, condition=condition)
+    return decode_greedy(model, z, batch_size, condition)
 
 
 # -- generate, reconstruct, interpolate ---------------------------------------------------------------------------
 @torch.no_grad()
 def sample_with_validity(
-    model: VAE, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 1000
+    model: VAE,
+    n: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 1000,
+    condition: torch.Tensor | None = None,
+    prior: bool = False,
 ) -> tuple[list[str], list[bool]]:
-    """``sample_molecules`` and which of the molecules are valid."""
+    """``sample_molecules`` and which of the molecules are valid. A conditional model samples p(x|z, y) for
+    ``condition`` (n, K) or one row (1, K), z from the Gaussian fitted to its training codes (``prior``: N(0, I))."""
     _require_sequence(model)
     if n < 1:
         raise DataError("--n must be at least 1")
@@ -153,8 +180,15 @@ def sample_with_validity(
     smiles: list[str] = []
     valid: list[bool] = []
     for start in range(0, n, batch_size):
-        eps = torch.randn(min(batch_size, n - start), model.config.latent_dim, generator=g, device=dev)
-        p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
+        size = min(batch_size, n - start)
+        eps = torch.randn(size, model.config.latent_dim, generator=g, device=dev)
+        if condition is None:
+            p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
+        else:
+            y = (condition[start : start + size] if len(condition) > 1 else condition.expand(size, -1)).to(dev)
+            group = model.group_of(y)
+            z = eps if prior else model.group_mean[group] + (model.group_chol[group] @ eps[..., None])[..., 0]
+            p = model.decode(z, y)
         p.temperature = temperature
         batch, ok = decode_ids(model, p.sample(g))
         smiles += batch
@@ -180,28 +214,42 @@ class Reconstructions:
 
 
 @torch.no_grad()
-def reconstruct_molecules(model: VAE, smiles: Sequence[str] | SmilesSet, batch_size: int = 1000) -> Reconstructions:
+def reconstruct_molecules(
+    model: VAE, smiles: Sequence[str] | SmilesSet, batch_size: int = 1000, condition: torch.Tensor | None = None
+) -> Reconstructions:
     """Greedy decoding of each molecule's posterior mean, compared as canonical SMILES (deterministic, no seed).
-    Invalid and unencodable inputs are skipped and counted (``.encoded``)."""
+    Invalid and unencodable inputs are skipped and counted (``.encoded``). A conditional model encodes each
+    molecule with its own properties and decodes with them, or with ``condition`` (1, K) when given: the same
+    molecule, asked for other properties."""
     enc = encode_smiles(model, smiles)
-    recon = reconstruct_ids(model, enc.ids, batch_size)
+    own = own_condition(model, enc.smiles)
+    if condition is None:
+        recon = reconstruct_ids(model, enc.ids, batch_size, own)
+    else:
+        recon = decode_greedy(model, model.latent_codes(enc.ids, batch_size=batch_size, condition=own), batch_size,
+                              condition)  # fmt: skip
     match = [r == s for r, s in zip(recon, enc.smiles, strict=True)]
     table = pd.DataFrame({"input": enc.smiles, "reconstruction": recon, "match": match})
     return Reconstructions(table, float(np.mean(match)), enc)
 
 
 @torch.no_grad()
-def interpolate_molecules(model: VAE, a: str, b: str, steps: int = 10, slerp: bool = False) -> list[str]:
+def interpolate_molecules(
+    model: VAE, a: str, b: str, steps: int = 10, slerp: bool = False, condition: torch.Tensor | None = None
+) -> list[str]:
     """``steps`` molecules, greedily decoded along the straight (or, with ``slerp``, spherical) path between the
-    posterior means of molecules a and b (SMILES), endpoints included."""
+    posterior means of molecules a and b (SMILES), endpoints included. A conditional model encodes each end with
+    its own properties and decodes the path with ``condition`` (1, K), by default the first end's."""
     if steps < 2:
         raise DataError("--steps must be at least 2")
     enc = encode_smiles(model, [a, b])
     if len(enc.smiles) < 2:
         raise DataError(f"cannot interpolate between {a!r} and {b!r}: {enc.summary()}")
-    z = model.encode(enc.ids).mean
+    own = own_condition(model, enc.smiles)
+    z = model.encode(enc.ids, condition=own).mean
     t = torch.linspace(0, 1, steps, device=z.device)[:, None]
-    return decode_greedy(model, slerp_path(z[0], z[1], t) if slerp else (1 - t) * z[0] + t * z[1])
+    y = condition if condition is not None or own is None else own[:1]
+    return decode_greedy(model, slerp_path(z[0], z[1], t) if slerp else (1 - t) * z[0] + t * z[1], condition=y)
 
 
 def molecule_grid(smiles: Sequence[str], per_row: int = 5, legends: Sequence[str] | None = None, size: int = 250):
@@ -257,7 +305,8 @@ def encode_to_file(model: VAE, data: str | None, out: Path, sample: bool = False
     :func:`load_molecules`): .npy (N, D), or .csv with each molecule's canonical SMILES beside its code. Returns
     what was encoded and skipped."""
     enc = encode_smiles(model, load_molecules(model, data))
-    codes = model.latent_codes(enc.ids, sample=sample, seed=seed).cpu().numpy()
+    own = own_condition(model, enc.smiles)  # a conditional model encodes each molecule with its own properties
+    codes = model.latent_codes(enc.ids, sample=sample, seed=seed, condition=own).cpu().numpy()
     if out.suffix.lower() == ".npy":
         save_array(codes, out)
     else:
@@ -268,16 +317,22 @@ def encode_to_file(model: VAE, data: str | None, out: Path, sample: bool = False
 
 
 def traverse_molecules(
-    model: VAE, out: Path, dims: list[int] | None = None, span: float = 3.0, steps: int = 9
+    model: VAE,
+    out: Path,
+    dims: list[int] | None = None,
+    span: float = 3.0,
+    steps: int = 9,
+    condition: torch.Tensor | None = None,
 ) -> list[list[str]]:
     """One row per latent dimension, varied over [-span, span] standard deviations of the codes around their
-    mean, each point greedily decoded: a .png grid (a row per dimension), .smi/.txt (row after row) or .csv
-    (dimension, value in standard deviations, SMILES). Returns the rows' SMILES."""
+    mean, each point greedily decoded (a conditional model: with ``condition``): a .png grid (a row per
+    dimension), .smi/.txt (row after row) or .csv (dimension, value in standard deviations, SMILES). Returns the
+    rows' SMILES."""
     if steps < 2:
         raise DataError("--steps must be at least 2")
     dims = list(range(min(model.config.latent_dim, 10))) if dims is None else dims
     with torch.no_grad():
-        ids = model.traverse(dims, span=span, steps=steps)  # (dims, steps, L) greedy token ids
+        ids = model.traverse(dims, span=span, steps=steps, condition=condition)  # (dims, steps, L) greedy ids
     smiles = decode_ids(model, ids.flatten(0, 1))[0]
     rows = [smiles[r * steps : (r + 1) * steps] for r in range(len(dims))]
     if out.suffix.lower() == ".csv":
@@ -306,8 +361,8 @@ def write_molecules(smiles: list[str], out: Path, per_row: int) -> None:
 
 def reconstruction_accuracy(model: VAE, ids: torch.Tensor, smiles: list[str], batch_size: int = 1000) -> float:
     """Share of encoded molecules (token ids (N, L), their canonical SMILES) whose greedy decoding at the posterior
-    mean is the same molecule."""
-    recon = reconstruct_ids(model, ids, batch_size)
+    mean is the same molecule (a conditional model: encoded and decoded with each molecule's own properties)."""
+    recon = reconstruct_ids(model, ids, batch_size, own_condition(model, smiles))
     return float(np.mean([r == s for r, s in zip(recon, smiles, strict=True)])) if smiles else 0.0
 
 
