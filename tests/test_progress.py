@@ -119,3 +119,22 @@ def test_long_library_steps_show_progress(linear_gaussian, screen):
     before = len(screen.getvalue())
     elbo_stats(model, x[:300])  # as training's validation calls it
     assert len(screen.getvalue()) == before
+
+
+def test_reference_statistics_say_what_they_compute_the_first_time(screen, tmp_path, monkeypatch):
+    """A first metrics call computes the reference statistics (minutes for MOSES): a line says so, bars count the
+    molecules; a cached second call prints nothing."""
+    from vaekit.molecules.metrics import reference_stats
+
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path))
+    smiles = ["CCO", "c1ccccc1", "CCN", "CC(=O)O", "c1ccncc1"]
+    reference_stats(smiles, source="five molecules")
+    text = screen.getvalue()
+    assert "computing the reference statistics of five molecules (5 molecules), once; cached in" in text
+    assert "ChemNet activations of 5 molecules" in text and "fingerprints, fragments" in text
+    before = len(screen.getvalue())
+    reference_stats(smiles, source="five molecules")
+    assert len(screen.getvalue()) == before
+    progress.set_enabled(False)
+    reference_stats(smiles, source="five molecules", cache=False)
+    assert len(screen.getvalue()) == before

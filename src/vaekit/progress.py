@@ -113,6 +113,13 @@ def task(description: str, total: float | None = None) -> Iterator[Task]:
             progress.remove_task(task_id)
 
 
+def note(text: str) -> None:
+    """One line on stderr when progress is enabled, terminal or not (a log file gets it too): for steps that take
+    minutes once and are cached afterwards, so that a first call says what it is doing."""
+    if enabled():
+        console().print(text, highlight=False, soft_wrap=True)
+
+
 def track(iterable: Iterable[T], description: str, total: float | None = None) -> Iterator[T]:
     """Yield the items of ``iterable`` while a bar counts them (``total`` defaults to ``len(iterable)``)."""
     if not shown():

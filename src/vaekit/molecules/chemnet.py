@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import progress
 from ._deps import INSTALL_EXTRA, missing
 
 PAD_LEN = 350  # fcd_torch's SmilesDataset pads every SMILES to this many one-hot rows
@@ -48,7 +49,7 @@ def activations(smiles: Sequence[str], batch_size: int = 512, device: str = "cpu
     """ChemNet's penultimate activations of canonical SMILES. (N, 512) float64"""
     model = chemnet().to(device)
     out = [np.zeros((0, FEATURES))]
-    for i in range(0, len(smiles), batch_size):
+    for i in progress.track(range(0, len(smiles), batch_size), f"ChemNet activations of {len(smiles):,} molecules"):
         x = _one_hot(smiles[i : i + batch_size]).to(device)
         out.append(model(x).double().cpu().numpy())
     return np.concatenate(out)

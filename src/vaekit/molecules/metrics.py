@@ -241,7 +241,8 @@ def _features(
     frag: Counter[str] = Counter()
     scaf: Counter[str] = Counter()
     props = {name: np.zeros(len(smiles)) for name in PROPERTIES}
-    for i, m in enumerate(map(_mol_of, smiles)):
+    described = f"fingerprints, fragments, scaffolds and properties of {len(smiles):,} molecules"
+    for i, m in enumerate(map(_mol_of, progress.track(smiles, described))):
         fps[i] = _fp_generator.GetFingerprintAsNumPy(m)
         frag.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(m)).split("."))
         if (sc := _scaffold(m)) is not None:
@@ -309,6 +310,9 @@ def reference_stats(smiles: Sequence[str], source: str = "", cache: bool = True,
     path = cache_dir() / "reference" / f"{key[:24]}.npz"
     if cache and path.is_file():
         return ReferenceStats.load(path)
+    where = f"; cached in {path}" if cache else ""
+    progress.note(f"computing the reference statistics of {source or 'the reference'} ({len(smiles):,} molecules), "
+                  f"once{where}")  # fmt: skip
     stats = ReferenceStats.compute(smiles, source, device=device)
     if cache:
         stats.save(path)
