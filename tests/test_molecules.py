@@ -248,3 +248,16 @@ def test_properties_match_known_values():
     assert mol.qed("c1ccccc1") == pytest.approx(0.443, abs=1e-3)
     with pytest.raises(ValueError, match="invalid SMILES"):
         mol.qed("C1CC")
+
+
+def test_features_in_processes_equal_features_in_one(monkeypatch):
+    from vaekit.molecules import metrics
+
+    smiles = [mol.canonical_smiles(s) for s in RINGS + OTHERS] * 3
+    monkeypatch.setattr(metrics, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(metrics, "_CHUNK", 7)  # several chunks, the last one short
+    fps, frag, scaf, props = metrics._features(smiles, workers=2)
+    one = metrics._features(smiles, workers=1)
+    assert (fps == one[0]).all() and len(fps) == len(smiles) and frag == one[1] and scaf == one[2]
+    assert all(np.array_equal(props[k], one[3][k]) for k in props) and len(props["QED"]) == len(smiles)
+    assert (fps == metrics.fingerprints(smiles)).all()

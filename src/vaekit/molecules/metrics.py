@@ -232,17 +232,44 @@ def train_chemistry(train: Iterable[str]) -> tuple[set[str], dict[str, float]]:
     return elements(ordered), chemistry(ordered[::step][:TRAIN_CHEMISTRY_SAMPLE])
 
 
-def _features(
-    smiles: Sequence[str],
-) -> tuple[np.ndarray, Counter[str], Counter[str], dict[str, np.ndarray]]:
-    """Fingerprints (N, 1024), fragment and scaffold counts and properties of valid SMILES, in one pass that keeps
-    one RDKit molecule at a time (a parsed molecule takes ~28 KB: the 176 k MOSES test set would need ~5 GB)."""
+Features = tuple[np.ndarray, Counter[str], Counter[str], dict[str, np.ndarray]]
+PARALLEL_FROM = 5000  # molecules from which _features spreads over processes
+_CHUNK = 2000  # molecules per process task
+
+
+def _features(smiles: Sequence[str], workers: int | None = None) -> Features:
+    """Fingerprints (N, 1024), fragment and scaffold counts and properties of valid SMILES, one RDKit molecule
+    at a time (a parsed molecule takes ~28 KB: the 176 k MOSES test set would need ~5 GB), in ``workers``
+    processes (default: every core) from PARALLEL_FROM molecules on; the same result either way."""
+    workers = workers or os.cpu_count() or 1
+    chunks = [list(smiles[i : i + _CHUNK]) for i in range(0, len(smiles), _CHUNK)]
+    described = f"fingerprints, fragments, scaffolds and properties of {len(smiles):,} molecules"
+    if workers > 1 and len(smiles) >= PARALLEL_FROM:
+        import multiprocessing
+
+        from .properties import _sascorer
+
+        _sascorer()  # loaded once here; forked workers inherit it
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = list(progress.track(pool.imap(_chunk_features, chunks), described, total=len(chunks)))
+    else:
+        parts = [_chunk_features(c) for c in progress.track(chunks, described)]
+    fps = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, FP_BITS), dtype=np.uint8)
+    frag: Counter[str] = Counter()
+    scaf: Counter[str] = Counter()
+    for p in parts:
+        frag.update(p[1])
+        scaf.update(p[2])
+    props = {name: np.concatenate([p[3][name] for p in parts]) if parts else np.zeros(0) for name in PROPERTIES}
+    return fps, frag, scaf, props
+
+
+def _chunk_features(smiles: list[str]) -> Features:
     fps = np.zeros((len(smiles), FP_BITS), dtype=np.uint8)
     frag: Counter[str] = Counter()
     scaf: Counter[str] = Counter()
     props = {name: np.zeros(len(smiles)) for name in PROPERTIES}
-    described = f"fingerprints, fragments, scaffolds and properties of {len(smiles):,} molecules"
-    for i, m in enumerate(map(_mol_of, progress.track(smiles, described))):
+    for i, m in enumerate(map(_mol_of, smiles)):
         fps[i] = _fp_generator.GetFingerprintAsNumPy(m)
         frag.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(m)).split("."))
         if (sc := _scaffold(m)) is not None:
