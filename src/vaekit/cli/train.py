@@ -109,8 +109,8 @@ def train(
         str | None,
         typer.Option(
             help="Train a conditional VAE p(x|z, y) on these names: label (MNIST, class subfolders), attributes "
-            "(--attributes; shapes' shape,scale,...), or table columns (they leave x). Then `vaekit sample RUN "
-            "--condition label=7`."
+            "(--attributes; shapes' shape,scale,...), table columns (they leave x), or molecule properties "
+            "(qed, logp, sa, weight: computed with RDKit). Then `vaekit sample RUN --condition label=7`."
         ),
     ] = None,
     independence: Annotated[
