@@ -261,3 +261,28 @@ def test_features_in_processes_equal_features_in_one(monkeypatch):
     assert (fps == one[0]).all() and len(fps) == len(smiles) and frag == one[1] and scaf == one[2]
     assert all(np.array_equal(props[k], one[3][k]) for k in props) and len(props["QED"]) == len(smiles)
     assert (fps == metrics.fingerprints(smiles)).all()
+
+
+@pytest.mark.parametrize("int8", [True, False])
+def test_fingerprint_intersections_are_exact_either_way(monkeypatch, int8):
+    from vaekit.molecules import metrics
+
+    monkeypatch.setattr(metrics, "_int8_is_faster", lambda: int8)
+    g = torch.Generator().manual_seed(0)
+    for m, n in [(3, 5), (17, 9), (40, 64)]:  # fewer rows than int8 products take, sizes not multiples of 8
+        a = (torch.rand(m, 1024, generator=g) < 0.3).to(torch.uint8)
+        b = (torch.rand(n, 1024, generator=g) < 0.3).to(torch.uint8)
+        expected = (a.long() @ b.long().T).float()
+        assert torch.equal(metrics._intersections(a, b), expected)
+    fps = metrics.fingerprints([mol.canonical_smiles(s) for s in RINGS + OTHERS])
+    assert metrics.internal_diversity(fps) == pytest.approx(1 - metrics._tanimoto_agg(fps, fps, "mean").mean())
+
+
+def test_two_empty_fingerprints_are_identical():
+    from vaekit.molecules import metrics
+
+    fps = np.zeros((3, 1024), dtype=np.uint8)
+    fps[1, :10] = 1
+    assert metrics._tanimoto_agg(fps[:2], fps[[0]], "max")[0] == 1.0  # the empty one matches the empty one
+    assert metrics._tanimoto_agg(fps[1:2], fps[[0]], "max")[0] == 0.0
+    assert metrics._tanimoto_agg(fps[1:2], fps[[1]], "max")[0] == 1.0

@@ -21,11 +21,13 @@ loaded with ``allow_pickle=False`` — under :func:`~vaekit.molecules.data.cache
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,24 +73,62 @@ def fingerprints(molecules: Sequence[str] | Sequence[Chem.Mol]) -> np.ndarray:
     return out
 
 
-def _tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str, p: float = 1.0, batch: int = 5000) -> np.ndarray:
+def _tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str, p: float = 1.0, batch: int = 1000) -> np.ndarray:
     """Per generated fingerprint: max (``agg="max"``) or power mean (``"mean"``, (mean T^p)^(1/p)) of its Tanimoto
-    similarity to every reference fingerprint; two empty fingerprints have similarity 1 (as MOSES). (N_gen,)"""
+    similarity to every reference fingerprint; two empty fingerprints have similarity 1 (as MOSES). (N_gen,)
+    Blocks of ``batch`` x ``batch`` pairs: 1000 keeps a block in the CPU's cache (30,000 molecules against the
+    176,074 of MOSES test: 16 s on 2 cores, 45 s with blocks of 5,000)."""
     result = np.zeros(len(gen))
     for i in range(0, len(gen), batch):
-        g = torch.from_numpy(gen[i : i + batch]).float()  # (b, 1024)
+        g = torch.from_numpy(gen[i : i + batch])  # (b, 1024) uint8 bits
+        g_bits = g.sum(1).float()
         acc = torch.zeros(len(g), dtype=torch.float64)
         for j in range(0, len(ref), batch):
-            r = torch.from_numpy(ref[j : j + batch]).float()  # (b', 1024)
-            inter = r @ g.T  # (b', b)
-            sim = inter / (r.sum(1, keepdim=True) + g.sum(1) - inter)
-            sim = torch.nan_to_num(sim, nan=1.0)
+            r = torch.from_numpy(ref[j : j + batch])  # (b', 1024)
+            r_bits = r.sum(1, keepdim=True).float()
+            sim = _intersections(r, g)  # (b', b) common bits, exact; then in place: I / (|r| + |g| - I)
+            sim.div_(torch.add(r_bits, g_bits).sub_(sim).clamp_(min=1.0))
+            if bool((r_bits == 0).any()) and bool((g_bits == 0).any()):  # two empty fingerprints: similarity 1
+                sim = torch.where((r_bits == 0) & (g_bits == 0), torch.ones(()), sim)
             if agg == "max":
                 acc = torch.maximum(acc, sim.max(0).values.double())
             else:
                 acc += (sim.double() ** p).sum(0)
         result[i : i + len(g)] = acc.numpy() if agg == "max" else (acc / len(ref)).numpy() ** (1 / p)
     return result
+
+
+def _intersections(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Common set bits of every pair of rows of 0/1 matrices a (m, k) and b (n, k): a @ b.T as float32 (m, n),
+    exact either way. int8 matrix products (int32 sums) where this CPU runs them faster than float32 ones (3.4x
+    with AMX/VNNI units, measured; ``_int8_is_faster``), else float32."""
+    if not _int8_is_faster():
+        return a.float() @ b.float().T
+    m, n = len(a), len(b)
+    pad_m, pad_n = max(17 - m, (-m) % 8), (-n) % 8  # _int_mm wants more than 16 rows and multiples of 8
+    a8 = torch.nn.functional.pad(a.to(torch.int8), (0, 0, 0, pad_m))
+    b8 = torch.nn.functional.pad(b.to(torch.int8), (0, 0, 0, pad_n))
+    return torch._int_mm(a8, b8.T.contiguous())[:m, :n].float()
+
+
+@functools.cache
+def _int8_is_faster() -> bool:
+    """Whether int8 products of 0/1 fingerprints beat float32 ones on this machine (timed once, ~0.1 s)."""
+    import time
+
+    a = (torch.rand(2000, FP_BITS, generator=torch.Generator().manual_seed(0)) < 0.05).to(torch.uint8)
+    try:
+        torch._int_mm(a[:32].to(torch.int8), a[:32].to(torch.int8).T.contiguous())
+    except (RuntimeError, AttributeError):
+        return False
+    timings = {}
+    for name, f in (("int8", lambda: torch._int_mm(a.to(torch.int8), a.to(torch.int8).T.contiguous())),
+                    ("fp32", lambda: a.float() @ a.float().T)):  # fmt: skip
+        f()
+        start = time.perf_counter()
+        f()
+        timings[name] = time.perf_counter() - start
+    return timings["int8"] < timings["fp32"]
 
 
 def internal_diversity(molecules: Sequence[str] | np.ndarray, p: int = 1) -> float:
@@ -192,19 +232,25 @@ def novelty(valid_smiles: Iterable[str], train: Iterable[str]) -> float:
     return len(gen - train_set) / len(gen)
 
 
-_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFI]|[bcnops]")  # an atom of a SMILES string (bracket or organic)
+_BRACKET = re.compile(r"\[[^\]]*\]")  # a bracket atom of a SMILES string
 _BRACKET_ELEMENT = re.compile(r"\[\d*([A-Z][a-z]?|[a-z][a-z]?)")
 TRAIN_CHEMISTRY_SAMPLE = 20_000  # training molecules parsed for their radical and charge shares
 
 
 def elements(smiles: Iterable[str]) -> set[str]:
-    """The element symbols written in SMILES strings (read from the text: fast for millions of molecules)."""
+    """The element symbols written in SMILES strings, read from the text (a few C-level passes over all of it:
+    seconds for millions of molecules): each distinct bracket atom's symbol, then the organic-subset atoms
+    outside brackets."""
+    text = "\n".join(smiles)
     found: set[str] = set()
-    for s in smiles:
-        for atom in _ATOM.findall(s):
-            m = _BRACKET_ELEMENT.match(atom) if atom.startswith("[") else None
-            symbol = m.group(1) if m else atom
-            found.add(symbol.capitalize())
+    for atom in set(_BRACKET.findall(text)):
+        m = _BRACKET_ELEMENT.match(atom)
+        if m:
+            found.add(m.group(1).capitalize())
+    bare = _BRACKET.sub(" ", text)
+    found |= {a.capitalize() for a in ("Br", "Cl") if a in bare}
+    bare = bare.replace("Br", " ").replace("Cl", " ")
+    found |= {c.upper() for c in set(bare) & set("BCNOPSFIbcnops")}
     return found
 
 
@@ -226,10 +272,13 @@ def chemistry(valid_smiles: Sequence[str], known_elements: set[str] | None = Non
 
 
 def train_chemistry(train: Iterable[str]) -> tuple[set[str], dict[str, float]]:
-    """(the training set's elements, its radical and charge shares over a fixed sample of its molecules)."""
-    ordered = sorted(train)
-    step = max(1, len(ordered) // TRAIN_CHEMISTRY_SAMPLE)
-    return elements(ordered), chemistry(ordered[::step][:TRAIN_CHEMISTRY_SAMPLE])
+    """(the training set's elements, its radical and charge shares over a fixed sample of about
+    TRAIN_CHEMISTRY_SAMPLE of its molecules: those whose CRC-32 falls in one residue class, the same whatever the
+    set's order)."""
+    train = train if isinstance(train, set | frozenset | list | tuple) else list(train)
+    k = max(1, len(train) // TRAIN_CHEMISTRY_SAMPLE)
+    sample = sorted(s for s in train if zlib.crc32(s.encode()) % k == 0)
+    return elements(train), chemistry(sample)
 
 
 Features = tuple[np.ndarray, Counter[str], Counter[str], dict[str, np.ndarray]]
