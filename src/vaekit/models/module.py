@@ -497,13 +497,18 @@ class VAEModule(nn.Module):
                 index = index * len(self.condition.categories[name]) + y[:, j].long()
         return index
 
-    def sample_codes(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_codes(
+        self, condition: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """New codes for a conditional model, one per row of condition values (N, K): drawn from the Gaussian
         fitted to the training codes of that condition's group (ex-post density estimation, Ghosh et al., 2020).
         Codes drawn from the prior land where no training code of that class lies, and decode to ambiguous
-        samples. (N, D)"""
+        samples. ``eps`` (N, D): the standard normal draws to use, instead of drawing them with ``generator``.
+        (N, D)"""
         group = self.group_of(condition)
-        eps = torch.randn(len(group), self.config.latent_dim, generator=generator).to(self.group_mean)
+        if eps is None:
+            eps = torch.randn(len(group), self.config.latent_dim, generator=generator)
+        eps = eps.to(self.group_mean)
         return self.group_mean[group] + (self.group_chol[group] @ eps[..., None])[..., 0]
 
     def _batch(self, x: Any) -> torch.Tensor:

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from .._io import atomic_write, write_text
+from ..data.condition import condition_rows
 from ..errors import DataError
 from ..molecules.data import SmilesSet, canonical_smiles, canonicalize, load_smiles, read_smiles_rows
 from ..molecules.dataset import vocabulary_of
@@ -140,11 +141,15 @@ def decode_greedy(
     """The most probable molecule of each latent (N, D): greedy decoding, canonical SMILES (raw if invalid). A
     conditional model decodes with ``condition`` (N, K), or one row (1, K) for all."""
     smiles: list[str] = []
+    y = _per_row(condition, len(z))
     for i in range(0, len(z), batch_size):
-        zb = z[i : i + batch_size]
-        y = None if condition is None else condition[i : i + batch_size] if len(condition) > 1 else condition
-        smiles += decode_ids(model, model.decode(zb, None if y is None else y.expand(len(zb), -1)).mean)[0]
+        smiles += decode_ids(model, model.decode(z[i : i + batch_size], condition_rows(y, i, batch_size)).mean)[0]
     return smiles
+
+
+def _per_row(condition: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """Condition values (n, K) from (n, K) or one row (1, K) for all; None stays None."""
+    return None if condition is None else condition.expand(n, -1) if len(condition) == 1 else condition
 
 
 @torch.no_grad()
@@ -179,16 +184,14 @@ def sample_with_validity(
     g = torch.Generator(dev).manual_seed(seed)
     smiles: list[str] = []
     valid: list[bool] = []
+    y_all = _per_row(None if condition is None else condition.to(dev), n)
     for start in range(0, n, batch_size):
-        size = min(batch_size, n - start)
-        eps = torch.randn(size, model.config.latent_dim, generator=g, device=dev)
-        if condition is None:
+        eps = torch.randn(min(batch_size, n - start), model.config.latent_dim, generator=g, device=dev)
+        y = condition_rows(y_all, start, batch_size)
+        if y is None:
             p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
         else:
-            y = (condition[start : start + size] if len(condition) > 1 else condition.expand(size, -1)).to(dev)
-            group = model.group_of(y)
-            z = eps if prior else model.group_mean[group] + (model.group_chol[group] @ eps[..., None])[..., 0]
-            p = model.decode(z, y)
+            p = model.decode(eps if prior else model.sample_codes(y, eps=eps), y)
         p.temperature = temperature
         batch, ok = decode_ids(model, p.sample(g))
         smiles += batch
