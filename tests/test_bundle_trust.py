@@ -128,6 +128,8 @@ def test_brackets_inside_strings_are_not_nesting(run):
         ("model.latent_dim", True, r"model\.latent_dim is true"),
         ("model.top_latent_dim", -1, "top_latent_dim is -1"),
         ("model.autoencoder", "no", 'autoencoder is "no", expected true or false'),
+        ("model.code_prior", "gmm", 'code_prior is "gmm", expected one of standard, fitted'),
+        ("model.code_prior", "fitted", r"lacks group_chol and 1 more"),
         ("model.latent_dimm", 3, "unknown field 'latent_dimm'"),
         ("model.architecture.depth", 3, r"model\.architecture has an unknown field 'depth' \(expected kind, hidden, "),
         ("model.architecture", {"hidden": [8]}, r"model\.architecture has no kind"),

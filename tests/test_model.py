@@ -138,6 +138,34 @@ def test_autoencoder_codes_drive_sampling():
     assert torch.equal(model.encode(x).kl(), torch.zeros(64))
 
 
+def test_fitted_code_prior_samples_where_the_training_codes_lie(tmp_path):
+    """code_prior="fitted": a full-covariance Gaussian of the training codes, which sample() draws from (prior=True:
+    N(0, I)); it is saved and loaded with the weights. A standard model has no such buffers (bundles of earlier
+    releases keep loading)."""
+    assert "group_mean" not in image_model(MLPConfig(hidden=(16,)), (1, 28, 28)).state_dict()
+    model = image_model(MLPConfig(hidden=(16,)), (1, 28, 28), code_prior="fitted").eval()
+    x = torch.rand(300, 1, 28, 28)
+    with torch.no_grad():  # the encoder's means, moved and correlated: what the fitted Gaussian has to find
+        model.encoder.net[-1].bias[:6] += torch.arange(6.0)
+    model.fit_code_stats(x, limit=200)
+    codes = model.encode(x[torch.linspace(0, 299, 200).long()]).mean.double()
+    torch.testing.assert_close(model.group_mean[0].double(), codes.mean(0), rtol=0, atol=1e-5)
+    cov = model.group_chol[0].double() @ model.group_chol[0].double().T
+    torch.testing.assert_close(cov, torch.cov(codes.T) + 1e-4 * torch.eye(6, dtype=torch.float64), rtol=1e-4,
+                               atol=1e-6)  # fmt: skip
+    drawn = model.sample_codes(None, torch.Generator().manual_seed(0), n=4000).double()
+    assert (drawn.mean(0) - codes.mean(0)).abs().max() < 0.1
+    model.save(tmp_path / "run")
+    loaded = load_model(tmp_path / "run")
+    assert loaded.config.code_prior == "fitted"
+    torch.testing.assert_close(loaded.sample(3, seed=5), model.sample(3, seed=5), rtol=0, atol=0)
+    with torch.no_grad():  # sample() decodes the fitted codes; prior=True decodes N(0, I)
+        fitted = model.decode(model.sample_codes(None, torch.Generator().manual_seed(5), n=3)).mean
+        standard = model.decode(torch.randn(3, 6, generator=torch.Generator().manual_seed(5))).mean
+    torch.testing.assert_close(model.sample(3, seed=5), fitted)
+    torch.testing.assert_close(model.sample(3, seed=5, prior=True), standard)
+
+
 def test_decode_accepts_extra_batch_dims_and_log_prob_broadcasts():
     model = image_model(ConvConfig(channels=8, hidden=32), (3, 20, 18), likelihood=GaussianConfig())
     z = torch.randn(5, 2, 6)  # K=5 samples for each of 2 inputs

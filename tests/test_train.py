@@ -73,9 +73,14 @@ class StopAt:
 CONV_SMALL = {"preset": "resconv", "hidden": None, "latent_dim": 4, "subset": 200, "batch_size": 50}
 
 
-@pytest.mark.parametrize("args", [{}, CONV_SMALL], ids=["mlp", "resconv-channels-last"])
+@pytest.mark.parametrize(
+    "args", [{}, CONV_SMALL, {"lr_schedule": "cosine"}], ids=["mlp", "resconv-channels-last", "cosine-lr"]
+)
 def test_resume_equals_the_uninterrupted_run(mnist, tmp_path, args):
     full = train(mnist, tmp_path / "full", **small(epochs=3, early_stopping=5, **args))
+    if args.get("lr_schedule") == "cosine":  # the learning rate falls epoch after epoch, to near 0 at the end
+        lrs = [r["lr"] for r in full.history]
+        assert lrs[0] > lrs[1] > lrs[2] and lrs[2] < 0.01 * lrs[0]
     with pytest.raises(KeyboardInterrupt):
         train(mnist, tmp_path / "cut", callbacks=[StopAt(3)], **small(epochs=3, early_stopping=5, **args))
     assert len(read_metrics(tmp_path / "cut")) == 2

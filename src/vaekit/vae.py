@@ -77,8 +77,8 @@ class VAE(VAEModule):
         (clean pictures), a draw for tables (rows spread like the data: a column that is 40 % "Berlin" gives
         about 40 % Berlin; the mean would give the most probable city every time). A conditional model samples
         p(x|z, y) for ``condition`` y: ``{"label": 7}`` for n sevens, or one value per sample (``condition_values``),
-        with z from the Gaussian fitted to the training codes of that condition (``sample_codes``); ``prior``: z
-        from N(0, I) instead."""
+        with z from the Gaussian fitted to the training codes of that condition (``sample_codes``), as a model
+        trained with ``code_prior="fitted"`` does; ``prior``: z from N(0, I) instead."""
         y = self.condition_values(condition, n)
         if mean is None:
             mean = self.schema.kind == "image"
@@ -87,8 +87,8 @@ class VAE(VAEModule):
             z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
             prior = self.prior_z1(z2)
             z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
-        elif y is not None and not prior:
-            z = self.sample_codes(y, g)
+        elif self.fitted_codes and not prior and (y is not None or self.condition is None):
+            z = self.sample_codes(y, g, n=n).to(self.shift)
         else:  # the prior N(0, I); the autoencoder's: the Gaussian of its training codes
             eps = torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
             z = self.code_mean + self.code_std * eps if self.config.autoencoder else eps

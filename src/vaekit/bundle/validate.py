@@ -120,6 +120,7 @@ MODEL_FIELDS: dict[str, Any] = {  # ModelConfig without its likelihood (a sectio
     "top_latent_dim": SIZE | None,
     "mask_input": bool,
     "properties": _list(str, 0, 64),
+    "code_prior": _choice("standard", "fitted"),
 }
 SCHEMA = _section(
     "schema",

@@ -133,8 +133,8 @@ def sample(
         bool,
         typer.Option(
             "--prior",
-            help="A conditional model: codes from N(0, I) rather than from the Gaussian fitted to the training codes "
-            "of the condition.",
+            help="Codes from N(0, I) rather than from the Gaussian fitted to the training codes (conditional "
+            "models: of the condition; molecule models fit one).",
         ),
     ] = False,
     overwrite: OverwriteOpt = False,

@@ -28,7 +28,9 @@ molecules_app = typer.Typer(
 def optimize(
     run: RunArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV of the molecules found, best first.")],
-    property: Annotated[str, typer.Option("--property", "-p", help="qed, logp, sa or weight.")] = "qed",
+    property: Annotated[
+        str, typer.Option("--property", "-p", help="qed, logp, sa, weight or plogp (penalized logP).")
+    ] = "qed",
     n: Annotated[int, typer.Option("--n", help="Budget: molecules decoded and scored with RDKit.")] = 100,
     minimize: Annotated[bool, typer.Option("--minimize", help="Look for low values (e.g. for sa).")] = False,
     similar_to: Annotated[

@@ -49,7 +49,9 @@ def train(
     ] = None,
     properties: Annotated[
         str | None,
-        typer.Option(help="Molecules: properties the head on z learns (qed, logp, sa, weight; or none). [qed,logp,sa]"),
+        typer.Option(
+            help="Molecules: properties the head on z learns (qed, logp, sa, weight, plogp; or none). [qed,logp,sa]"
+        ),
     ] = None,
     smiles_column: Annotated[str | None, typer.Option(help="Molecules: the SMILES column of a .csv table.")] = None,
     free_bits: Annotated[
@@ -69,6 +71,10 @@ def train(
         typer.Option(help="Batch size. [default: 128; small data: smaller, down to 16, for 16 steps an epoch]"),
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate. [default: 1e-3]")] = None,
+    lr_schedule: Annotated[
+        Literal["constant", "cosine"] | None,
+        typer.Option(help="constant, or cosine: from --lr down to 0 over --epochs, step by step. [constant]"),
+    ] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent dimensions. [default: 20]")] = None,
     hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 512,256. [default: 400]")] = None,
     beta: Annotated[float | None, typer.Option(help="KL weight (beta-VAE). [default: 1]")] = None,
@@ -110,7 +116,7 @@ def train(
         typer.Option(
             help="Train a conditional VAE p(x|z, y) on these names: label (MNIST, class subfolders), attributes "
             "(--attributes; shapes' shape,scale,...), table columns (they leave x), or molecule properties "
-            "(qed, logp, sa, weight: computed with RDKit). Then `vaekit sample RUN --condition label=7`."
+            "(qed, logp, sa, weight, plogp: computed with RDKit). Then `vaekit sample RUN --condition label=7`."
         ),
     ] = None,
     independence: Annotated[
@@ -175,6 +181,7 @@ def train(
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            lr_schedule=lr_schedule,
             beta=beta,
             kl_warmup=kl_warmup,
             objective=objective,

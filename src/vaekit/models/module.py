@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -66,6 +66,10 @@ class ModelConfig:
     mask_input: bool = False  # the encoder reads which values are observed, too (tables with missing values)
     # a head on z predicting these properties of the input (molecules: qed, logp, sa), trained jointly
     properties: tuple[str, ...] = ()
+    # where ``sample`` draws new codes: "standard", N(0, I); "fitted", a full-covariance Gaussian fitted to the
+    # training codes after training (ex-post density estimation, Ghosh et al., 2020), for a model whose codes do
+    # not fill N(0, I), e.g. one trained with a small KL weight. Conditional models always fit (per group)
+    code_prior: Literal["standard", "fitted"] = "standard"
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -183,8 +187,9 @@ class VAEModule(nn.Module):
             )
             self.register_buffer("condition_shift", torch.zeros(k))  # standardization of numeric conditions
             self.register_buffer("condition_scale", torch.ones(k))
-            # where a conditional model draws new codes: a Gaussian per combination of its categorical conditions,
-            # fitted to the training codes (fit_code_stats); N(0, I) until fitted
+        if self.fitted_codes:
+            # where new codes are drawn: a Gaussian per combination of a conditional model's categorical
+            # conditions (one for all otherwise), fitted to the training codes (fit_code_stats); N(0, I) until fitted
             groups = self.code_groups()
             self.register_buffer("group_mean", torch.zeros(groups, d))
             self.register_buffer("group_chol", torch.eye(d).repeat(groups, 1, 1))
@@ -203,6 +208,12 @@ class VAEModule(nn.Module):
         self.register_buffer("code_std", torch.ones(d))
         if not isinstance(arch, MLPConfig):  # NHWC: 1.7x decoding, 1.13x training on CPU (conv_layout)
             self.to(memory_format=torch.channels_last)
+
+    @property
+    def fitted_codes(self) -> bool:
+        """Whether new codes are drawn from Gaussians fitted to the training codes (``sample_codes``): conditional
+        models and ``code_prior="fitted"``."""
+        return self.condition is not None or self.config.code_prior == "fitted"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]):
@@ -444,19 +455,28 @@ class VAEModule(nn.Module):
         self.scale.copy_(std.expand(self.schema.shape))
 
     @torch.no_grad()
-    def fit_code_stats(self, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> None:
-        """For the autoencoder, the two-level model's traversals and conditional models: fit the Gaussian of the
-        training codes; ``sample`` draws the autoencoder's codes from it. A conditional model also fits a
-        full-covariance Gaussian to the codes of each combination of its categorical conditions (``condition``: y
-        per row), which ``sample`` draws from (``sample_codes``)."""
-        if not (self.config.autoencoder or self.config.top_latent_dim or self.condition is not None):
+    def fit_code_stats(
+        self, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None, limit: int = 50_000
+    ) -> None:
+        """For the autoencoder, the two-level model's traversals and models with ``fitted_codes``: fit the Gaussian
+        of the training codes; ``sample`` draws the autoencoder's codes from it. A model with ``fitted_codes`` also
+        fits a full-covariance Gaussian to the codes of each combination of its categorical conditions
+        (``condition``: y per row; one for all without), which ``sample`` draws from (``sample_codes``). At most
+        ``limit`` rows are read (evenly spaced): enough for the Gaussians of any latent size we train, and cheap
+        for a sequence encoder after every epoch."""
+        if not (self.config.autoencoder or self.config.top_latent_dim or self.fitted_codes):
             return
+        if len(x) > limit:
+            rows = torch.linspace(0, len(x) - 1, limit).long()
+            x, condition = x[rows.to(x.device)], None if condition is None else condition[rows.to(condition.device)]
         parts = range(0, len(x), batch_size)
         y = [None if condition is None else condition[i : i + batch_size] for i in parts]
         codes = torch.cat([self.encode(x[i : i + batch_size], condition=c).mean for i, c in zip(parts, y, strict=True)])
         self.code_mean.copy_(codes.mean(0))
         self.code_std.copy_(codes.std(0).clamp_min(1e-6))
-        if self.condition is not None and condition is not None:
+        if self.condition is None:
+            self._fit_groups(codes.double(), torch.zeros(len(codes), dtype=torch.long, device=codes.device))
+        elif condition is not None:
             self._fit_groups(codes.double(), self.group_of(condition))
 
     def _fit_groups(self, codes: torch.Tensor, group: torch.Tensor) -> None:
@@ -478,6 +498,8 @@ class VAEModule(nn.Module):
     def code_groups(self) -> int:
         """How many Gaussians a conditional model draws its codes from: one per combination of its categorical
         conditions (at most 256 combinations; more, or no categorical condition: one for all)."""
+        if self.condition is None:
+            return 1
         sizes = [
             len(self.condition.categories[n])
             for n, t in zip(self.condition.names, self.condition.types, strict=True)
@@ -498,14 +520,24 @@ class VAEModule(nn.Module):
         return index
 
     def sample_codes(
-        self, condition: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+        self,
+        condition: torch.Tensor | None,
+        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
+        n: int | None = None,
     ) -> torch.Tensor:
-        """New codes for a conditional model, one per row of condition values (N, K): drawn from the Gaussian
-        fitted to the training codes of that condition's group (ex-post density estimation, Ghosh et al., 2020).
-        Codes drawn from the prior land where no training code of that class lies, and decode to ambiguous
-        samples. ``eps`` (N, D): the standard normal draws to use, instead of drawing them with ``generator``.
-        (N, D)"""
-        group = self.group_of(condition)
+        """New codes for a model with ``fitted_codes``, one per row of condition values (N, K) (a model without a
+        condition: ``n`` codes, or one per row of ``eps``): drawn from the Gaussian fitted to the training codes of
+        that condition's group (ex-post density estimation, Ghosh et al., 2020). A conditional model's codes drawn
+        from the prior land where no training code of that class lies, and decode to ambiguous samples. ``eps``
+        (N, D): the standard normal draws to use, instead of drawing them with ``generator``. (N, D)"""
+        if condition is None:
+            count = len(eps) if eps is not None else n
+            if count is None:
+                raise ValueError("sample_codes needs a condition, eps or n")
+            group = torch.zeros(count, dtype=torch.long, device=self.group_mean.device)
+        else:
+            group = self.group_of(condition)
         if eps is None:
             eps = torch.randn(len(group), self.config.latent_dim, generator=generator)
         eps = eps.to(self.group_mean)

@@ -76,6 +76,14 @@ def molecular_weight(smiles_or_mol: str | Chem.Mol) -> float:
     return float(Descriptors.MolWt(_mol(smiles_or_mol)))
 
 
+def penalized_logp(smiles_or_mol: str | Chem.Mol) -> float:
+    """logP minus the SA score minus the size beyond 6 of the largest ring: the target of JT-VAE's and GCPN's
+    optimization benchmarks (You et al., 2018), unnormalized as GCPN reports it."""
+    mol = _mol(smiles_or_mol)
+    largest = max((len(ring) for ring in mol.GetRingInfo().AtomRings()), default=0)
+    return logp(mol) - sa_score(mol) - max(largest - 6, 0)
+
+
 #: MOSES's property names -> function; its metrics compare their distributions (Wasserstein-1).
 PROPERTIES: dict[str, Callable[[str | Chem.Mol], float]] = {
     "logP": logp,
@@ -90,6 +98,7 @@ PROPERTY_FUNCTIONS: dict[str, Callable[[str | Chem.Mol], float]] = {
     "logp": logp,
     "sa": sa_score,
     "weight": molecular_weight,
+    "plogp": penalized_logp,
 }
 
 

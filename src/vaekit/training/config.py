@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,9 @@ class TrainConfig:
     epochs: int = 10  # passes over the training data
     batch_size: int = 128  # vaekit.train lowers an unset one for small data (down to 16: >= 16 steps an epoch)
     lr: float = 1e-3  # Adam learning rate
+    # constant, or cosine: decays from lr to 0 over ``epochs`` by step (Loshchilov & Hutter, 2017); a function of
+    # the step alone, so a resumed run follows it exactly. With a time limit, set epochs to what fits
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
     # iwae: the K-sample importance-weighted bound (Burda et al.); betatc: the beta-TCVAE objective (Chen et al.,
     # 2018), beta weighting only the total correlation of the aggregate posterior
@@ -71,6 +75,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         return from_dict(cls, d)
+
+    def lr_factor(self, epoch_progress: float) -> float:
+        """The share of ``lr`` the schedule gives after ``epoch_progress`` epochs (fractional within an epoch)."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, epoch_progress / self.epochs)))
 
     def kl_weight(self, epoch_progress: float) -> float:
         """beta times the warm-up ramp; epoch_progress counts epochs done, fractional within an epoch."""

@@ -237,6 +237,7 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
     for cb in callbacks:
         cb.on_epoch_start(epoch, cfg.epochs, batches)
     perm = torch.randperm(n, generator=gens.data, device=device)
+    base_lr = optimizer.param_groups[0]["lr"]  # the learning rate (after any halving); the schedule scales it
     sums: torch.Tensor | None = None  # running sums of ELBO, reconstruction, KL (and the IWAE bound)
     autocast = _autocast(model, cfg, device)
     start = time.perf_counter()
@@ -250,6 +251,9 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         if dynamic:
             xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
         beta = cfg.kl_weight(epoch - 1 + b / batches)
+        if cfg.lr_schedule != "constant":
+            for group in optimizer.param_groups:
+                group["lr"] = base_lr * cfg.lr_factor(epoch - 1 + b / batches)
         iwae = cfg.objective == "iwae"
         x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
         yb = conditions[idx] if conditions is not None else None

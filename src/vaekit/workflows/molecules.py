@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 DRAW_EXT = {".png"}
 MOSES_SUBSET = 2000  # molecules of a MOSES split that evaluate / reconstruct use (a seeded random sample)
 N_EXAMPLES = 3  # skipped inputs quoted in a report
+EMPTY_REDRAWS = 10  # times a sample that writes no molecule is drawn again (sample_with_validity)
 
 
 # -- encoding ----------------------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ def sample_with_validity(
     prior: bool = False,
 ) -> tuple[list[str], list[bool]]:
     """``sample_molecules`` and which of the molecules are valid. A conditional model samples p(x|z, y) for
-    ``condition`` (n, K) or one row (1, K), z from the Gaussian fitted to its training codes (``prior``: N(0, I))."""
+    ``condition`` (n, K) or one row (1, K). z from the Gaussian fitted to the training codes when the model has one
+    (``fitted_codes``: conditional models, ``code_prior="fitted"``), else N(0, I); ``prior``: N(0, I) always."""
     _require_sequence(model)
     if n < 1:
         raise DataError("--n must be at least 1")
@@ -188,22 +190,43 @@ def sample_with_validity(
     for start in range(0, n, batch_size):
         eps = torch.randn(min(batch_size, n - start), model.config.latent_dim, generator=g, device=dev)
         y = condition_rows(y_all, start, batch_size)
-        if y is None:
-            p = model.decode(model.code_mean + model.code_std * eps)  # z ~ N(0, I) for a VAE
-        else:
-            p = model.decode(eps if prior else model.sample_codes(y, eps=eps), y)
-        p.temperature = temperature
-        batch, ok = decode_ids(model, p.sample(g))
+        z = eps if prior or not model.fitted_codes else model.sample_codes(y, eps=eps)
+        batch, ok = _draw_nonempty(model, z, y, temperature, g)
         smiles += batch
         valid += ok
     return smiles, valid
 
 
+def _draw_nonempty(
+    model: VAE, z: torch.Tensor, y: torch.Tensor | None, temperature: float, g: torch.Generator
+) -> tuple[list[str], list[bool]]:
+    """One molecule drawn from p(x|z[, y]) per code, and which are valid. Token rows that write no molecule at all
+    (SELFIES such as ``[Branch1][Ring1]`` decode to an empty string) are drawn again from the same code, up to
+    ``EMPTY_REDRAWS`` times: the model's support is non-empty molecules (the likelihood already never ends a
+    sequence at its first token), so this samples p(x|z) restricted to it. A row still empty stays empty and
+    invalid."""
+    p = model.decode(z, y)
+    p.temperature = temperature
+    smiles, valid = decode_ids(model, p.sample(g))
+    for _ in range(EMPTY_REDRAWS):
+        empty = [i for i, s in enumerate(smiles) if not s]
+        if not empty:
+            break
+        rows = torch.tensor(empty, device=z.device)
+        p = model.decode(z[rows], None if y is None else y[rows])
+        p.temperature = temperature
+        again, ok = decode_ids(model, p.sample(g))
+        for i, s, v in zip(empty, again, ok, strict=True):
+            smiles[i], valid[i] = s, v
+    return smiles, valid
+
+
 def sample_molecules(model: VAE, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 1000) -> list[str]:
-    """n new molecules: z ~ N(0, I), tokens drawn one by one from the decoder at ``temperature`` (below 1: closer
-    to the most probable tokens, above 1: more varied). Canonical SMILES; a string that does not parse (a SMILES
-    model can write one; SELFIES cannot) is kept as generated, so the list always has n entries and its validity
-    can be measured. The same seed (and batch_size) gives the same molecules."""
+    """n new molecules: z from the model's code distribution (``sample_with_validity``), tokens drawn one by one
+    from the decoder at ``temperature`` (below 1: closer to the most probable tokens, above 1: more varied).
+    Canonical SMILES; a string that does not parse (a SMILES model can write one; SELFIES cannot) is kept as
+    generated, so the list always has n entries and its validity can be measured. The same seed (and batch_size)
+    gives the same molecules."""
     return sample_with_validity(model, n, temperature, seed, batch_size)[0]
 
 

@@ -87,7 +87,12 @@ def tanimoto(smiles: list[str], reference: str) -> np.ndarray:
 
 
 def _prior(model: VAE, n: int, g: torch.Generator) -> torch.Tensor:
-    return model.code_mean + model.code_std * torch.randn(n, model.config.latent_dim, generator=g).to(model.code_std)
+    """n new codes, where the model draws its samples (``VAE.sample``): the Gaussian fitted to its training codes
+    (``code_prior="fitted"``), else N(0, I)."""
+    eps = torch.randn(n, model.config.latent_dim, generator=g).to(model.code_std)
+    if model.fitted_codes and model.condition is None:
+        return model.sample_codes(None, eps=eps)
+    return model.code_mean + model.code_std * eps
 
 
 def _encode_start(model: VAE, smiles: str) -> tuple[str, torch.Tensor, torch.Tensor]:
