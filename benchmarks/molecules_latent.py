@@ -27,8 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import sys
+import shutil
 import time
 from pathlib import Path
 
@@ -47,25 +46,49 @@ from vaekit.molecules.data import load_smiles  # noqa: E402
 from vaekit.molecules.metrics import fcd, novelty  # noqa: E402
 from vaekit.workflows.molecules import decode_ids, encode_smiles, reconstruction_accuracy  # noqa: E402
 
-# name -> CLI options beside `vaekit train moses --model sequence`
-SMALL_BETA = ["--beta", "0.05", "--free-bits", "0", "--kl-warmup", "1"]
+# name -> options of vaekit.train beside preset="sequence"
+SMALL_BETA = {"beta": 0.05, "free_bits": 0.0, "kl_warmup": 1.0}
+COSINE = {"lr_schedule": "cosine", "epochs": 8}  # the learning rate falls to 0 over the 8 epochs (~190 s each here)
 VARIANTS = {
-    "beta1": [],  # the preset's objective: KL weight 1, 2 warm-up epochs, free bits 0.1 nats per dimension
+    "beta1": {},  # the preset's objective: KL weight 1, 2 warm-up epochs, free bits 0.1 nats per dimension
     "beta005": SMALL_BETA,
-    # the learning rate falls to 0 over the 8 epochs that fit in 25 minutes here (190 s each)
-    "beta005_cosine": [*SMALL_BETA, "--lr-schedule", "cosine", "--epochs", "8"],
+    "beta005_cosine": {**SMALL_BETA, **COSINE},
+    "smiles_beta005_cosine": {**SMALL_BETA, **COSINE, "representation": "smiles"},
 }
 TARGETS = {"reconstruction": 0.60, "valid": 0.98}
 
 
-def train(run: Path, options: list[str], args: argparse.Namespace) -> float:
-    """Train one variant with the CLI; wall-clock minutes."""
-    # a variant with its own --epochs (chosen to fit the budget here) trains them all; the others stop at the limit
-    limit = [] if "--epochs" in options else ["--epochs", "100", "--time-limit", str(args.minutes)]
-    command = [sys.executable, "-m", "vaekit", "train", "moses", "--model", "sequence", "--subset", str(args.subset),
-               "--out", str(run), "--overwrite", "-q", "--seed", str(args.seed), *limit, *options]  # fmt: skip
+class Snapshots:
+    """A training callback keeping a copy of the run after every epoch (RUN/snapshots/epoch_K), for the curve of
+    sample quality against training minutes. Epoch K's files are on disk when epoch K + 1 starts."""
+
+    def __init__(self, run: Path):
+        self.run = run
+
+    def keep(self, epoch: int) -> None:
+        folder = self.run / "snapshots" / f"epoch_{epoch}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "model.safetensors", "metrics.jsonl"):
+            shutil.copy2(self.run / name, folder / name)
+
+    def on_epoch_start(self, epoch, epochs, batches):
+        if epoch > 1:
+            self.keep(epoch - 1)
+
+    def on_batch_end(self, batch, loss): ...
+    def on_epoch_end(self, record): ...
+    def on_message(self, text): ...
+
+
+def train(run: Path, options: dict, args: argparse.Namespace) -> float:
+    """Train one variant; wall-clock minutes. A variant with its own epochs (chosen to fit the budget here) trains
+    them all; the others stop at --minutes."""
+    limit = {} if "epochs" in options else {"epochs": 100, "time_limit": args.minutes}
+    snapshots = Snapshots(run)
     start = time.perf_counter()
-    subprocess.run(command, check=True)
+    model = vaekit.train("moses", run, preset="sequence", subset=args.subset, seed=args.seed, overwrite=True,
+                         progress=False, callbacks=[snapshots], **limit, **options)  # fmt: skip
+    snapshots.keep(len(model.history))
     return (time.perf_counter() - start) / 60
 
 
@@ -141,6 +164,25 @@ def measure(run: Path, args, test: list[str], fit: list[str], train_set: set[str
     }
 
 
+def curve(run: Path, args, fit: list[str], reference) -> list[dict]:
+    """FCD/Test (``--n-curve`` samples from the fitted Gaussian) and validity after each epoch's snapshot, against
+    the training minutes up to it."""
+    points = []
+    snaps = sorted((run / "snapshots").glob("epoch_*"), key=lambda f: int(f.name.split("_")[1]))
+    for folder in snaps:
+        model = vaekit.load(folder)
+        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        mean, chol, _ = fitted_gaussians(model, fit)
+        eps = torch.randn(args.n_curve, model.config.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+        smiles, valid = sample(model, mean + eps @ chol.T, args.seed)
+        kept = [s for s, v in zip(smiles, valid, strict=True) if v]
+        points.append({"epoch": len(history), "minutes": sum(r["seconds"] for r in history) / 60,
+                       "valid": float(np.mean(valid)), "fcd_test": fcd(kept, reference)})  # fmt: skip
+        print(f"  {run.name} epoch {points[-1]['epoch']}: {points[-1]['minutes']:.1f} min, FCD "
+              f"{points[-1]['fcd_test']:.2f}", flush=True)  # fmt: skip
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
@@ -150,6 +192,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="molecules sampled per variant and prior")
     parser.add_argument("--n-test", type=int, default=2_000, help="held-out MOSES test molecules")
     parser.add_argument("--n-fit", type=int, default=20_000, help="training molecules the fitted Gaussian reads")
+    parser.add_argument("--n-curve", type=int, default=10_000, help="samples per snapshot (FCD against minutes)")
+    parser.add_argument("--train-only", action="store_true", help="train the variants that are absent, then stop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
@@ -164,13 +208,18 @@ def main() -> None:
         run = Path(args.runs.format(name))
         if not (run / "config.json").is_file():
             trained[name] = train(run, VARIANTS[name], args)
+            write_json(run / "wall_minutes.json", {"minutes": trained[name]})
+    if args.train_only:
+        return
     test = load_smiles("moses:test", subset=args.n_test, seed=0).smiles
     fit = load_smiles("moses:train", subset=args.n_fit, seed=1).smiles
     train_set, reference = moses_train_set(), moses_reference("test")
     results = {}
     for name in names:
         results[name] = measure(Path(args.runs.format(name)), args, test, fit, train_set, reference)
-        results[name]["wall_minutes_incl_data"] = trained.get(name)
+        wall = Path(args.runs.format(name)) / "wall_minutes.json"
+        results[name]["wall_minutes_incl_data"] = json.loads(wall.read_text())["minutes"] if wall.is_file() else None
+        results[name]["curve"] = curve(Path(args.runs.format(name)), args, fit, reference)
         r = results[name]
         print(f"{name}: reconstruction {r['reconstruction']:.3f}, KL {r['kl_total']:.1f} nats, active units "
               f"{r['active_units']}, " + ", ".join(f"{k}: valid {s['valid']:.3f} FCD {s['fcd_test']:.2f}"
@@ -194,7 +243,7 @@ def _cores() -> int:
 
 
 def _plot(results: dict, path: Path) -> None:
-    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, (ax, ax2, ax3, ax4) = plt.subplots(1, 4, figsize=(19, 4.2))
     for name, r in results.items():
         ax.plot(sorted(r["kl_per_dim"], reverse=True), label=f"{name} ({r['kl_total']:.0f} nats)")
     ax.set_yscale("log")
@@ -213,6 +262,13 @@ def _plot(results: dict, path: Path) -> None:
     ax3.set_xticks([j + width / 2 for j in range(len(names))], names)
     ax3.set_title("FCD/Test of samples (lower is better)")
     ax3.legend(fontsize=8)
+    for name, r in results.items():
+        if r["curve"]:
+            ax4.plot([p["minutes"] for p in r["curve"]], [p["fcd_test"] for p in r["curve"]], "o-", label=name)
+    ax4.axhline(2.0, color="k", ls="--", lw=1)
+    ax4.set_xlabel("training minutes")
+    ax4.set_title("FCD/Test after each epoch (fitted Gaussian)")
+    ax4.legend(fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close(fig)

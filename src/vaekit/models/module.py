@@ -474,6 +474,8 @@ class VAEModule(nn.Module):
         codes = torch.cat([self.encode(x[i : i + batch_size], condition=c).mean for i, c in zip(parts, y, strict=True)])
         self.code_mean.copy_(codes.mean(0))
         self.code_std.copy_(codes.std(0).clamp_min(1e-6))
+        if not self.fitted_codes:
+            return
         if self.condition is None:
             self._fit_groups(codes.double(), torch.zeros(len(codes), dtype=torch.long, device=codes.device))
         elif condition is not None:

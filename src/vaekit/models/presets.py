@@ -42,7 +42,9 @@ PRESET_TABLE: dict[str, Preset] = {
         {"objective": "iwae", "iw_samples": 20, "epochs": 500, "batch_size": 64, "val_fraction": 0.0},
     ),
     # molecules: bidirectional GRU encoder, GRU decoder reading z at every step, a QED/logP/SA head on z; KL warm-up
-    # and free bits keep the autoregressive decoder from ignoring z (posterior collapse)
+    # and free bits keep the autoregressive decoder from ignoring z (posterior collapse); new molecules are decoded
+    # from a Gaussian fitted to the training codes, which a model trained with a small KL weight does not spread
+    # like N(0, I)
     "sequence": Preset(
         "molecules: GRU sequence VAE (same as --model sequence)",
         {
@@ -50,6 +52,7 @@ PRESET_TABLE: dict[str, Preset] = {
             "architecture": {"kind": "sequence"},
             "likelihood": {"kind": "categorical_sequence"},
             "properties": ["qed", "logp", "sa"],
+            "code_prior": "fitted",
         },
         {"epochs": 20, "batch_size": 256, "kl_warmup": 2.0, "free_bits": 0.1, "val_fraction": 0.02},
     ),

@@ -6,7 +6,8 @@ molecule in the result carries its true (RDKit) property values, never only the 
 - ``evolve`` (the default): evolution on RDKit's value of the decoded molecules. Round 0 decodes the best
   ``n / rounds`` of ``pool`` prior samples by the property head's prediction (plain prior samples when the head
   does not predict the property; with ``similar_to``, its encoding and draws from its posterior); each later round
-  decodes children N(parent, ``spread``² I) of the codes of the ``parents`` best distinct molecules so far. With
+  decodes children N(parent, (``spread`` · s)² I) of the codes of the ``parents`` best distinct molecules so far
+  (s: the standard deviation of the training codes per dimension where the model fitted them, else 1). With
   ``children`` > 1 each child is the best of that many draws by the head's prediction (free to evaluate).
 - ``gradient``: the ``starts`` best of ``pool`` prior samples by predicted property (or ``similar_to``'s encoding
   and draws from its posterior) climb the head's prediction by normalized gradient steps of length ``step_size``,
@@ -181,9 +182,9 @@ def _evolve_search(  # noqa: PLR0913
     children: int = 20,
 ) -> Decoded:
     """Evolution in latent space on the true score: round 0 decodes ``first``; each later round draws children
-    N(parent, spread² I) around the codes of the ``parents`` best distinct molecules so far. With ``screen`` (the
-    head's sign-adjusted prediction, free to evaluate) each slot keeps the best of ``children`` draws. ``chain``
-    records the parent's decoding index (-1 in round 0), ``step`` the round."""
+    N(parent, (spread · code_std)² I) around the codes of the ``parents`` best distinct molecules so far. With
+    ``screen`` (the head's sign-adjusted prediction, free to evaluate) each slot keeps the best of ``children``
+    draws. ``chain`` records the parent's decoding index (-1 in round 0), ``step`` the round."""
     found, scores, d = Decoded(), [], model.config.latent_dim
     for r, m in enumerate(_split(n, rounds)):
         if r == 0:
@@ -199,7 +200,8 @@ def _evolve_search(  # noqa: PLR0913
             codes = torch.cat(found.z)
             parent = [best[j % len(best)] for j in range(m)]
             k = children if screen is not None else 1
-            z = codes[parent] + spread * torch.randn(k, m, d, generator=g).to(codes)  # (k, m, D)
+            step = spread * model.code_std  # in units of the codes' spread (1 for codes from N(0, I))
+            z = codes[parent] + step * torch.randn(k, m, d, generator=g).to(codes)  # (k, m, D)
             if screen is not None:
                 with torch.no_grad():
                     z = z[screen(z).argmax(0), torch.arange(m)]
