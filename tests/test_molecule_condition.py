@@ -99,9 +99,15 @@ def test_encoding_uses_each_molecules_own_properties(run, mols):
 def test_cli_samples_for_a_requested_property(run, tmp_path):
     path, _ = run
     out = tmp_path / "s.smi"
-    result = invoke("sample", path, "--condition", "logp=2.5", "--n", "12", "--out", out)
+    result = invoke("sample", path, "--condition", "logp=2.5", "--n", "12", "--tolerance", "logp=1", "--out", out)
     assert result.exit_code == 0, result.output
-    assert len(out.read_text().splitlines()) == 12 and "valid" in ANSI.sub("", result.stdout)
+    assert len(out.read_text().splitlines()) == 12 and "have RDKit logp 2.5 ± 1" in ANSI.sub("", result.stdout)
+    logp = property_table(out.read_text().splitlines(), ["logp"])[:, 0]
+    assert np.abs(logp - 2.5).max() <= 1
+    assert tasks.default_tolerance(run[1])["logp"] == pytest.approx(0.25 * float(run[1].condition_scale[0]))
+    unchecked = invoke("sample", path, "--condition", "logp=2.5", "--n", "12", "--tolerance", "off", "--out", out,
+                       "--overwrite")  # fmt: skip
+    assert unchecked.exit_code == 0 and "valid" in ANSI.sub("", unchecked.stdout)
     assert "pass --condition logp=..." in error_line("sample", path, "--n", "5", "--out", tmp_path / "t.smi")
     assert "qed" in error_line("sample", path, "--condition", "qed=0.5", "--n", "5", "--out", tmp_path / "u.smi")
     recon = tmp_path / "r.csv"
@@ -138,3 +144,38 @@ def test_a_property_condition_needs_a_sequence_model_value(run):
     _, model = run
     with pytest.raises(DataError):
         model.condition_values({"logp": "high"}, 1)
+
+
+def test_checked_samples_have_the_requested_property_within_the_tolerance(run):
+    """The model proposes, RDKit checks: every molecule returned lies in the window, drawn until n are found; the
+    same seed gives the same molecules; a window nothing reaches says so instead of returning n."""
+    _, model = run
+    y = torch.tensor([[2.0]])
+    found = tasks.sample_within(model, 20, y, {"logp": 0.8}, seed=3)
+    assert len(found.smiles) == 20 and found.drawn >= 20 and found.names == ("logp",)
+    logp = property_table(found.smiles, ["logp"])[:, 0]
+    assert np.abs(logp - 2.0).max() <= 0.8 and np.allclose(logp, found.values[:, 0])
+    assert found.smiles == tasks.sample_within(model, 20, y, {"logp": 0.8}, seed=3).smiles
+    assert np.abs(logp - 2.0).mean() < np.abs(_unchecked_logp(model, 2.0) - 2.0).mean()
+    none = tasks.sample_within(model, 5, torch.tensor([[40.0]]), {"logp": 0.1}, max_draws=4)
+    assert none.smiles == [] and none.drawn == 20 and "only 0 of the 5 asked for" in none.summary()
+    with pytest.raises(DataError, match="not 'qed'"):
+        tasks.sample_within(model, 5, y, {"qed": 0.1})
+    with pytest.raises(DataError, match="above 0"):
+        tasks.sample_within(model, 5, y, {"logp": 0.0})
+
+
+def _unchecked_logp(model, value: float) -> np.ndarray:
+    smiles, valid = tasks.sample_with_validity(model, 100, seed=3, condition=torch.tensor([[value]]))
+    return property_table([s for s, v in zip(smiles, valid, strict=True) if v and s], ["logp"])[:, 0]
+
+
+def test_cli_tolerance_is_checked_in_one_line(run, tmp_path):
+    path, _ = run
+    out = tmp_path / "t.smi"
+    far = error_line("sample", path, "--condition", "logp=40", "--tolerance", "logp=0.01", "--n", "2", "--out", out)
+    assert "widen --tolerance" in far and not out.exists()
+    assert "expected a number" in error_line("sample", path, "--condition", "logp=2", "--tolerance", "logp=x",
+                                             "--n", "2", "--out", out)  # fmt: skip
+    assert "not 'sa'" in error_line("sample", path, "--condition", "logp=2", "--tolerance", "sa=1", "--n", "2",
+                                    "--out", out)  # fmt: skip

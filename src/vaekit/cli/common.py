@@ -43,6 +43,24 @@ def conditions(text: str | None) -> dict[str, str] | None:
     return parse_assignments(text)
 
 
+def tolerances(text: str | None) -> dict[str, float] | None:
+    """--tolerance logp=0.3,qed=0.05 -> {"logp": 0.3, "qed": 0.05}; "off" -> {} (no check); None when not given."""
+    if text is None:
+        return None
+    if text.strip().lower() == "off":
+        return {}
+    from ..data.condition import parse_assignments
+    from ..errors import DataError
+
+    out = {}
+    for name, value in parse_assignments(text).items():
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise DataError(f"--tolerance {name}={value}: expected a number, e.g. {name}=0.3") from None
+    return out
+
+
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(

@@ -54,6 +54,9 @@ class Options:
     # a conditional model's y: {"label": "7"} (``data.condition.parse_assignments`` of --condition label=7)
     condition: dict[str, Any] | None = None
     prior: bool = False  # a conditional model's sample: z from N(0, I), not from its fitted code Gaussians
+    # molecules conditioned on properties RDKit computes: {name: ±window} every sample is checked against (None:
+    # the default window, ``molecules.default_tolerance``); ``{}``: no check, the model's samples as drawn
+    tolerance: dict[str, float] | None = None
 
 
 NONE = Options()  # no options given
@@ -304,6 +307,17 @@ class SequenceKind(Kind):
             raise VaekitError("--mode applies to image and table models; molecules are drawn (see --temperature)")
         y = _needed(model, options, 1)[0]  # a model conditioned on properties: the values asked for
         temperature = 1.0 if options.temperature is None else options.temperature
+        checked = y is not None and options.tolerance != {} and molecules.checked_properties(model)
+        if options.tolerance and not checked:
+            raise VaekitError("--tolerance applies to a model conditioned on properties RDKit computes, with "
+                              "--condition")  # fmt: skip
+        if checked:  # the model proposes, RDKit keeps what lies within the window
+            found = molecules.sample_within(model, n, y, options.tolerance, temperature, seed, options.prior)
+            if not found.smiles:
+                raise VaekitError(found.summary())
+            molecules.write_molecules(found.smiles, out, per_row=5)
+            line = f"wrote {len(found.smiles):,} molecules → {out}: {found.summary()}"
+            return Written(out, line, found.smiles)
         smiles, valid = molecules.sample_with_validity(model, n, temperature, seed, condition=y, prior=options.prior)
         molecules.write_molecules(smiles, out, per_row=5)
         n_valid, n_unique = sum(valid), len({s for s, v in zip(smiles, valid, strict=True) if v})
