@@ -149,3 +149,27 @@ def test_cli_refuses_a_model_that_is_not_a_sequence_model(tmp_path):
     bundle = Path(__file__).parent / "fixtures" / "bundle_v1"
     result = CliRunner().invoke(app, ["molecules", "optimize", str(bundle), "--out", str(tmp_path / "b.csv")])
     assert result.exit_code == 2 and "optimize needs a sequence model of molecules" in result.output
+
+
+def test_the_default_step_is_smaller_near_a_given_molecule(run):
+    """--spread defaults to SPREAD from anywhere and SPREAD_NEAR with --similar-to; a given spread is used as is."""
+    from vaekit.workflows.optimize import SPREAD, SPREAD_NEAR
+
+    model = run[1]
+    assert SPREAD_NEAR < SPREAD
+    free = optimize(model, "qed", n=30, seed=2, method="evolve")
+    assert free.equals(optimize(model, "qed", n=30, seed=2, method="evolve", spread=SPREAD))
+    assert not free.equals(optimize(model, "qed", n=30, seed=2, method="evolve", spread=3.0))
+    near = optimize(model, "qed", n=30, seed=2, method="evolve", similar_to=START, min_sim=0.0)
+    assert near.equals(optimize(model, "qed", n=30, seed=2, method="evolve", similar_to=START, min_sim=0.0,
+                                spread=SPREAD_NEAR))  # fmt: skip
+
+
+def test_cli_spread_reaches_the_search(run, tmp_path):
+    out = tmp_path / "s.csv"
+    argv = ["molecules", "optimize", str(run[0]), "--n", "20", "--method", "evolve", "--seed", "1"]
+    wide = CliRunner().invoke(app, [*argv, "--spread", "3", "--out", str(out)])
+    assert wide.exit_code == 0, wide.output
+    assert out.read_text() == optimize(run[1], "qed", n=20, seed=1, method="evolve", spread=3.0).to_csv(index=False)
+    bad = CliRunner().invoke(app, [*argv, "--spread", "-1", "--out", str(tmp_path / "t.csv")])
+    assert bad.exit_code == 2 and not (tmp_path / "t.csv").exists()

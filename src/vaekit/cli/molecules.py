@@ -46,6 +46,14 @@ def optimize(
             "on the model's property head (needs a head that predicts the property)."
         ),
     ] = "auto",
+    spread: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="evolve: how far children lie from their parent, in standard deviations of the training codes "
+            "(larger: bolder, fewer near misses). [0.7; 0.3 with --similar-to]",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
     top: Annotated[int, typer.Option(help="Rows of the table to print.")] = 10,
     overwrite: OverwriteOpt = False,
@@ -67,6 +75,7 @@ def optimize(
         min_sim=min_sim,
         seed=seed,
         method=method,
+        spread=spread,
         overwrite=overwrite,
     )
     name, a = property.strip().lower(), r.attrs

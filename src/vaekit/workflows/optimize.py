@@ -7,7 +7,8 @@ molecule in the result carries its true (RDKit) property values, never only the 
   ``n / rounds`` of ``pool`` prior samples by the property head's prediction (plain prior samples when the head
   does not predict the property; with ``similar_to``, its encoding and draws from its posterior); each later round
   decodes children N(parent, (``spread`` · s)² I) of the codes of the ``parents`` best distinct molecules so far
-  (s: the standard deviation of the training codes per dimension where the model fitted them, else 1). With
+  (s: the standard deviation of the training codes per dimension where the model fitted them, else 1; ``spread``
+  by default ``SPREAD``, or ``SPREAD_NEAR`` with ``similar_to``). With
   ``children`` > 1 each child is the best of that many draws by the head's prediction (free to evaluate).
 - ``gradient``: the ``starts`` best of ``pool`` prior samples by predicted property (or ``similar_to``'s encoding
   and draws from its posterior) climb the head's prediction by normalized gradient steps of length ``step_size``,
@@ -50,6 +51,10 @@ from .outputs import TABLE_EXT, check_out
 
 Method = Literal["auto", "gradient", "evolve"]
 DEFAULT_METHOD = "evolve"  # what ``auto`` picks (see the module docstring)
+# evolve's default step, in standard deviations of the training codes: 0.7 from anywhere, 0.3 near ``similar_to``
+# (on 100 of the 800 lowest-scoring MOSES test molecules at similarity >= 0.4 with 50 calls each, 0.3 improved
+# 48 %, 0.7 35 %; from anywhere 0.7 found higher penalized logP than 0.3; QED alike)
+SPREAD, SPREAD_NEAR = 0.7, 0.3
 _fingerprint = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
@@ -226,7 +231,7 @@ def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
     prior_weight: float = 0.1,
     pool: int = 1000,
     rounds: int = 5,
-    spread: float = 0.7,
+    spread: float | None = None,
     children: int = 1,
 ) -> pd.DataFrame:
     """Search a sequence VAE's latent space for molecules with a high (``maximize``) or low ``property``, in ``n``
@@ -248,6 +253,8 @@ def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
         raise VaekitError("--n must be at least 1")
     if not 0.0 <= min_sim <= 1.0:
         raise VaekitError(f"--min-sim must be between 0 and 1, got {min_sim:g}")
+    if spread is None:  # near a given molecule the similarity bound leaves less room (benchmarks/molecules_optimize)
+        spread = SPREAD_NEAR if similar_to is not None else SPREAD
     if min(starts, pool, rounds, children) < 1 or steps < 0 or spread < 0:
         raise VaekitError("starts, pool, rounds and children must be at least 1, steps and spread at least 0")
     if method not in ("auto", "gradient", "evolve"):
