@@ -183,6 +183,15 @@ def curve(run: Path, args, fit: list[str], reference) -> list[dict]:
     return points
 
 
+def wait_for_training(run: Path, hours: float = 2.0) -> None:
+    """A run still training (another process holds its lock) is measured once it is done."""
+    deadline = time.monotonic() + hours * 3600
+    if (run / ".lock").exists():
+        print(f"  waiting for {run} to finish training", flush=True)
+    while (run / ".lock").exists() and time.monotonic() < deadline:
+        time.sleep(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
@@ -216,6 +225,7 @@ def main() -> None:
     train_set, reference = moses_train_set(), moses_reference("test")
     results = {}
     for name in names:
+        wait_for_training(Path(args.runs.format(name)))
         results[name] = measure(Path(args.runs.format(name)), args, test, fit, train_set, reference)
         wall = Path(args.runs.format(name)) / "wall_minutes.json"
         results[name]["wall_minutes_incl_data"] = json.loads(wall.read_text())["minutes"] if wall.is_file() else None
@@ -261,6 +271,8 @@ def _plot(results: dict, path: Path) -> None:
         ax3.bar([j + i * width for j in range(len(names))], fcds, width, label=f"z from {prior}")
     ax3.set_xticks([j + width / 2 for j in range(len(names))], names)
     ax3.set_title("FCD/Test of samples (lower is better)")
+    for a in (ax2, ax3):
+        a.tick_params(axis="x", labelsize=7, labelrotation=20)
     ax3.legend(fontsize=8)
     for name, r in results.items():
         if r["curve"]:
