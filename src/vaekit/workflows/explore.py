@@ -38,7 +38,9 @@ def sample(
     most probable values; molecules: drawn token by token at ``temperature``; see ``kinds.Options``). A conditional
     model samples p(x|z, y) for ``options.condition`` ({"label": "7"}); without one, a model conditioned on one
     categorical attribute samples every category in turn (a grid row each); its codes come from the Gaussians
-    fitted to its training codes, or with ``options.prior`` from N(0, I)."""
+    fitted to its training codes, or with ``options.prior`` from N(0, I). Molecules conditioned on properties RDKit
+    computes are checked: only those within ``options.tolerance`` of the request are written
+    (``molecules.sample_within``)."""
     model, kind, out = _open(run, "sample", out, overwrite)
     return kind.sample(model, n, out, seed, options)
 
