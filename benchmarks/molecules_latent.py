@@ -3,11 +3,12 @@ MOSES test molecules and on what it generates.
 
     python benchmarks/molecules_latent.py --out benchmarks/results                     # trains the variants absent
     python benchmarks/molecules_latent.py --variants beta1,beta005 --minutes 25 --out benchmarks/results
+    python benchmarks/molecules_latent.py --variants beta02 --keep     # one more, beside the earlier results
 
-Variants (``VARIANTS``; each trained with the CLI, as a user would, on the same ``--subset`` of MOSES train for
+Variants (``VARIANTS``; each trained with ``vaekit.train`` on the same ``--subset`` of MOSES train for
 ``--minutes``, into runs/moses_latent_NAME unless that run exists): the default objective (KL weight 1, free bits
-0.1 nats per dimension), a small KL weight (MOSES's VAE: 0.05), and the small KL weight with a cosine learning
-rate schedule over the epochs that fit. Per variant:
+0.1 nats per dimension), a small KL weight (MOSES's VAE: 0.05), one between (0.2), the small KL weight with a
+cosine learning rate schedule over the epochs that fit, and that on SMILES tokens. Per variant:
 
 - KL per dimension, total KL and active units (posterior-mean variance > 0.01, Burda et al., 2016) on ``--n-test``
   MOSES test molecules (a seeded random sample);
@@ -52,6 +53,7 @@ COSINE = {"lr_schedule": "cosine", "epochs": 8}  # the learning rate falls to 0 
 VARIANTS = {
     "beta1": {},  # the preset's objective: KL weight 1, 2 warm-up epochs, free bits 0.1 nats per dimension
     "beta005": SMALL_BETA,
+    "beta02": {**SMALL_BETA, "beta": 0.2},  # between the two
     "beta005_cosine": {**SMALL_BETA, **COSINE},
     "smiles_beta005_cosine": {**SMALL_BETA, **COSINE, "representation": "smiles"},
 }
@@ -203,6 +205,7 @@ def main() -> None:
     parser.add_argument("--n-fit", type=int, default=20_000, help="training molecules the fitted Gaussian reads")
     parser.add_argument("--n-curve", type=int, default=10_000, help="samples per snapshot (FCD against minutes)")
     parser.add_argument("--train-only", action="store_true", help="train the variants that are absent, then stop")
+    parser.add_argument("--keep", action="store_true", help="keep the other variants' results of an earlier call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
@@ -224,6 +227,9 @@ def main() -> None:
     fit = load_smiles("moses:train", subset=args.n_fit, seed=1).smiles
     train_set, reference = moses_train_set(), moses_reference("test")
     results = {}
+    previous = args.out / "molecules_latent.json"
+    if args.keep and previous.is_file():  # the variants measured before and not now, as they were
+        results = {k: v for k, v in json.loads(previous.read_text())["variants"].items() if k not in names}
     for name in names:
         wait_for_training(Path(args.runs.format(name)))
         results[name] = measure(Path(args.runs.format(name)), args, test, fit, train_set, reference)
