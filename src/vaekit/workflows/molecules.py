@@ -278,11 +278,13 @@ def sample_within(
     names = checked_properties(model)
     tolerance = default_tolerance(model) if tolerance is None else dict(tolerance)
     bad = [k for k in tolerance if k not in names]
-    if bad or not tolerance:
+    if bad:
         raise DataError(
             f"a tolerance applies to the model's conditions RDKit computes ({', '.join(names) or 'none'}), "
-            f"not {bad[0]!r}" if bad else "give a tolerance for at least one condition"
-        )  # fmt: skip
+            f"not {bad[0]!r}"
+        )
+    if not tolerance:
+        raise DataError("give a tolerance for at least one condition")
     if any(not v > 0 for v in tolerance.values()):
         raise DataError("a tolerance must be above 0")
     checked = list(tolerance)
