@@ -173,3 +173,85 @@ def test_cli_spread_reaches_the_search(run, tmp_path):
     assert out.read_text() == optimize(run[1], "qed", n=20, seed=1, method="evolve", spread=3.0).to_csv(index=False)
     bad = CliRunner().invoke(app, [*argv, "--spread", "-1", "--out", str(tmp_path / "t.csv")])
     assert bad.exit_code == 2 and not (tmp_path / "t.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory):
+    """A tiny sequence VAE conditioned on logP and QED (no head), trained briefly on 300 MOSES molecules."""
+    import vaekit
+    from vaekit.molecules import load_moses
+
+    folder = tmp_path_factory.mktemp("optimize_cond")
+    smi = folder / "small.smi"
+    smi.write_text("\n".join(load_moses("train", subset=300, seed=1).smiles) + "\n")
+    model = vaekit.train(str(smi), preset="sequence", out=folder / "run", epochs=2, hidden=(32, 64), latent_dim=8,
+                         properties="none", condition="logp,qed")  # fmt: skip
+    return folder / "run", model.eval()
+
+
+def test_a_conditional_model_is_asked_for_the_property_beyond_its_mean(conditional):
+    """By default the optimized property sits REACH training standard deviations past its mean toward the goal and
+    the other condition at its mean; --condition overrides; the random baseline decodes at the same y."""
+    from vaekit.workflows.optimize import REACH, search_condition
+
+    model = conditional[1]
+    (mu_logp, mu_qed), (sd_logp, sd_qed) = model.condition_shift.tolist(), model.condition_scale.tolist()
+    up = search_condition(model, "qed")
+    assert up[0].tolist() == pytest.approx([mu_logp, mu_qed + REACH * sd_qed], rel=1e-6)
+    down = search_condition(model, "logp", maximize=False)
+    assert down[0].tolist() == pytest.approx([mu_logp - REACH * sd_logp, mu_qed], rel=1e-6)
+    assert search_condition(model, "sa")[0].tolist() == pytest.approx([mu_logp, mu_qed], rel=1e-6)
+    given = search_condition(model, "qed", condition={"logp": "3.5"})
+    assert given[0].tolist() == pytest.approx([3.5, mu_qed + REACH * sd_qed], rel=1e-6)
+    near = search_condition(model, "qed", near=START)
+    assert near[0, 0].item() == pytest.approx(PROPERTY_FUNCTIONS["logp"](START), abs=1e-5)
+
+    table = optimize(model, "qed", n=30, seed=1)
+    assert table.attrs["condition"] == pytest.approx({"logp": mu_logp, "qed": mu_qed + REACH * sd_qed}, rel=1e-6)
+    assert table.attrs["decoder_calls"] == 30 and table.equals(optimize(model, "qed", n=30, seed=1))
+    _check_true_values(table, ["qed"])
+    other = optimize(model, "qed", n=30, seed=1, condition={"qed": 0.3, "logp": 0.0})
+    assert other.attrs["condition"] == pytest.approx({"logp": 0.0, "qed": 0.3}, abs=1e-6)
+    baseline = random_baseline(model, "qed", n=30, seed=1)
+    assert baseline.equals(random_baseline(model, "qed", n=30, seed=1)) and len(baseline)
+
+
+def test_the_condition_reaches_the_decoder(conditional, monkeypatch):
+    """Every decoded point is decoded at the search's condition, round 0 and children alike."""
+    from vaekit.workflows import optimize as opt
+
+    seen = []
+    real = opt.decode_smiles
+
+    def spy(model, z, condition=None):
+        seen.append((len(z), condition))
+        return real(model, z, condition)
+
+    monkeypatch.setattr(opt, "decode_smiles", spy)
+    optimize(conditional[1], "logp", n=20, seed=0, rounds=2, condition={"qed": 0.9, "logp": 4.0})
+    assert [m for m, _ in seen] == [10, 10]
+    assert all(c is not None and c[0].tolist() == pytest.approx([4.0, 0.9], abs=1e-6) for _, c in seen)
+
+
+@pytest.mark.parametrize(
+    ("which", "args", "message"),
+    [
+        ("conditional", ["--condition", "qed=high"], "qed is numeric: expected a number"),
+        ("conditional", ["--condition", "mw=300"], "unknown condition 'mw'"),
+        ("run", ["--condition", "qed=0.9"], "this model is not conditional"),
+    ],
+)
+def test_cli_condition_errors_are_one_line(request, which, args, message, tmp_path):
+    folder = request.getfixturevalue(which)[0]
+    argv = ["molecules", "optimize", str(folder), "--n", "10", "--out", str(tmp_path / "c.csv"), *args]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_cli_says_the_condition_it_decoded_at(conditional, tmp_path):
+    argv = ["molecules", "optimize", str(conditional[0]), "--n", "10", "--condition", "logp=3", "--out",
+            str(tmp_path / "c.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "decoded at logp=3, qed=" in result.output

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import OverwriteOpt, RunArg, ThreadsOpt, friendly, out_console
+from .common import ConditionOpt, OverwriteOpt, RunArg, ThreadsOpt, conditions, friendly, out_console
 
 molecules_app = typer.Typer(
     help="Molecules: MOSES metrics of generated SMILES, and property optimization in a sequence model's latent space.",
@@ -54,6 +54,7 @@ def optimize(
             "(larger: bolder, fewer near misses). [0.7; 0.3 with --similar-to]",
         ),
     ] = None,
+    condition: ConditionOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
     top: Annotated[int, typer.Option(help="Rows of the table to print.")] = 10,
     overwrite: OverwriteOpt = False,
@@ -62,7 +63,9 @@ def optimize(
     """Search a sequence model's latent space for molecules with a high (or, --minimize, low) property, within a
     budget of --n decoded molecules: by gradient ascent on the model's property head, or by evolution on RDKit's
     value of the decoded molecules. Every molecule is scored with RDKit; the CSV lists the distinct ones, best
-    first."""
+    first. A model trained with --condition decodes at one condition: by default the property two training
+    standard deviations beyond its mean (toward the goal) and the other conditions at their means; --condition
+    sets any of them."""
     from ..workflows.optimize import optimize_run
 
     r = optimize_run(
@@ -76,6 +79,7 @@ def optimize(
         seed=seed,
         method=method,
         spread=spread,
+        condition=conditions(condition),
         overwrite=overwrite,
     )
     name, a = property.strip().lower(), r.attrs
@@ -85,12 +89,14 @@ def optimize(
         table.add_row(str(i + 1), escape(row["smiles"]), f"{row[name]:.3f}", *sim)
     if top > 0 and len(r):
         out_console.print(table)
+    asked = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in a.get("condition", {}).items())
+    asked = f" at {asked}" if asked else ""
     start = f"; the start molecule has {name} {a['start_value']:.3f}" if "start_value" in a else ""
     below = f", {a['below_min_sim']} below --min-sim" if similar_to is not None else ""
     if similar_to is not None and not len(r):
         below += f": the most similar reached {a['max_similarity']:.2f}"
     out_console.print(
-        f"{len(r)} distinct molecules from {a['decoder_calls']} decoded ({a['method']}; {a['invalid']} invalid, "
+        f"{len(r)} distinct molecules from {a['decoder_calls']} decoded{asked} ({a['method']}; {a['invalid']} invalid, "
         f"{a['duplicates']} repeats{below}){start} → {out}",
         soft_wrap=True,
     )

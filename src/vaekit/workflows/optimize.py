@@ -20,6 +20,12 @@ sequence VAE trained 2 epochs on 20,000 MOSES molecules (head R² about 0.06) th
 head's optimum and decode to few distinct molecules (about 34 of 100); no method beat 100 random prior samples on
 top-10 QED there. Searching the pool costs no decoder calls.
 
+A conditional model (``vaekit train --condition logp,qed``) decodes every point with one condition y: by default
+the optimized property ``REACH`` training standard deviations beyond its training mean in the direction sought,
+every other numeric condition at its training mean (with ``similar_to``: at that molecule's value); ``condition``
+sets any of them (a categorical one must be given). Asking such a model for the property is the conditional VAE's
+own way to optimize (Lim et al., 2018); evolution then searches its latent space at that y.
+
 Decoded molecules are canonicalized and deduplicated; with ``similar_to``, those whose Tanimoto similarity to it
 (Morgan fingerprints, radius 2, 2048 bits) is below ``min_sim`` are left out and counted (evolve also never picks
 them as parents).
@@ -28,10 +34,10 @@ them as parents).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,7 +52,7 @@ from ..molecules.data import canonical_smiles
 from ..molecules.dataset import vocabulary_of
 from ..molecules.properties import PROPERTY_FUNCTIONS, property_names
 from ..vae import VAE, load_model
-from .molecules import decode_ids
+from .molecules import decode_ids, own_condition
 from .outputs import TABLE_EXT, check_out
 
 Method = Literal["auto", "gradient", "evolve"]
@@ -55,6 +61,7 @@ DEFAULT_METHOD = "evolve"  # what ``auto`` picks (see the module docstring)
 # (on 100 of the 800 lowest-scoring MOSES test molecules at similarity >= 0.4 with 50 calls each, 0.3 improved
 # 48 %, 0.7 35 %; from anywhere 0.7 found higher penalized logP than 0.3; QED alike)
 SPREAD, SPREAD_NEAR = 0.7, 0.3
+REACH = 2.0  # a conditional model is asked for the property at its training mean +- REACH standard deviations
 _fingerprint = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
@@ -66,10 +73,11 @@ class Decoded:
     z: list[torch.Tensor] = field(default_factory=list)  # the decoded points, (M_i, D) per batch
     chain: list[int] = field(default_factory=list)
     step: list[int] = field(default_factory=list)
+    condition: torch.Tensor | None = None  # a conditional model's y (1, K), the same for every point
 
     def add(self, model: VAE, z: torch.Tensor, chain: list[int], step: list[int]) -> list[str | None]:
         """Greedy-decode z (M, D) (M decoder calls) and record the molecules."""
-        smiles = decode_smiles(model, z)
+        smiles = decode_smiles(model, z, self.condition)
         self.smiles += smiles
         self.z.append(z.detach())
         self.chain += chain
@@ -77,10 +85,12 @@ class Decoded:
         return smiles
 
 
-def decode_smiles(model: VAE, z: torch.Tensor) -> list[str | None]:
-    """Canonical SMILES of the greedy decoding of each z (M, D); None where RDKit cannot read it."""
+def decode_smiles(model: VAE, z: torch.Tensor, condition: torch.Tensor | None = None) -> list[str | None]:
+    """Canonical SMILES of the greedy decoding of each z (M, D) (a conditional model's at ``condition`` (1, K));
+    None where RDKit cannot read it."""
     with torch.no_grad():
-        smiles, valid = decode_ids(model, model.decode(z).mean)
+        y = None if condition is None else condition.expand(len(z), -1)
+        smiles, valid = decode_ids(model, model.decode(z, y).mean)
     return [s if ok else None for s, ok in zip(smiles, valid, strict=True)]
 
 
@@ -92,13 +102,49 @@ def tanimoto(smiles: list[str], reference: str) -> np.ndarray:
     return np.asarray(DataStructs.BulkTanimotoSimilarity(ref, fps), dtype=np.float64)
 
 
-def _prior(model: VAE, n: int, g: torch.Generator) -> torch.Tensor:
+def _prior(model: VAE, n: int, g: torch.Generator, condition: torch.Tensor | None = None) -> torch.Tensor:
     """n new codes, where the model draws its samples (``VAE.sample``): the Gaussian fitted to its training codes
-    (``code_prior="fitted"``), else N(0, I)."""
+    (of ``condition``'s group, (1, K), for a conditional model; ``code_prior="fitted"``), else N(0, I)."""
     eps = torch.randn(n, model.config.latent_dim, generator=g).to(model.code_std)
-    if model.fitted_codes and model.condition is None:
-        return model.sample_codes(None, eps=eps)
+    if model.fitted_codes:
+        return model.sample_codes(None if condition is None else condition.expand(n, -1), eps=eps)
     return model.code_mean + model.code_std * eps
+
+
+def search_condition(
+    model: VAE,
+    name: str,
+    maximize: bool = True,
+    condition: Mapping[str, Any] | None = None,
+    near: str | None = None,
+) -> torch.Tensor | None:
+    """The y (1, K) a conditional model decodes at while optimizing ``name`` (see the module docstring): ``condition``
+    where given, else ``name`` at its training mean +- ``REACH`` standard deviations and the other numeric
+    conditions at their means (with ``near``, a SMILES: at that molecule's own values). None for a model without a
+    condition (which refuses one)."""
+    if model.condition is None:
+        if condition:
+            raise DataError("this model is not conditional: leave out --condition (train with --condition)")
+        return None
+    values: dict[str, Any] = {}
+    own = own_condition(model, [near]) if near is not None else None
+    for j, (c, kind) in enumerate(zip(model.condition.names, model.condition.types, strict=True)):
+        if c == name:
+            values[c] = float(model.condition_shift[j] + (REACH if maximize else -REACH) * model.condition_scale[j])
+        elif own is not None:
+            values[c] = float(own[0, j])
+        elif kind == "numeric":
+            values[c] = float(model.condition_shift[j])
+    return model.condition_values({**values, **(condition or {})}, 1)
+
+
+def condition_dict(model: VAE, y: torch.Tensor) -> dict[str, float | str]:
+    """A condition row (1, K) as name -> value (category names for categorical conditions)."""
+    out: dict[str, float | str] = {}
+    for j, (c, kind) in enumerate(zip(model.condition.names, model.condition.types, strict=True)):
+        v = float(y[0, j])
+        out[c] = model.condition.categories[c][int(v)] if kind == "categorical" else v
+    return out
 
 
 def _encode_start(model: VAE, smiles: str) -> tuple[str, torch.Tensor, torch.Tensor]:
@@ -110,8 +156,8 @@ def _encode_start(model: VAE, smiles: str) -> tuple[str, torch.Tensor, torch.Ten
     if not enc.kept:
         why = next(iter(enc.skipped), "unknown tokens")
         raise DataError(f"--similar-to {canonical!r} cannot be written in this model's vocabulary ({why})")
-    with torch.no_grad():
-        q = model.encode(enc.ids.to(model.code_std.device))
+    with torch.no_grad():  # a conditional model reads the molecule's own property values
+        q = model.encode(enc.ids.to(model.code_std.device), condition=own_condition(model, [canonical]))
     return canonical, q.mean[0], q.stddev[0]
 
 
@@ -151,21 +197,14 @@ def _schedule(n: int, chains: int, steps: int) -> list[tuple[int, int]]:
     return out
 
 
-def _gradient_search(
-    model: VAE,
-    starts: torch.Tensor,
-    n: int,
-    column: int,
-    sign: float,
-    steps: int,
-    step_size: float,
+def _gradient_points(
+    model: VAE, starts: torch.Tensor, n: int, column: int, sign: float, steps: int, step_size: float,
     prior_weight: float,
-) -> Decoded:
+) -> tuple[torch.Tensor, list[int], list[int]]:  # fmt: skip
+    """The n points of the gradient paths from ``starts`` to decode (``_schedule``): (z (n, D), chain, step)."""
     path = gradient_paths(model, starts, column, sign, steps, step_size, prior_weight)
     plan = _schedule(n, len(starts), steps)
-    found = Decoded()
-    found.add(model, torch.stack([path[s, c] for c, s in plan]), [c for c, _ in plan], [s for _, s in plan])
-    return found
+    return torch.stack([path[s, c] for c, s in plan]), [c for c, _ in plan], [s for _, s in plan]
 
 
 def _split(n: int, parts: int) -> list[int]:
@@ -185,12 +224,14 @@ def _evolve_search(  # noqa: PLR0913
     screen: Callable[[torch.Tensor], torch.Tensor] | None,
     parents: int = 5,
     children: int = 20,
+    condition: torch.Tensor | None = None,
 ) -> Decoded:
     """Evolution in latent space on the true score: round 0 decodes ``first``; each later round draws children
     N(parent, (spread · code_std)² I) around the codes of the ``parents`` best distinct molecules so far. With
     ``screen`` (the head's sign-adjusted prediction, free to evaluate) each slot keeps the best of ``children``
-    draws. ``chain`` records the parent's decoding index (-1 in round 0), ``step`` the round."""
-    found, scores, d = Decoded(), [], model.config.latent_dim
+    draws. ``chain`` records the parent's decoding index (-1 in round 0), ``step`` the round; a conditional model
+    decodes at ``condition``."""
+    found, scores, d = Decoded(condition=condition), [], model.config.latent_dim
     for r, m in enumerate(_split(n, rounds)):
         if r == 0:
             z, parent = first[:m], [-1] * min(m, len(first))
@@ -233,16 +274,18 @@ def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
     rounds: int = 5,
     spread: float | None = None,
     children: int = 1,
+    condition: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Search a sequence VAE's latent space for molecules with a high (``maximize``) or low ``property``, in ``n``
-    decoder calls (see the module docstring for the methods). Same seed, same result.
+    decoder calls (see the module docstring for the methods); a conditional model decodes at ``condition``
+    (``search_condition``). Same seed, same result.
 
     Returns the distinct valid molecules found, best first: ``smiles`` (canonical), the true value of ``property``
     and of the other properties the head knows (RDKit), ``predicted_<property>`` (the head at the decoded point,
     when it predicts it), ``similarity`` to ``similar_to`` (when given), and ``chain`` / ``step`` (gradient: the
     start and the step along its path; evolve: the parent's decoding index and the round). ``.attrs`` holds the
     counts: ``decoder_calls``, ``invalid``, ``duplicates``, ``below_min_sim``, ``method``, and ``start_value`` and
-    ``max_similarity`` (before the cut) with ``similar_to``."""
+    ``max_similarity`` (before the cut) with ``similar_to``, and a conditional model's ``condition`` (name -> value)."""
     (name,) = property_names([property])
     if not model.is_sequence:
         raise DataError(
@@ -269,6 +312,7 @@ def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
     g = torch.Generator().manual_seed(seed)
     model.eval()
     start = _encode_start(model, similar_to) if similar_to is not None else None
+    y = search_condition(model, name, maximize, condition, start[0] if start is not None else None)
 
     def predicted(z: torch.Tensor) -> torch.Tensor:
         """sign · the head's (standardized) prediction of the property at z (*batch, D). (*batch,)"""
@@ -290,18 +334,21 @@ def optimize(  # noqa: C901, PLR0912, PLR0913, PLR0915
         noise[0] = 0.0
         z0 = start[1] + start[2] * noise
     elif column is not None:  # the best of a pool of prior samples, by the head (no decoder calls)
-        candidates = _prior(model, max(pool, count), g)
+        candidates = _prior(model, max(pool, count), g, y)
         with torch.no_grad():
             z0 = candidates[torch.argsort(predicted(candidates), descending=True, stable=True)[:count]]
     else:
-        z0 = _prior(model, count, g)
+        z0 = _prior(model, count, g, y)
     if method == "gradient":
-        found = _gradient_search(model, z0, n, column, sign, steps, step_size, prior_weight)
+        found = Decoded(condition=y)
+        found.add(model, *_gradient_points(model, z0, n, column, sign, steps, step_size, prior_weight))
     else:
         screen = predicted if column is not None and children > 1 else None
-        found = _evolve_search(model, z0, n, score, g, rounds, spread, screen, children=children)
+        found = _evolve_search(model, z0, n, score, g, rounds, spread, screen, children=children, condition=y)
     table = result_table(model, found, name, maximize, start[0] if start is not None else None, min_sim)
     table.attrs["method"] = method
+    if y is not None:
+        table.attrs["condition"] = condition_dict(model, y)
     if start is not None:
         table.attrs["start_value"] = PROPERTY_FUNCTIONS[name](start[0])
     return table
@@ -348,16 +395,23 @@ def result_table(
 
 
 def random_baseline(
-    model: VAE, property: str = "qed", n: int = 100, seed: int = 0, maximize: bool = True
+    model: VAE,
+    property: str = "qed",
+    n: int = 100,
+    seed: int = 0,
+    maximize: bool = True,
+    condition: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The comparison for ``optimize``: n prior samples greedily decoded (n decoder calls) and scored with RDKit,
-    in the same table (distinct valid molecules, best first; ``chain`` is the sample's index, ``step`` 0)."""
+    """The comparison for ``optimize``: n prior samples greedily decoded (n decoder calls; a conditional model's at
+    the same condition as ``optimize``'s) and scored with RDKit, in the same table (distinct valid molecules, best
+    first; ``chain`` is the sample's index, ``step`` 0)."""
     (name,) = property_names([property])
     if n < 1:
         raise VaekitError("--n must be at least 1")
     model.eval()
-    found = Decoded()
-    found.add(model, _prior(model, n, torch.Generator().manual_seed(seed)), list(range(n)), [0] * n)
+    y = search_condition(model, name, maximize, condition)
+    found = Decoded(condition=y)
+    found.add(model, _prior(model, n, torch.Generator().manual_seed(seed), y), list(range(n)), [0] * n)
     table = result_table(model, found, name, maximize)
     table.attrs["method"] = "random"
     return table
