@@ -249,7 +249,7 @@ def _pick_npz(zf: zipfile.ZipFile, path: Path, data_keys: tuple[str, ...]) -> tu
     return data, labels
 
 
-def check_numeric(x: np.ndarray, path: Path) -> None:
+def check_numeric(x: np.ndarray, path: object) -> None:
     """Raise DataError unless ``x`` holds real numbers (ints, floats or bools) and at least one sample."""
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path} holds a {x.dtype} array: expected real numbers (int, float or bool)")
@@ -257,7 +257,7 @@ def check_numeric(x: np.ndarray, path: Path) -> None:
         raise DataError(f"{path} holds an empty array of shape {x.shape}: expected at least one sample")
 
 
-def _layout(x: np.ndarray, path: Path, schema: Schema | None) -> tuple[str, np.ndarray]:
+def _layout(x: np.ndarray, path: object, schema: Schema | None) -> tuple[str, np.ndarray]:
     """(kind, samples): ``(N, D)`` vectors or ``(N, C, H, W)`` images (a view of ``x`` where possible)."""
     if x.ndim == 2:
         return "vector", x
@@ -277,7 +277,7 @@ def _layout(x: np.ndarray, path: Path, schema: Schema | None) -> tuple[str, np.n
     )
 
 
-def _image_values(x: np.ndarray, path: Path) -> np.ndarray:
+def _image_values(x: np.ndarray, path: object) -> np.ndarray:
     """Image samples -> float32 in [0, 1] (uint8 divided by 255; others must already lie in [0, 1])."""
     if x.dtype == np.uint8:
         out = x.astype(np.float32)
@@ -293,8 +293,8 @@ def _image_values(x: np.ndarray, path: Path) -> np.ndarray:
     return out
 
 
-def _labels(
-    y: np.ndarray, n: int, path: Path, known: tuple[str, ...] | None
+def label_codes(
+    y: np.ndarray, n: int, path: object, known: tuple[str, ...] | None
 ) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """Labels ``(N,)`` -> (int64 codes, names or None when they are already integer class indices)."""
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
@@ -316,27 +316,40 @@ def load_array(path: Path, *, image_size: int | None = None, schema: Schema | No
     ``(1, H, W)`` schema); ``image_size`` (no schema) resizes image arrays to ``image_size`` squared.
     """
     raw, y = read_npy(path)
-    check_numeric(raw, path)
-    kind, x = _layout(raw, path, schema)
+    return array_dataset(raw, y, path, image_size=image_size, schema=schema)
+
+
+def array_dataset(
+    raw: np.ndarray,
+    y: np.ndarray | None,
+    where: object,
+    *,
+    image_size: int | None = None,
+    schema: Schema | None = None,
+) -> Dataset:
+    """An array (and its labels ``y``, (N,), or None) as split "all", as ``load_array`` reads a file; ``where``
+    names it in messages and becomes the schema's source."""
+    check_numeric(raw, where)
+    kind, x = _layout(raw, where, schema)
     if schema is not None and tuple(x.shape[1:]) != tuple(schema.shape):
         raise DataError(
-            f"{path} has shape {raw.shape} (per sample {tuple(x.shape[1:])}) but the model was "
+            f"{where} has shape {raw.shape} (per sample {tuple(x.shape[1:])}) but the model was "
             f"trained on samples of shape {tuple(schema.shape)}"
         )
     if kind == "image":
-        x = _image_values(x, path)
+        x = _image_values(x, where)
         if image_size is not None and schema is None:
             x = conform_images(x, channels=None, size=(image_size, image_size))
     else:
         if image_size is not None:
-            raise DataError(f"--image-size applies to images, but {path} holds vectors of shape {raw.shape}")
-        x = to_float32(x, str(path))
+            raise DataError(f"--image-size applies to images, but {where} holds vectors of shape {raw.shape}")
+        x = to_float32(x, str(where))
     known = schema.label_names if schema is not None else None
-    codes, names = _labels(y, len(x), path, known) if y is not None else (None, known)
+    codes, names = label_codes(y, len(x), where, known) if y is not None else (None, known)
     if kind == "vector" and schema is not None and schema.kind == "table":
-        out = Schema("table", tuple(x.shape[1:]), columns=schema.columns, label_names=names, source=str(path))
+        out = Schema("table", tuple(x.shape[1:]), columns=schema.columns, label_names=names, source=str(where))
     else:
-        out = Schema(kind, tuple(x.shape[1:]), label_names=names, source=str(path))  # type: ignore[arg-type]
+        out = Schema(kind, tuple(x.shape[1:]), label_names=names, source=str(where))  # type: ignore[arg-type]
     labels = {"all": label_tensor(codes)} if codes is not None else {}
     return Dataset(splits={"all": float_tensor(x)}, schema=out, labels=labels)
 

@@ -31,7 +31,7 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}
 
 
-def _empty(path: Path) -> DataError:
+def _empty(path: object) -> DataError:
     return DataError(f"table {path} is empty: expected a header row and at least one row of numbers")
 
 
@@ -46,18 +46,24 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise _empty(path) from None
     except Exception as e:
         raise DataError(f"cannot read table {path}: {error_text(e)}") from None
+    return named_frame(frame, path)
+
+
+def named_frame(frame: pd.DataFrame, where: object) -> pd.DataFrame:
+    """``frame`` with string column names (a copy when they change); refuses an empty table and duplicate names."""
     if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise _empty(path)
+        raise _empty(where)
     names = [str(c) for c in frame.columns]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise DataError(f"table {path} has duplicate column names {dupes}: every column needs its own name")
-    frame.columns = names
+        raise DataError(f"table {where} has duplicate column names {dupes}: every column needs its own name")
+    if names != list(frame.columns):
+        frame = frame.set_axis(names, axis=1)
     return frame
 
 
 def _take_labels(
-    frame: pd.DataFrame, column: str, path: Path, known: tuple[str, ...] | None
+    frame: pd.DataFrame, column: str, path: object, known: tuple[str, ...] | None
 ) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
     """(features without ``column``, int64 codes ``(N,)``, label names)."""
     if column not in frame.columns:
@@ -113,7 +119,7 @@ def default_type(series: pd.Series) -> str:
 
 
 def infer_types(
-    frame: pd.DataFrame, path: Path, categorical: list[str] | None = None, numeric: list[str] | None = None
+    frame: pd.DataFrame, path: object, categorical: list[str] | None = None, numeric: list[str] | None = None
 ) -> tuple[str, ...]:
     """ "numeric" / "categorical" per column: ``default_type``, overridden by the columns the user names."""
     names = list(frame.columns)
@@ -130,7 +136,7 @@ def infer_types(
     )
 
 
-def categories_of(series: pd.Series, column: str, path: Path) -> tuple[str, ...]:
+def categories_of(series: pd.Series, column: str, path: object) -> tuple[str, ...]:
     """The category names of a training column: its distinct values as text, in their natural order."""
     values = series.dropna()
     if values.empty:
@@ -265,7 +271,21 @@ def load_table(
     be exactly the schema's columns (any order; they are reordered to the schema's) and are typed by it;
     without, column types are inferred (module docstring), ``categorical`` / ``numeric`` overriding them.
     """
-    frame = read_frame(path)
+    return frame_dataset(read_frame(path), path, label_column=label_column, schema=schema, categorical=categorical,
+                         numeric=numeric)  # fmt: skip
+
+
+def frame_dataset(
+    frame: pd.DataFrame,
+    path: object,
+    *,
+    label_column: str | None = None,
+    schema: Schema | None = None,
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
+) -> Dataset:
+    """A DataFrame as split "all", as ``load_table`` reads a file (``path`` names it in messages and becomes the
+    schema's source)."""
     known = schema.label_names if schema is not None else None
     labels: dict[str, torch.Tensor] = {}
     names = known

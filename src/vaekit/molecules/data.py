@@ -233,9 +233,18 @@ def read_smiles_file(
 
 
 def load_smiles(
-    source: str | os.PathLike[str], column: str | None = None, subset: int | None = None, seed: int = 0
+    source: str | os.PathLike[str] | Sequence[str], column: str | None = None, subset: int | None = None, seed: int = 0
 ) -> SmilesSet:
-    """Molecules from ``moses`` (the training split), ``moses:SPLIT`` or a SMILES file."""
+    """Molecules from ``moses`` (the training split), ``moses:SPLIT``, a SMILES file, or SMILES strings in memory (a
+    list, tuple, numpy array or pandas Series)."""
+    if not isinstance(source, str | os.PathLike):
+        if column is not None:
+            raise DataError("a SMILES column only applies to .csv/.tsv tables, not to SMILES in memory")
+        raw = [str(v) for v in source]
+        rows = _subset_rows(len(raw), subset, seed)
+        if rows is not None:
+            raw = [raw[i] for i in rows]
+        return canonicalize(raw, source="SMILES in memory" + (f" (subset {subset:,})" if rows is not None else ""))
     s = str(source)
     if s == "moses" or s.startswith("moses:"):
         if column is not None:

@@ -39,7 +39,7 @@ def vocabulary_of(schema: Schema) -> Vocabulary:
 
 
 def molecule_dataset(
-    spec: str | os.PathLike[str],
+    spec: str | os.PathLike[str] | Sequence[str],
     *,
     representation: Representation = "selfies",
     subset: int | None = None,
@@ -48,9 +48,10 @@ def molecule_dataset(
     properties: Sequence[str] = (),
     attributes: Sequence[str] = (),
 ) -> MoleculeData:
-    """Molecules from ``moses`` / ``moses:SPLIT`` or a .smi/.txt/.csv file, canonicalized (invalid SMILES
-    counted and skipped), tokenized with a vocabulary built from them, plus their ``properties`` (the head's
-    targets) and ``attributes`` (property names the dataset carries as attributes, e.g. to condition on)."""
+    """Molecules from ``moses`` / ``moses:SPLIT``, a .smi/.txt/.csv file or SMILES in memory, canonicalized
+    (invalid SMILES counted and skipped), tokenized with a vocabulary built from them, plus their ``properties``
+    (the head's targets) and ``attributes`` (property names the dataset carries as attributes, e.g. to condition
+    on)."""
     mols: SmilesSet = load_smiles(spec, column=column, subset=subset, seed=seed)
     if not mols.smiles:
         raise DataError(f"{mols.source}: no valid molecules to train on ({mols.n_invalid} invalid SMILES)")

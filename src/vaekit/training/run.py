@@ -20,13 +20,14 @@ from ..core.corruption import parse_corrupt
 from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import canonical_spec, load_dataset
 from ..data.condition import parse_names, with_condition
+from ..data.memory import is_in_memory, is_smiles
 from ..data.schema import Dataset
 from ..device import resolve_device
 from ..errors import BundleError, VaekitError
 from ..models import PRESET_TRAINING, PRESETS, ModelConfig
 from ..nn import MLPConfig
 from ..progress import RichProgress, shown
-from ..record import FINISHED, IN_PROGRESS, UNTRAINED, training_status
+from ..record import FINISHED, IN_MEMORY, IN_PROGRESS, UNTRAINED, training_status
 from ..vae import VAE
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
@@ -44,9 +45,10 @@ ARCH_DEFAULTS = {
 
 
 def train(  # noqa: PLR0913 - the public keyword API
-    data: str | Path | Dataset,
+    data: Any,
     out: str | Path | None = None,
     *,
+    labels: Any = None,
     preset: str | None = None,
     latent_dim: int | None = None,
     hidden: tuple[int, ...] | None = None,
@@ -69,7 +71,10 @@ def train(  # noqa: PLR0913 - the public keyword API
 ) -> VAE:
     """Train a VAE (or, with ``autoencoder=True``, a plain autoencoder) and return it.
 
-    ``data`` is "mnist", a path (IDX, image folder, .npy/.npz, .csv/.parquet) or a loaded Dataset; ``options``
+    ``data`` is "mnist", a path (IDX, image folder, .npy/.npz, .csv/.parquet), a loaded Dataset, or data in memory
+    read as the file holding it would be (``vaekit.data.memory``): a numpy array or torch tensor ((N, D) features;
+    (N, H, W), (N, H, W, C) or (N, C, H, W) images), a pandas DataFrame (a table), or a list of SMILES strings
+    (molecules: ``preset`` defaults to "sequence"); ``labels`` (N,) gives in-memory data its class labels. ``options``
     are TrainConfig fields (epochs, batch_size, lr, beta, kl_warmup, binarize, val_fraction, early_stopping,
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
     Tables may have missing values (empty cells: the model learns from the observed ones) and categorical columns;
@@ -90,6 +95,16 @@ def train(  # noqa: PLR0913 - the public keyword API
     same run is refused. A run killed at any moment resumes with ``resume=True`` (from scratch when it had not
     completed an epoch); until one completes, config.json says ``"status": "untrained"`` and there are no weights.
     """
+    from ..data.memory import dataset_from_memory
+
+    if is_in_memory(data) and is_smiles(data):
+        preset = preset or "sequence"
+    elif is_in_memory(data):  # read now, as its file would be; the run records "<in-memory>"
+        data = dataset_from_memory(data, labels=labels, label_column=label_column, image_size=image_size,
+                                   categorical=categorical, numeric=numeric)  # fmt: skip
+        label_column = image_size = categorical = numeric = None
+    elif labels is not None:
+        raise VaekitError("labels= applies to data passed in memory; a file carries its own (label_column for tables)")
     callbacks = list(callbacks or [])
     if progress and shown() and not any(isinstance(cb, RichProgress) for cb in callbacks):
         callbacks.append(RichProgress())
@@ -239,7 +254,7 @@ def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callb
     """(the dataset to train on, with its condition when asked for; the molecules, for a sequence model)."""
     molecules = None
     if sequence:  # a condition names properties (qed, logp, sa, weight), computed with RDKit for each molecule
-        molecules = _molecule_data(spec, cfg, callbacks)
+        molecules = _molecule_data(data if is_smiles(data) else spec["data"], spec, cfg, callbacks)
         dataset = molecules.dataset
     elif isinstance(data, Dataset):
         dataset = data
@@ -360,8 +375,9 @@ def _stopped_by(state: TrainState, cfg: TrainConfig) -> str:
     return "time_limit" if cfg.time_limit is not None and spent >= 60 * cfg.time_limit else ""
 
 
-def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callback]):
-    """Load, canonicalize and tokenize the molecules of a sequence-model run (and compute its properties)."""
+def _molecule_data(source, spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callback]):
+    """Load, canonicalize and tokenize the molecules of a sequence-model run (``source``: its data spec, or SMILES
+    strings in memory) and compute their properties."""
     from ..molecules.dataset import molecule_dataset
     from ..molecules.properties import property_names
 
@@ -373,7 +389,7 @@ def _molecule_data(spec: dict[str, Any], cfg: TrainConfig, callbacks: list[Callb
     if spec.get("condition"):
         spec["condition"] = list(property_names(spec["condition"]))
     mols = molecule_dataset(
-        spec["data"],
+        source,
         representation=spec["representation"],
         subset=cfg.subset,
         seed=cfg.seed,
@@ -477,7 +493,7 @@ def _resume_arguments(saved, spec, arch_args, options):
         stored_options[key] = value
     new_spec = {k: stored.get(k) for k in spec}
     for key, value in spec.items():
-        if value is not None and value not in ("<in-memory>", new_spec[key]):
+        if value is not None and value not in (IN_MEMORY, new_spec[key]):
             raise VaekitError(f"cannot resume with different {key} ({value} vs {new_spec[key]} in the run)")
     new_arch = {k: stored.get(k) for k in arch_args}
     if new_arch.get("hidden") is not None:
@@ -488,5 +504,5 @@ def _resume_arguments(saved, spec, arch_args, options):
     return new_spec, new_arch, stored_options
 
 
-def _canonical(data: str | Path | Dataset) -> str:
-    return "<in-memory>" if isinstance(data, Dataset) else canonical_spec(data)
+def _canonical(data: Any) -> str:
+    return IN_MEMORY if isinstance(data, Dataset) or is_in_memory(data) else canonical_spec(data)
