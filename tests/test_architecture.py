@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vaekit.vae",),
     ("vaekit.training",),
     ("vaekit.workflows",),
+    ("vaekit.sklearn",),  # scikit-learn / PyOD-style estimators over training and the VAE
     ("vaekit.cli", "vaekit"),  # the package root re-exports the public names
     ("vaekit.__main__",),
 ]

@@ -37,12 +37,20 @@ class DiagonalGaussian:
     def variance(self) -> torch.Tensor:
         return torch.exp(self.logvar)
 
-    def rsample(self, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+    def rsample(
+        self,
+        generator: torch.Generator | None = None,
+        sample_shape: tuple[int, ...] = (),
+        eps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Reparameterized sample z = mean + stddev * eps, differentiable in mean and logvar.
 
-        Shape (*sample_shape, N, D): e.g. ``sample_shape=(K,)`` draws K samples per input for importance weighting."""
-        shape = (*sample_shape, *self.mean.shape)
-        eps = torch.randn(shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        Shape (*sample_shape, N, D): e.g. ``sample_shape=(K,)`` draws K samples per input for importance weighting.
+        ``eps``: the standard-normal draws to use, broadcasting against (*sample_shape, N, D) — e.g. (K, 1, D), the
+        same K draws for every input — instead of drawing them with ``generator``."""
+        if eps is None:
+            shape = (*sample_shape, *self.mean.shape)
+            eps = torch.randn(shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
         return self.mean + self.stddev * eps
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -90,7 +98,12 @@ class PointMass(DiagonalGaussian):
     def variance(self) -> torch.Tensor:
         return torch.zeros_like(self.mean)
 
-    def rsample(self, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+    def rsample(
+        self,
+        generator: torch.Generator | None = None,
+        sample_shape: tuple[int, ...] = (),
+        eps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.mean.expand(*sample_shape, *self.mean.shape)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

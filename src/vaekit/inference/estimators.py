@@ -75,9 +75,12 @@ def iwae_log_px(
     rows_per_chunk: int | None = None,
     precision: Precision = "fp32",
     condition: Any = None,
+    shared_noise: bool = False,
 ) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with k samples, per input. x: (B, *shape) -> (B,) float64.
-    A conditional model: log p(x|y) for the inputs' conditions y (B, K).
+    A conditional model: log p(x|y) for the inputs' conditions y (B, K). ``shared_noise``: every input uses the
+    same k standard-normal draws (common random numbers; one latent level), so an input's estimate does not depend
+    on the other inputs of the batch (still k independent draws for each input).
 
     Decoder work is batched as (chunk * B) rows at a time, ``rows_per_chunk`` by default 2048 (small chunks stay
     in cache: fastest on a 2-core CPU) or 512 for sequence models (the GRU states of 2048 rows pass 100 MB, above
@@ -95,8 +98,13 @@ def iwae_log_px(
     chunk = max(1, min(k, rows_per_chunk // max(b, 1)))
     total = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)
     decode = _decoder(model, x.device, precision, condition)
+    eps = None
+    if shared_noise:  # drawn at once: the same numbers whatever the chunking
+        eps = torch.randn(k, 1, levels[0].mean.shape[-1], generator=generator, device=x.device)
     for start in range(0, k, chunk):
-        latents = model.sample_latents(levels, (min(chunk, k - start),), generator)  # z: (c, B, D)
+        c = min(chunk, k - start)
+        shared = eps[start : start + c] if eps is not None else None
+        latents = model.sample_latents(levels, (c,), generator, shared)  # z: (c, B, D)
         likelihood = decode(latents.z)  # over (c, B, *shape), float32 parameters
         log_px_z = likelihood.log_prob(x)  # x broadcasts over the c samples: (c, B)
         log_w = (log_px_z + latents.log_ratio).double()

@@ -306,11 +306,18 @@ class VAEModule(nn.Module):
         return DiagonalGaussian(mean, logvar.clamp(-30.0, 20.0))
 
     def sample_latents(
-        self, levels: tuple[DiagonalGaussian, ...], sample_shape: tuple[int, ...] = (), generator=None
+        self,
+        levels: tuple[DiagonalGaussian, ...],
+        sample_shape: tuple[int, ...] = (),
+        generator=None,
+        eps: torch.Tensor | None = None,
     ) -> Latents:
-        """Reparameterized draws from the posterior ``encode_levels`` returned, top level first."""
+        """Reparameterized draws from the posterior ``encode_levels`` returned, top level first. ``eps``: the top
+        level's standard-normal draws (see ``DiagonalGaussian.rsample``); one latent level only."""
         top = float32(levels[0])
-        z = top.rsample(generator, sample_shape)
+        if eps is not None and len(levels) > 1:
+            raise ValueError("given noise applies to models with one latent level")
+        z = top.rsample(generator, sample_shape, eps)
         if isinstance(top, PointMass):
             return Latents(z, torch.zeros(z.shape[:-1], device=z.device), top.kl())
         log_ratio = -0.5 * (LOG_2PI + z**2).sum(-1) - top.log_prob(z)  # log N(z; 0, I) - log q(z|x)
