@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -32,6 +33,10 @@ def test_readme_quick_start_runs(tmp_path, monkeypatch):
     assert namespace["grid"].shape == (2, 9, 1, 28, 28)
     assert namespace["flags"].shape == (len(x),) and namespace["flags"].dtype == torch.bool
     assert model.calibration is not None
+    # in a notebook: a DataFrame and the scikit-learn estimators
+    assert namespace["table_model"].schema.kind == "table" and namespace["codes"].shape == (569, 2)
+    assert set(namespace["outlier"]) <= {0, 1} and namespace["filled"].shape == (569, 30)
+    assert not np.isnan(namespace["filled"]).any()
 
 
 def anchors(path: Path) -> set[str]:
