@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/time_to_quality.py --presets seed,conv,best --minutes 10,10,60 --every 2,2,10 --out benchmarks/results
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/anomaly_mnist.py --out benchmarks/results
+	$(PY) benchmarks/anomaly_sets.py --out benchmarks/results
 	$(PY) benchmarks/inpaint_mnist.py --run $(DEMO) --out benchmarks/results
 	$(PY) benchmarks/impute_tables.py --out benchmarks/results
 	$(PY) benchmarks/molecules_moses.py --out benchmarks/results  # trains runs/moses_seq (30 min) when absent

@@ -1,12 +1,16 @@
 """Does `vaekit molecules optimize` beat random at the same oracle budget? Three tasks, each against random prior
 samples and against the best of an equally sized random draw from the training set.
 
-    python benchmarks/molecules_optimize.py --run runs/moses_latent_beta005 --out benchmarks/results
+    python benchmarks/molecules_optimize.py --run runs/moses_latent_beta005_cosine --qed-run runs/moses_cond \
+        --out benchmarks/results
 
 The budget counts oracle calls: molecules decoded (or drawn) and scored with RDKit, the same number for every
 method of a task.
 
-- QED: the mean of the 10 best distinct molecules (``--budget``, default 1,000 calls).
+- QED: the mean of the 10 best distinct molecules (``--budget``, default 1,000 calls), on ``--qed-run``: a model
+  conditioned on logP and QED (benchmarks/molecules_condition.py trains it) that optimize decodes at QED = its
+  training mean + 2 sd. Its "random prior" decodes at the conditions' training means (the model's typical
+  molecules); "random prior at the target condition" is conditional generation alone, beside it.
 - Penalized logP (logP − SA − ring size beyond 6, unnormalized as GCPN reports it): the 3 best (``--budget``).
   JT-VAE's Bayesian optimisation on ZINC reached 5.30 / 4.93 / 4.49 (its own normalization); GCPN 7.98 / 7.85 / 7.80.
 - Similarity-constrained improvement: for each of the ``--starts`` (800) MOSES test molecules with the lowest
@@ -53,27 +57,49 @@ def training_draw(n: int, seed: int) -> list[str]:
 
 
 def unconstrained(model, prop: str, k: int, args) -> dict:
-    """Top-k of the property for optimize, random prior samples and a random training draw, each in --budget calls."""
-    start = time.perf_counter()
-    found = optimize(model, prop, n=args.budget, seed=args.seed)
-    seconds = time.perf_counter() - start
-    prior = random_baseline(model, prop, n=args.budget, seed=args.seed)
-    draw = training_draw(args.budget, args.seed + 1)
-    train_values = property_table(draw, [prop])[:, 0].tolist()
-    methods = {
-        "optimize": top_k(found[prop].tolist(), k),
-        "random prior": top_k(prior[prop].tolist(), k),
-        "random training draw": top_k(train_values, k),
-    }
+    """Top-k of the property for optimize, random prior samples and a random training draw, each in --budget calls,
+    in --repeats repeats (seeds seed, seed + 1, ...; a new training draw each)."""
+    methods: dict[str, list[list[float]]] = {"optimize": [], "random prior": [], "random training draw": []}
+    if model.condition is not None:  # the model's samples at the condition optimize decodes at
+        methods["random prior at the target condition"] = []
+    seconds, molecules, attrs = [], [], []
+    for r in range(args.repeats):
+        start = time.perf_counter()
+        found = optimize(model, prop, n=args.budget, seed=args.seed + r)
+        seconds.append(time.perf_counter() - start)
+        prior = random_baseline(model, prop, n=args.budget, seed=args.seed + r, condition=typical(model))
+        draw = training_draw(args.budget, args.seed + 1 + 7 * r)
+        methods["optimize"].append(top_k(found[prop].tolist(), k))
+        methods["random prior"].append(top_k(prior[prop].tolist(), k))
+        methods["random training draw"].append(top_k(property_table(draw, [prop])[:, 0].tolist(), k))
+        if model.condition is not None:
+            asked = random_baseline(model, prop, n=args.budget, seed=args.seed + r)
+            methods["random prior at the target condition"].append(top_k(asked[prop].tolist(), k))
+        molecules.append(found["smiles"].head(k).tolist())
+        attrs.append({key: found.attrs[key] for key in ("decoder_calls", "invalid", "duplicates", "condition")
+                      if key in found.attrs})  # fmt: skip
+    means = {m: [float(np.mean(v)) for v in runs] for m, runs in methods.items()}
     return {
+        "run": str(args.qed_run if prop == "qed" else args.run),
         "budget": args.budget,
         "k": k,
-        "top": methods,
-        "mean": {m: float(np.mean(v)) for m, v in methods.items()},
-        "optimize_seconds": seconds,
-        "optimize_molecules": found["smiles"].head(k).tolist(),
-        "optimize_attrs": {key: found.attrs[key] for key in ("decoder_calls", "invalid", "duplicates")},
+        "repeats": args.repeats,
+        "top": methods,  # per repeat, best first
+        "mean_per_repeat": means,
+        "mean": {m: float(np.mean(v)) for m, v in means.items()},
+        "min_over_repeats": {m: float(np.min(v)) for m, v in means.items()},
+        "max_over_repeats": {m: float(np.max(v)) for m, v in means.items()},
+        "optimize_seconds": float(np.mean(seconds)),
+        "optimize_molecules": molecules,
+        "optimize_attrs": attrs,
     }
+
+
+def typical(model) -> dict[str, float] | None:
+    """A conditional model's typical condition: every numeric condition at its training mean (None: no condition)."""
+    if model.condition is None:
+        return None
+    return {c: float(model.condition_shift[j]) for j, c in enumerate(model.condition.names)}
 
 
 def lowest_test_molecules(count: int) -> tuple[list[str], np.ndarray]:
@@ -135,12 +161,24 @@ def constrained(model, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/moses_latent_beta005"))
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=Path("runs/moses_latent_beta005_cosine"),
+        help="the model for penalized logP and the constrained task",
+    )
+    parser.add_argument(
+        "--qed-run",
+        type=Path,
+        default=Path("runs/moses_cond"),
+        help="the model for QED (a model conditioned on qed decodes at qed = mean + 2 sd)",
+    )
     parser.add_argument("--budget", type=int, default=1000, help="oracle calls per method (QED, penalized logP)")
     parser.add_argument("--starts", type=int, default=800, help="lowest-scoring test molecules (constrained task)")
     parser.add_argument("--budget-per-start", type=int, default=50, help="oracle calls per start molecule")
     parser.add_argument("--min-sim", type=float, default=0.4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the QED and penalized logP tasks")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -149,13 +187,14 @@ def main() -> None:
     result: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {_cores()} cores, {platform.system()}",
         "run": str(args.run),
+        "qed_run": str(args.qed_run),
         "seed": args.seed,
         "published": PUBLISHED,
     }
-    result["qed_top10"] = unconstrained(model, "qed", 10, args)
+    result["qed_top10"] = unconstrained(vaekit.load(args.qed_run), "qed", 10, args)
     print("QED top-10 mean:", result["qed_top10"]["mean"], flush=True)
     result["plogp_top3"] = unconstrained(model, "plogp", 3, args)
-    print("penalized logP top-3:", result["plogp_top3"]["top"], flush=True)
+    print("penalized logP top-3 mean:", result["plogp_top3"]["mean"], flush=True)
     result["constrained"] = constrained(model, args)
     print("constrained:", result["constrained"]["methods"], flush=True)
     write_json(args.out / "molecules_optimize.json", result)
@@ -169,21 +208,27 @@ def _cores() -> int:
 
 
 def _plot(r: dict, path: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    methods = list(r["qed_top10"]["mean"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    colors = ["C0", "C1", "C2", "C3"]
     for ax, key, title in (
         (axes[0], "qed_top10", f"QED, top-10 mean ({r['qed_top10']['budget']} calls)"),
         (axes[1], "plogp_top3", f"penalized logP, top-3 mean ({r['plogp_top3']['budget']} calls)"),
     ):
-        ax.bar(methods, [r[key]["mean"][m] for m in methods], color=["C0", "C1", "C2"])
-        ax.set_title(title, fontsize=10)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0].set_ylim(0.8, 0.96)
+        methods = list(r[key]["mean"])
+        mean = [r[key]["mean"][m] for m in methods]
+        low = [mean[i] - r[key]["min_over_repeats"][m] for i, m in enumerate(methods)]
+        high = [r[key]["max_over_repeats"][m] - mean[i] for i, m in enumerate(methods)]
+        labels = [m.replace(" at the ", "\nat the ") for m in methods]
+        ax.bar(labels, mean, yerr=[low, high], capsize=4, color=colors[: len(methods)])
+        ax.set_title(f"{title}, {r[key]['repeats']} repeats", fontsize=10)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0].set_ylim(0.9, 0.95)
     c = r["constrained"]
-    axes[2].bar(methods, [c["methods"][m]["improvement_mean_all"] for m in methods], color=["C0", "C1", "C2"])
+    methods = list(c["methods"])
+    axes[2].bar(methods, [c["methods"][m]["improvement_mean_all"] for m in methods], color=colors[: len(methods)])
     axes[2].set_title(f"penalized logP gain at sim ≥ {c['min_sim']} ({c['budget_per_start']} calls per start)",
                       fontsize=10)  # fmt: skip
-    axes[2].tick_params(axis="x", labelsize=8)
+    axes[2].tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close(fig)
