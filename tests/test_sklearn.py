@@ -126,3 +126,19 @@ def test_bad_parameters_are_one_clear_value_error(cancer, params, message):
     with pytest.raises(ValueError) as e:
         VAEOutlierDetector(**{**SMALL, **params}).fit(cancer[0][:50])
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_early_stopping_holds_out_rows_by_default_except_for_the_imputer(cancer):
+    x = cancer[0]
+
+    def options(est):
+        return est.model_.run_config["training"]["options"]
+
+    stopped = options(VAE(epochs=3, hidden=(8,)).fit(x))
+    assert stopped["val_fraction"] == 0.2 and stopped["early_stopping"] == 20
+    assert options(VAEOutlierDetector(epochs=3, hidden=(8,), n_iter_no_change=5).fit(x))["early_stopping"] == 5
+    assert options(VAEImputer(epochs=3, hidden=(8,)).fit(x))["val_fraction"] == 0.0
+    assert options(VAE(epochs=3, hidden=(8,), early_stopping=False).fit(x))["val_fraction"] == 0.0
+    assert options(VAE(epochs=3, hidden=(8,)).fit(x[:19]))["val_fraction"] == 0.0  # too few rows to hold any out
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        VAE(epochs=3, validation_fraction=1.5).fit(x)
