@@ -167,16 +167,28 @@ def main() -> None:
     print("gap to best baseline", result["gap_to_best_baseline"])
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "anomaly_sets.json", result)
-    fig, ax = plt.subplots(figsize=(11, 4))
+    plot(result, args.out / "anomaly_sets.png")
+
+
+def plot(result: dict, path: Path) -> None:
+    """Mean ROC-AUC per set and method (vaekit's candidates in blue shades, baselines in grey shades)."""
+    names = list(result["sets"])
+    methods = list(result["mean_rank"])
+    fig, ax = plt.subplots(figsize=(12, 4))
     width = 0.8 / len(methods)
+    blues, greys = plt.cm.Blues(np.linspace(0.9, 0.4, 5)), plt.cm.Greys(np.linspace(0.8, 0.3, 5))
+    colors = iter([*blues, *greys])
     for i, m in enumerate(methods):
-        ax.bar(np.arange(len(names)) + i * width, table[:, i], width, label=m)
+        values = [result["sets"][s]["mean_auc"][m] for s in names]
+        label = f"{m} (mean rank {result['mean_rank'][m]:.2f})"
+        ax.bar(np.arange(len(names)) + i * width, values, width, label=label, color=next(colors))
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
-    ax.set_ylim(0.5, 1.0)
+    ax.set_ylim(0.85, 1.0)
     ax.set_ylabel("mean ROC-AUC")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    atomic_write(args.out / "anomaly_sets.png", lambda path: fig.savefig(path, format="png", dpi=110))
+    atomic_write(path, lambda out: fig.savefig(out, format="png", dpi=110))
+    plt.close(fig)
 
 
 if __name__ == "__main__":
