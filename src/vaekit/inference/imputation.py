@@ -13,8 +13,10 @@ each input x with observed part x_o and missing part x_m:
    (for a likelihood that offers ``mixture_point`` — categorical columns — its point estimate of the
    weighted mixture instead);
 4. multiple imputation: ``draws`` times, pick z_k with probability w_k and draw x_m ~ p(x_m | z_k)
-   (sampling importance resampling); ``noise=False`` takes the decoded mean of the picked z_k instead, which
-   gives clean alternative completions of an image.
+   (sampling importance resampling), a new draw of x each time, also when a z_k is picked again (with few
+   effective samples the same z_k is picked often, and reusing one x per z_k made the draws too alike: 90 %
+   intervals covered 78 % of removed values on breast cancer); ``noise=False`` takes the decoded mean of the
+   picked z_k instead, which gives clean alternative completions of an image.
 
 Observed entries are returned exactly as given. The effective sample size of the weights, (Σw)²/Σw², is
 returned per input as a diagnostic: near 1 means the proposal was poor and the estimate rests on one draw.
@@ -169,7 +171,7 @@ def _impute_batch(model, x, filled, observed, mode, k, draws, noise, g):  # noqa
     if not draws:
         return mean, None, ess
     pick = torch.multinomial(w.T, draws, replacement=True, generator=g).T  # (M, N): index of z per draw
-    values = likelihood.sample(g) if noise else likelihood.mean
-    index = pick.view(*pick.shape, *[1] * (values.dim() - 2)).expand(draws, *values.shape[1:])
-    values = values.float().gather(0, index)
+    z_picked = z.gather(0, pick[..., None].expand(draws, *z.shape[1:]))  # (M, N, D)
+    picked = model.decode(z_picked)  # a fresh x per draw, also when two draws pick the same z
+    values = (picked.sample(g) if noise else picked.mean).float()
     return mean, torch.where(observed, x, values), ess
