@@ -97,3 +97,23 @@ def test_model_impute_accepts_numpy_with_nan(missing):
     assert torch.equal(r.mean[observed], x[observed]) and torch.isfinite(r.mean).all()
     with pytest.raises(DataError, match="infinite"):
         model.impute(torch.full((2, 5), torch.inf))
+
+
+def test_rows_whose_weights_collapse_are_imputed_again_with_more_samples(missing, monkeypatch):
+    import copy
+
+    from vaekit.inference import imputation
+
+    model, x, holed, observed, _ = missing
+    sure = copy.deepcopy(model)  # an encoder far too sure of itself: a poor proposal, collapsing weights
+    dz = model.config.latent_dim
+    with torch.no_grad():
+        sure.encoder.net[0].bias[dz:] -= 6.0
+    adapted = impute(sure, holed, k=40, generator=torch.Generator().manual_seed(0))
+    again = adapted.k == imputation.ADAPT * 40
+    assert again.any() and set(adapted.k.unique().tolist()) <= {40, imputation.ADAPT * 40}
+    assert torch.equal(adapted.mean[observed], x[observed])
+    monkeypatch.setattr(imputation, "ADAPT", 1)
+    plain = impute(sure, holed, k=40, generator=torch.Generator().manual_seed(0))
+    assert (plain.k == 40).all()
+    assert adapted.ess[again].mean() > 1.5 * plain.ess[again].mean()

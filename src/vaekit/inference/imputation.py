@@ -19,7 +19,8 @@ each input x with observed part x_o and missing part x_m:
    picked z_k instead, which gives clean alternative completions of an image.
 
 Observed entries are returned exactly as given. The effective sample size of the weights, (Σw)²/Σw², is
-returned per input as a diagnostic: near 1 means the proposal was poor and the estimate rests on one draw.
+returned per input as a diagnostic: near 1 means the proposal was poor and the estimate rests on one draw. Rows
+whose ESS falls below ``ESS_FLOOR`` (and below ``ESS_SHARE`` of K) are imputed again with ``ADAPT`` times K.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Imputation:
     mean: torch.Tensor  # (N, *shape): the single imputation
     draws: torch.Tensor | None  # (M, N, *shape): multiple imputations, when asked for
     mask: torch.Tensor  # (N, *shape) bool: True where the value was observed
-    ess: torch.Tensor  # (N,) effective sample size of the importance weights, between 1 and K
+    ess: torch.Tensor  # (N,) effective sample size of the importance weights, between 1 and the row's K
+    k: torch.Tensor | None = None  # (N,) importance samples each row got (more where the weights collapsed)
 
 
 def observed_mask(x: torch.Tensor, mask: Any = None) -> torch.Tensor:
@@ -100,14 +102,36 @@ def impute(  # noqa: PLR0913
             ]
         )
         filled = torch.where(observed, x, torch.cat([model.decode(modes[c]).mean.float() for c in chunks]))
+    mean, many, ess = _passes(model, (x, filled, observed), modes, (k, draws, noise), g, batch_size)
+    used = torch.full((len(x),), k, dtype=torch.long, device=x.device)
+    low = (ess < min(ESS_FLOOR, ESS_SHARE * k)).nonzero().squeeze(1)
+    if len(low):  # the weights collapsed: these rows again, with ADAPT times the samples
+        rows = (x[low], filled[low], observed[low])
+        again = _passes(model, rows, modes[low] if modes is not None else None, (ADAPT * k, draws, noise), g,
+                        max(1, batch_size // ADAPT))  # fmt: skip
+        mean[low], ess[low], used[low] = again[0], again[2], ADAPT * k
+        if draws:
+            many[:, low] = again[1]
+    return Imputation(mean=mean, draws=many, mask=observed, ess=ess, k=used)
+
+
+# rows whose importance weights have fewer effective samples than ESS_FLOOR (and than ESS_SHARE of K) are imputed
+# again with ADAPT times the samples: on breast cancer with two categorical columns the mean ESS was 11 of 1,000
+ESS_FLOOR, ESS_SHARE, ADAPT = 20.0, 0.1, 4
+
+
+def _passes(model, rows, modes, settings, g, batch_size):
+    """``_impute_batch`` over batches of ``rows`` = (x, filled, observed) with ``settings`` = (k, draws, noise):
+    (mean, draws or None, ess)."""
+    x, filled, observed = rows
+    k, draws, noise = settings
     parts = []
     for i in batch_starts(len(x), batch_size, "imputing" if len(x) > batch_size else None):
-        rows = slice(i, i + batch_size)
-        mode = modes[rows] if modes is not None else None
-        parts.append(_impute_batch(model, x[rows], filled[rows], observed[rows], mode, k, draws, noise, g))
-    mean = torch.cat([p[0] for p in parts])
+        b = slice(i, i + batch_size)
+        mode = modes[b] if modes is not None else None
+        parts.append(_impute_batch(model, x[b], filled[b], observed[b], mode, k, draws, noise, g))
     many = torch.cat([p[1] for p in parts], 1) if draws else None
-    return Imputation(mean=mean, draws=many, mask=observed, ess=torch.cat([p[2] for p in parts]))
+    return torch.cat([p[0] for p in parts]), many, torch.cat([p[2] for p in parts])
 
 
 def posterior_mode(model, x, observed, z, steps: int, lr: float = 0.05) -> torch.Tensor:
