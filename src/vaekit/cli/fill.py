@@ -117,8 +117,11 @@ def impute(
         if r.empty_rows
         else ""
     )
+    from ..inference.imputation import ADAPT
+
+    again = f"; {r.resampled:,} rows with collapsed weights sampled again with {ADAPT}×K" if r.resampled else ""
     out_console.print(
         f"filled {r.missing_cells:,} missing cells in {r.rows:,} rows with {what} (mean ESS {r.mean_ess:.1f} of "
-        f"{iw_samples}){empty} → {out}",
+        f"{iw_samples}{again}){empty} → {out}",
         soft_wrap=True,
     )

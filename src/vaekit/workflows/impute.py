@@ -39,6 +39,7 @@ class FrameImputation:
     missing_cells: int
     empty_rows: int  # rows with no observed value: filled from the unconditional distribution
     mean_ess: float  # mean effective sample size of the importance weights (1..K)
+    resampled: int = 0  # rows whose weights collapsed, imputed again with more samples (inference.imputation.ADAPT)
 
 
 def impute_frame(
@@ -84,6 +85,7 @@ def impute_table(
         missing_cells=int((~observed).sum()),
         empty_rows=int((~observed.any(1)).sum()),
         mean_ess=float(result.ess.mean()) if len(frame) else 0.0,
+        resampled=int((result.k > k).sum()) if result.k is not None else 0,
     )
 
 
