@@ -142,3 +142,25 @@ def test_early_stopping_holds_out_rows_by_default_except_for_the_imputer(cancer)
     assert options(VAE(epochs=3, hidden=(8,)).fit(x[:19]))["val_fraction"] == 0.0  # too few rows to hold any out
     with pytest.raises(ValueError, match="validation_fraction must be in"):
         VAE(epochs=3, validation_fraction=1.5).fit(x)
+
+
+def test_imputer_intervals_are_calibrated_on_values_held_out_of_training():
+    rng = np.random.default_rng(5)
+    latent = rng.normal(size=(800, 2))
+    x = latent @ rng.normal(size=(2, 6)) + 0.3 * rng.normal(size=(800, 6))
+    holes = rng.random(x.shape) < 0.4
+    xm = np.where(holes, np.nan, x)
+    imputer = VAEImputer(epochs=30, hidden=(32,), latent_dim=2, n_importance_samples=200, random_state=0).fit(xm)
+    assert len(imputer.interval_truth_) == int(0.05 * (~holes).sum()) and imputer.interval_draws_.shape[0] == 100
+    lower, upper = imputer.predict_interval(xm, 0.9)
+    assert np.array_equal(lower[~holes], x[~holes]) and np.array_equal(upper[~holes], x[~holes])
+    assert (lower[holes] <= upper[holes]).all()
+    covered = ((x >= lower) & (x <= upper))[holes].mean()
+    assert 0.84 < covered < 0.96, covered
+    assert imputer.interval_scale(0.9) > 0 and np.array_equal(imputer.transform(xm)[~holes], x[~holes])
+    plain = VAEImputer(epochs=2, hidden=(8,), interval_holdout=0).fit(xm)
+    assert plain.interval_draws_ is None and plain.interval_scale(0.9) == 1.0
+    with pytest.raises(ValueError, match="level must be in"):
+        plain.predict_interval(xm, 1.2)
+    with pytest.raises(ValueError, match="interval_holdout must be in"):
+        VAEImputer(interval_holdout=0.7).fit(xm)

@@ -25,6 +25,7 @@ A row's result never depends on the other rows passed with it: rows are processe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ from .errors import VaekitError
 
 BLOCK = 256  # rows per forward pass; the last block is padded, so every row is computed in a pass of this size
 MIN_ROWS_TO_STOP = 20  # fewer rows than this train on all of them, without early stopping
+MIN_HELD_VALUES = 20  # fewer values held out than this: no interval calibration
+INTERVAL_DRAWS = 100  # multiple imputations behind an interval
 
 
 def _seed(random_state: Any) -> int:
@@ -48,6 +51,12 @@ def _seed(random_state: Any) -> int:
     if isinstance(random_state, int | np.integer):
         return int(random_state)
     raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
+
+
+def _spread(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, lower and upper central ``level`` quantile) of multiple imputations (M, ...) over M."""
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return draws.mean(0), lo, hi
 
 
 def _blocks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -240,6 +249,9 @@ class VAEImputer(TransformerMixin, _VAEBase):
     sample_posterior : bool, default False
         Fill with one draw from p(x_missing | x_observed) instead of its mean (for multiple imputation, call
         ``transform`` with different ``random_state``).
+    interval_holdout : float, default 0.05
+        Share of the observed values hidden from training to calibrate ``predict_interval`` (0: intervals straight
+        from the draws, uncalibrated). Needs at least 20 such values.
     **params
         The training and sampling parameters of :class:`VAE`.
 
@@ -255,6 +267,7 @@ class VAEImputer(TransformerMixin, _VAEBase):
         self,
         *,
         sample_posterior: bool = False,
+        interval_holdout: float = 0.05,
         latent_dim: int | None = None,
         hidden: tuple[int, ...] | None = None,
         epochs: int | None = None,
@@ -274,11 +287,67 @@ class VAEImputer(TransformerMixin, _VAEBase):
                          n_importance_samples=n_importance_samples, random_state=random_state,
                          verbose=verbose)  # fmt: skip
         self.sample_posterior = sample_posterior
+        self.interval_holdout = interval_holdout
 
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
-        """Train on the observed values of X (n_samples, n_features), NaN where missing. ``y`` is ignored."""
-        self._fit_model(self._check(X, reset=True))
+        """Train on the observed values of X (n_samples, n_features), NaN where missing, less the share
+        ``interval_holdout`` of them kept back to calibrate the intervals. ``y`` is ignored."""
+        x = self._check(X, reset=True)
+        if not 0.0 <= float(self.interval_holdout) < 0.5:
+            raise ValueError(f"interval_holdout must be in [0, 0.5), got {self.interval_holdout!r}")
+        seen = torch.nonzero(~torch.isnan(x).flatten()).squeeze(1)
+        count = int(float(self.interval_holdout) * len(seen))
+        self.interval_draws_, self.interval_truth_ = None, None
+        if count < MIN_HELD_VALUES:
+            self._fit_model(x)
+            return self
+        held = seen[torch.randperm(len(seen), generator=torch.Generator().manual_seed(_seed(self.random_state)))]
+        held = held[:count]
+        holed = x.flatten().clone()
+        holed[held] = float("nan")
+        self._fit_model(holed.view_as(x))
+        result = self.model_.impute(holed.view_as(x), k=int(self.n_importance_samples), draws=INTERVAL_DRAWS,
+                                    seed=self.seed_)  # fmt: skip
+        self.interval_draws_ = result.draws.flatten(1)[:, held].double().numpy()  # (M, count)
+        self.interval_truth_ = x.flatten()[held].double().numpy()
         return self
+
+    def predict_interval(self, X: Any, level: float = 0.9, n_draws: int = INTERVAL_DRAWS) -> tuple[np.ndarray, ...]:
+        """Central ``level`` intervals for the missing values of X: (lower, upper), each (n_samples, n_features),
+        equal to the value where it is observed.
+
+        The draws' own intervals (``n_draws`` multiple imputations) are widened around the draws' mean by the
+        factor that covers ``level`` of the values held out of training in ``fit`` (the finite-sample conformal
+        quantile; split conformal prediction), so they cover about ``level`` of values missing like those were.
+        Without held-out values (``interval_holdout=0``) the draws' intervals are returned as they are."""
+        check_is_fitted(self)
+        if not 0.0 < float(level) < 1.0 or int(n_draws) < 2:
+            raise ValueError(f"level must be in (0, 1) and n_draws at least 2, got {level!r}, {n_draws!r}")
+        out = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64, copy=True)
+        missing = np.isnan(out)
+        x = torch.from_numpy(out.astype(np.float32))
+        draws = self.model_.impute(x, k=int(self.n_importance_samples), draws=int(n_draws), seed=self.seed_).draws
+        center, lo, hi = _spread(draws.double().numpy(), level)
+        scale = self.interval_scale(level)
+        lower, upper = out.copy(), out.copy()
+        lower[missing] = (center - scale * (center - lo))[missing]
+        upper[missing] = (center + scale * (hi - center))[missing]
+        return lower, upper
+
+    def interval_scale(self, level: float = 0.9) -> float:
+        """How much ``predict_interval`` widens the draws' central ``level`` intervals (1.0 without held-out
+        values): the ceil((n + 1) level)-th smallest factor that reaches a held-out value."""
+        check_is_fitted(self)
+        if self.interval_draws_ is None:
+            return 1.0
+        center, lo, hi = _spread(self.interval_draws_, level)
+        v = self.interval_truth_
+        needed = np.maximum(
+            (center - v) / np.maximum(center - lo, 1e-12), (v - center) / np.maximum(hi - center, 1e-12)
+        )
+        needed = np.sort(np.maximum(needed, 0.0))
+        n = len(needed)
+        return float(needed[min(n, math.ceil((n + 1) * float(level))) - 1])
 
     def transform(self, X: Any) -> np.ndarray:
         """X with every NaN filled. (n_samples, n_features) float64"""
