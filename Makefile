@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/inpaint_mnist.py --run $(DEMO) --out benchmarks/results
 	$(PY) benchmarks/impute_tables.py --out benchmarks/results
 	$(PY) benchmarks/impute_mixed.py --out benchmarks/results
+	$(PY) benchmarks/impute_intervals.py --out benchmarks/results
 	$(PY) benchmarks/molecules_moses.py --out benchmarks/results  # trains runs/moses_seq (30 min) when absent
 	$(PY) benchmarks/control.py --out benchmarks/results  # conditional VAEs, edits, disentanglement, tables (~1 h)
 
