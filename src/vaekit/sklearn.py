@@ -261,6 +261,10 @@ class VAEImputer(TransformerMixin, _VAEBase):
         The fitted model.
     n_features_in_ : int
         Columns seen in ``fit``.
+    interval_draws_ : ndarray of shape (100, n_held) or None
+        Multiple imputations of the values held out of training (None without them).
+    interval_truth_ : ndarray of shape (n_held,) or None
+        Those values.
     """
 
     def __init__(
