@@ -34,9 +34,8 @@ def is_smiles(data: Any) -> bool:
     """True for a non-empty list, tuple, pandas Series or numpy array of strings (SMILES)."""
     if isinstance(data, np.ndarray):
         return data.ndim == 1 and data.dtype.kind in "UO" and len(data) > 0 and isinstance(data[0], str)
-    if hasattr(data, "dtype") and hasattr(data, "tolist") and not _is_frame(data):  # a Series
-        values = data.tolist()
-        return bool(values) and all(isinstance(v, str) for v in values)
+    if hasattr(data, "iloc") and not _is_frame(data):  # a pandas Series: text lives in object columns
+        return data.dtype.kind == "O" and len(data) > 0 and all(isinstance(v, str) for v in data)
     return isinstance(data, list | tuple) and len(data) > 0 and all(isinstance(v, str) for v in data)
 
 

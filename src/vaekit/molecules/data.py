@@ -225,11 +225,15 @@ def read_smiles_file(
     """Molecules from a ``.smi``/``.txt`` file (first field per line) or a ``.csv``/``.tsv`` table (optionally
     gzipped) with a SMILES column, canonicalized; ``subset``: a seeded random sample of that many rows."""
     path = Path(path)
-    raw = read_smiles_rows(path, column)
+    return _canonical_subset(read_smiles_rows(path, column), str(path), subset, seed)
+
+
+def _canonical_subset(raw: list[str], source: str, subset: int | None, seed: int) -> SmilesSet:
+    """``canonicalize`` a seeded random subset of ``subset`` of the rows (all of them when None)."""
     rows = _subset_rows(len(raw), subset, seed)
     if rows is not None:
         raw = [raw[i] for i in rows]
-    return canonicalize(raw, source=str(path) + (f" (subset {subset:,})" if rows is not None else ""))
+    return canonicalize(raw, source=source + (f" (subset {subset:,})" if rows is not None else ""))
 
 
 def load_smiles(
@@ -240,11 +244,7 @@ def load_smiles(
     if not isinstance(source, str | os.PathLike):
         if column is not None:
             raise DataError("a SMILES column only applies to .csv/.tsv tables, not to SMILES in memory")
-        raw = [str(v) for v in source]
-        rows = _subset_rows(len(raw), subset, seed)
-        if rows is not None:
-            raw = [raw[i] for i in rows]
-        return canonicalize(raw, source="SMILES in memory" + (f" (subset {subset:,})" if rows is not None else ""))
+        return _canonical_subset([str(v) for v in source], "SMILES in memory", subset, seed)
     s = str(source)
     if s == "moses" or s.startswith("moses:"):
         if column is not None:
