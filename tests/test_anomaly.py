@@ -84,7 +84,7 @@ def here(tmp_path, monkeypatch) -> Path:
 
 
 # -- 1. scores -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["elbo", "iwae", "recon", "relative"])
+@pytest.mark.parametrize("method", ["elbo", "iwae", "recon", "relative", "excess"])
 def test_other_digits_and_noise_score_higher_than_held_out_normals(model, digits, method):
     normal = model.anomaly_score(digits["normal"][:300], method)
     other = model.anomaly_score(digits["other"], method)
@@ -92,7 +92,7 @@ def test_other_digits_and_noise_score_higher_than_held_out_normals(model, digits
     blank = model.anomaly_score(digits["blank"], method)
     assert normal.shape == (300,) and normal.dtype == torch.float64 and torch.isfinite(normal).all()
     assert auc(normal, other) > 0.9, method
-    if method == "relative":
+    if method in ("relative", "excess"):
         # a blank image (H = 0: relative is recon) ranks above every held-out zero. Uniform noise has a large
         # entropy of its own and is flagged only by a decoder confident about the background, which this briefly
         # trained one is not (the benchmark's models, 30 epochs on ~5,400 images, flag it: ROC-AUC 1.0)
@@ -122,6 +122,9 @@ def test_score_definitions_and_determinism(model, digits):
     binary = (x > 0.5).float()  # no entropy of its own: relative is recon
     torch.testing.assert_close(model.anomaly_score(binary, "relative"), model.anomaly_score(binary, "recon"))
     assert model.anomaly_score(x).equal(model.anomaly_score(x, "relative"))  # the default for a Bernoulli model
+    # excess, uncalibrated: log E - log(1 + H), E = recon - H the cost beyond the input's own entropy
+    excess = torch.log((-recon - entropy).clamp_min(1e-6)) - torch.log1p(entropy)
+    torch.testing.assert_close(model.anomaly_score(x, "excess"), excess)
     # -log p(x) by importance sampling sits below -ELBO: the bound tightens with K
     iwae = model.anomaly_score(x, "iwae")
     assert iwae.mean() < model.anomaly_score(x, "iwae", iw_samples=1).mean() - 0.5
@@ -150,6 +153,10 @@ def test_relative_score_corrects_for_input_complexity(digits):
     assert a["recon"] < 0.75 and a["elbo"] < 0.75, a
     assert a["relative"] > 0.95 and a["relative"] > a["recon"] + 0.2, a
     assert torch.equal(model.anomaly_score(ones, "relative"), model.anomaly_score(ones, "relative"))
+    # excess with its exponent fitted on other clean eights corrects it as well
+    model.calibrate(tensor(test_images[test_labels == 8][300:600]), fpr=0.1)
+    a["excess"] = auc(model.anomaly_score(eights), model.anomaly_score(ones))
+    assert model.calibration.method == "excess" and a["excess"] > a["recon"] + 0.2, a
 
 
 # -- 2. conformal calibration --------------------------------------------------------------------------------
@@ -180,7 +187,7 @@ def test_a_new_exchangeable_clean_point_is_flagged_with_probability_at_most_fpr(
 def test_calibration_keeps_the_false_positive_rate_on_held_out_normals(model, digits):
     normal = digits["normal"]
     cal = model.calibrate(normal[:490], fpr=0.1)
-    assert model.calibration is cal and cal.method == "relative" and cal.n == 490 and cal.data is None
+    assert model.calibration is cal and cal.method == "excess" and cal.n == 490 and cal.data is None
     p = model.p_values(normal[490:])
     flags = model.is_anomaly(normal[490:])
     assert ((p > 0) & (p <= 1)).all() and p.dtype == torch.float64
@@ -188,7 +195,7 @@ def test_calibration_keeps_the_false_positive_rate_on_held_out_normals(model, di
     assert 0.03 <= flags.double().mean().item() <= 0.2  # about 10 % of clean data flagged
     assert model.is_anomaly(digits["other"]).double().mean().item() > 0.5
     assert model.is_anomaly(digits["blank"]).all()
-    assert model.anomaly_score(normal[:3]).equal(model.anomaly_score(normal[:3], "relative"))  # the calibrated
+    assert model.anomaly_score(normal[:3]).equal(model.anomaly_score(normal[:3], "excess"))  # the calibrated
     model.calibrate(normal[:490], fpr=0.1, method="elbo")
     assert model.is_anomaly(digits["noise"]).all()
 
@@ -212,6 +219,37 @@ def test_calibration_survives_save_and_load(model, digits, run, tmp_path):
         vaekit.load(tmp_path / "copy")
 
 
+def test_excess_calibration_fits_its_exponent_on_the_clean_data(model, digits, tmp_path):
+    """a is the least-squares slope of log E on log(1 + H) over the clean rows; the clean scores, the stored
+    calibration and every later score use that a. Stored calibrations are checked for it."""
+    from vaekit.inference.anomaly import excess_parts
+
+    clean = digits["normal"][:400]
+    cal = model.calibrate(clean, fpr=0.05)
+    log_e, log_h = excess_parts(model, clean)
+    slope = np.polyfit(log_h.numpy(), log_e.numpy(), 1)[0]
+    assert cal.method == "excess" and cal.exponent == pytest.approx(slope, abs=1e-9)
+    np.testing.assert_allclose(cal.scores, np.sort((log_e - slope * log_h).numpy()), rtol=1e-9)
+    x = digits["other"][:50]
+    le, lh = excess_parts(model, x)
+    torch.testing.assert_close(model.anomaly_score(x), le - cal.exponent * lh)
+    model.save(tmp_path / "copy")
+    loaded = vaekit.load(tmp_path / "copy")
+    assert loaded.calibration == cal and torch.equal(loaded.p_values(x), model.p_values(x))
+    stored = json.loads((tmp_path / "copy" / "anomaly.json").read_text())
+    assert stored["exponent"] == cal.exponent
+    for damage in ({"exponent": None}, {"exponent": "1"}, {"method": "relative"}):
+        (tmp_path / "copy" / "anomaly.json").write_text(json.dumps({**stored, **damage}))
+        with pytest.raises(BundleError, match="exponent must be a finite number for excess scores"):
+            vaekit.load(tmp_path / "copy")
+    # a calibration written before the excess score (no exponent key) still loads
+    old = model.calibrate(clean, fpr=0.05, method="relative").to_dict()
+    old.pop("exponent")
+    (tmp_path / "copy" / "anomaly.json").write_text(json.dumps(old))
+    assert vaekit.load(tmp_path / "copy").calibration == model.calibration
+    model.calibration = None
+
+
 def test_bad_input_is_refused_and_changes_nothing(model, digits):
     x = digits["normal"][:50]
     for call in (model.p_values, model.is_anomaly):
@@ -231,19 +269,19 @@ def test_bad_input_is_refused_and_changes_nothing(model, digits):
         model.anomaly_score(x, "iwae", iw_samples=0)
 
 
-def test_a_plain_autoencoder_has_only_the_recon_and_relative_scores(digits, tmp_path):
+def test_a_plain_autoencoder_has_only_the_deterministic_scores(digits, tmp_path):
     ae = vaekit.train(digits["train_file"], tmp_path / "AE", autoencoder=True, epochs=1, hidden=(64,), latent_dim=4)
     assert ae.anomaly_score(digits["normal"][:5]).equal(ae.anomaly_score(digits["normal"][:5], "relative"))
     assert torch.isfinite(ae.anomaly_score(digits["normal"][:5], "recon")).all()
     for method in ("elbo", "iwae"):
-        with pytest.raises(VaekitError, match="plain autoencoder.*only the recon and relative scores"):
+        with pytest.raises(VaekitError, match="plain autoencoder.*only the recon, relative and excess scores"):
             ae.anomaly_score(digits["normal"][:5], method)
     before = snapshot(tmp_path)
     refused("anomaly", "score", tmp_path / "AE", "--score", "iwae", "--out", tmp_path / "s.csv", match="recon")
     refused("anomaly", "calibrate", tmp_path / "AE", "--score", "elbo", match="plain autoencoder")
     assert snapshot(tmp_path) == before
-    ok("anomaly", "calibrate", tmp_path / "AE", "--fpr", 0.05)  # its held-out part; relative by default
-    assert json.loads((tmp_path / "AE" / "anomaly.json").read_text())["method"] == "relative"
+    ok("anomaly", "calibrate", tmp_path / "AE", "--fpr", 0.05)  # its held-out part; excess by default
+    assert json.loads((tmp_path / "AE" / "anomaly.json").read_text())["method"] == "excess"
 
 
 # -- 3. the CLI ----------------------------------------------------------------------------------------------
@@ -259,25 +297,25 @@ def test_cli_score_then_calibrate_then_score(run, digits, here):
 
     result = ok("anomaly", "calibrate", "RUN", "--fpr", 0.05)  # default: the held-out 10 % of the training zeros
     cal = json.loads((here / "RUN" / "anomaly.json").read_text())
-    assert cal["n"] == 200 and cal["split"] == "val" and cal["method"] == "relative"  # 10 % of the 2,000 trained on
+    assert cal["n"] == 200 and cal["split"] == "val" and cal["method"] == "excess"  # 10 % of the 2,000 trained on
     assert cal["fpr"] == 0.05 and cal["data"] == str(digits["train_file"].resolve())
     assert f"{cal['threshold']:.2f}" in result.stdout and "anomaly.json" in result.stdout
 
     result = ok("anomaly", "score", "RUN", "--data", digits["mixed_file"], "--out", "s2.csv")
     s2 = pd.read_csv(here / "s2.csv")
-    assert list(s2.columns) == ["label", "score_relative", "p_value", "anomaly"] and len(s2) == 2000
+    assert list(s2.columns) == ["label", "score_excess", "p_value", "anomaly"] and len(s2) == 2000
     zeros = s2["label"] == NORMAL
     assert s2["p_value"].between(0, 1, inclusive="right").all() and set(s2["anomaly"]) <= {0, 1}
     assert (s2["anomaly"] == (s2["p_value"] <= 0.05 + 1e-12)).all()
     assert s2.loc[zeros, "anomaly"].mean() < 0.12 and s2.loc[~zeros, "anomaly"].mean() > 0.5
     assert f"{int(s2['anomaly'].sum()):,} flagged" in result.stdout
     api = vaekit.load(here / "RUN").anomaly_score(np.load(digits["mixed_file"])["x"])  # the calibrated one
-    np.testing.assert_allclose(s2["score_relative"].to_numpy(), api.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(s2["score_excess"].to_numpy(), api.numpy(), rtol=1e-12)
 
     ok("anomaly", "score", "RUN", "--data", digits["mixed_file"], "--score", "recon,elbo", "--out", "s3.csv")
     s3 = pd.read_csv(here / "s3.csv")
-    assert list(s3.columns) == ["label", "score_recon", "score_elbo", "score_relative", "p_value", "anomaly"]
-    assert s3["score_relative"].equals(s2["score_relative"]) and s3["anomaly"].equals(s2["anomaly"])
+    assert list(s3.columns) == ["label", "score_recon", "score_elbo", "score_excess", "p_value", "anomaly"]
+    assert s3["score_excess"].equals(s2["score_excess"]) and s3["anomaly"].equals(s2["anomaly"])
 
     # calibrating again replaces the calibration (here on other clean data, another score)
     np.save(here / "clean.npy", (digits["normal"][:200, 0].numpy() * 255).round().astype(np.uint8))

@@ -189,18 +189,20 @@ class VAE(VAEModule):
     def anomaly_score(
         self, x: Any, method: str | None = None, iw_samples: int | None = None, seed: int | None = None
     ) -> torch.Tensor:
-        """Anomaly score per input, higher = more anomalous: "relative" -log p(x|z) at the posterior mean divided
-        by 1 + the entropy of the input's gray levels (Bernoulli likelihood), "elbo" -ELBO (fixed-seed noise),
-        "iwae" -log p(x) (K=100 importance samples), "recon" -log p(x|z) at the posterior mean. Default: the
-        calibrated score, else relative for a Bernoulli likelihood, else elbo (recon for a plain autoencoder).
-        (N,) float64"""
+        """Anomaly score per input, higher = more anomalous: "excess" log E(x) - a log(1 + H(x)), E the
+        reconstruction cost beyond the input's own entropy H(x), a fitted by ``calibrate`` (Bernoulli likelihood);
+        "relative" -log p(x|z) at the posterior mean divided by 1 + H(x) (Bernoulli likelihood), "elbo" -ELBO
+        (fixed-seed noise), "iwae" -log p(x) (K=100 importance samples), "recon" -log p(x|z) at the posterior mean.
+        Default: the calibrated score, else relative for a Bernoulli likelihood, else elbo (recon for a plain
+        autoencoder). (N,) float64"""
         return _anomaly.anomaly_scores(self, x, method, iw_samples=iw_samples, seed=seed)
 
     def calibrate(
         self, x_clean: Any, fpr: float = 0.01, method: str | None = None, iw_samples: int | None = None, seed: int = 0
     ) -> Any:
         """Calibrate anomaly scores on clean data the model was not trained on (>= ceil(1/fpr) - 1 rows): sets
-        and returns ``self.calibration``; ``save`` stores it with the model."""
+        and returns ``self.calibration``; ``save`` stores it with the model. Default score: excess for a
+        Bernoulli likelihood (its exponent fitted on this data), else as ``anomaly_score``."""
         return _anomaly.calibrate(self, x_clean, fpr, method, iw_samples=iw_samples, seed=seed)
 
     def p_values(self, x: Any) -> torch.Tensor:

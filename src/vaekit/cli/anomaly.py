@@ -29,10 +29,11 @@ ScoreOpt = Annotated[
     str | None,
     typer.Option(
         "--score",
-        help="relative (-log p(x|z) at the posterior mean / (1 + H(x)), H the entropy of the input's gray levels; "
-        "images), elbo (-ELBO), iwae (-log p(x), K samples) or recon (-log p(x|z) at the posterior mean), or a "
-        "comma-separated list; higher = more anomalous. [default: the calibrated score, else relative for images "
-        "(Bernoulli likelihood), elbo for tables; recon for a plain autoencoder of tables]",
+        help="excess (log of the reconstruction cost beyond the input's own gray-level entropy H(x), less "
+        "a log(1 + H(x)) with a fitted by calibrate; images), relative (-log p(x|z) at the posterior mean / "
+        "(1 + H(x)); images), elbo (-ELBO), iwae (-log p(x), K samples) or recon (-log p(x|z) at the posterior "
+        "mean), or a comma-separated list; higher = more anomalous. [default: the calibrated score, else relative "
+        "for images (Bernoulli likelihood), elbo for tables; recon for a plain autoencoder of tables]",
     ),
 ]
 IwOpt = Annotated[int | None, typer.Option(help=f"Importance samples K for --score iwae. [default: {IW_SAMPLES}]")]
@@ -92,8 +93,8 @@ def anomaly_calibrate(
     score: Annotated[
         str | None,
         typer.Option(
-            help="relative, elbo, iwae or recon (see `vaekit anomaly score --help`). [default: relative for images, "
-            "elbo for tables; recon for a plain autoencoder of tables]"
+            help="excess, relative, elbo, iwae or recon (see `vaekit anomaly score --help`). [default: excess for "
+            "images, its exponent fitted on this clean data; elbo for tables; recon for a plain autoencoder of tables]"
         ),
     ] = None,
     iw_samples: IwOpt = None,

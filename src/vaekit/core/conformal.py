@@ -24,7 +24,7 @@ from ..errors import BundleError, VaekitError
 
 FILE = "anomaly.json"  # in the run folder, beside config.json
 FORMAT_VERSION = 1
-METHODS = ("elbo", "iwae", "recon", "relative")
+METHODS = ("elbo", "iwae", "recon", "relative", "excess")
 _EPS = 1e-9  # fpr * (n + 1) computed in floating point: 0.01 * 100 must count as 1
 
 
@@ -79,6 +79,7 @@ class Calibration:
     scores: tuple[float, ...]  # the clean calibration scores, sorted ascending
     data: str | None = None  # the data it was calibrated on (a data spec, or None for in-memory data)
     split: str | None = None  # which part of that data
+    exponent: float | None = None  # excess scores only: the complexity exponent fitted on the clean data
 
     @property
     def n(self) -> int:
@@ -131,6 +132,7 @@ class Calibration:
             scores=tuple(float(s) for s in d["scores"]),
             data=d.get("data"),
             split=d.get("split"),
+            exponent=None if d.get("exponent") is None else float(d["exponent"]),
         )
 
 
@@ -160,5 +162,9 @@ def _problem(d: dict[str, Any]) -> str | None:
         (lambda: _is_real(d.get("threshold")), "threshold must be a finite number"),
         (lambda: d["threshold"] == scores[n - _margin(n, fpr) - 1], "threshold does not fit the scores and fpr"),
         (lambda: all(isinstance(d.get(k), str | None) for k in ("data", "split")), "data and split must be text"),
+        (
+            lambda: _is_real(d.get("exponent")) if d["method"] == "excess" else d.get("exponent") is None,
+            "exponent must be a finite number for excess scores and absent for the others",
+        ),
     ]
     return next((message for ok, message in checks if not ok()), None)
