@@ -21,19 +21,20 @@ Default: the calibrated score; else ``relative`` for a Bernoulli likelihood (ima
 likelihoods (tables), ``recon`` for a plain autoencoder with a Gaussian likelihood. ``calibrate`` uses ``excess``
 for a Bernoulli likelihood unless told otherwise, so a calibrated image model scores with an exponent learned
 from its own clean data rather than one fixed for digits (on MNIST's digits a came out between 0.29 and 1.09,
-on scikit-learn's 8×8 digits -0.68 on average, where more gray means less excess cost). Why ``relative``: likelihood
-scores are dominated by how much there is to reconstruct. An image with few stroke edges (a 1) gets a small
--log p(x|z) from any digit's model, so the ones rank as "normal" under a model of eights, and the grayscale
-cross-entropy also carries H(x) itself, the part no model can remove. Dividing by 1 + H(x) measures the
-reconstruction cost per nat of the input's own entropy (a complexity correction in the spirit of Serrà et al.,
-2020, as a ratio; their difference, -log p(x) - L(x) with L a PNG or zlib code length, made things worse here).
-One-class MNIST, seed preset, mean ROC-AUC over the ten digits: relative 0.986, recon 0.922, elbo 0.917
-(benchmarks/anomaly_mnist.py; every digit >= 0.972 with relative). For binary inputs H(x) = 0 and relative
-equals recon; a blank image scores its whole recon, so it is flagged where recon calls it normal. The flip side:
-an input with much entropy of its own is excused as much. Uniform noise is flagged only by a decoder that is
-confident about the background: models like the benchmark's (30 epochs on ~6,000 images) rank it above their
-digit's test images (ROC-AUC >= 0.999), a small model trained for a few epochs ranks it as normal, so score such
-models with recon or elbo too.
+on scikit-learn's 8×8 digits -0.68 on average, where more gray means less excess cost).
+
+Why ``relative``: likelihood scores are dominated by how much there is to reconstruct. An image with few stroke
+edges (a 1) gets a small -log p(x|z) from any digit's model, so the ones rank as "normal" under a model of eights,
+and the grayscale cross-entropy also carries H(x) itself, the part no model can remove. Dividing by 1 + H(x)
+measures the reconstruction cost per nat of the input's own entropy (a complexity correction in the spirit of Serrà
+et al., 2020, as a ratio; their difference, -log p(x) - L(x) with L a PNG or zlib code length, made things worse
+here). One-class MNIST, seed preset, mean ROC-AUC over the ten digits: relative 0.986, excess (calibrated) 0.985,
+recon 0.926, elbo 0.921 (benchmarks/anomaly_mnist.py; every digit >= 0.974 with relative, >= 0.968 with excess).
+For binary inputs H(x) = 0 and relative equals recon; a blank image scores its whole recon, so it is flagged where
+recon calls it normal. The flip side: an input with much entropy of its own is excused as much. Uniform noise is
+flagged only by a decoder that is confident about the background: models like the benchmark's (30 epochs on ~6,000
+images) rank it above their digit's test images (ROC-AUC >= 0.999), a small model trained for a few epochs ranks it
+as normal, so score such models with recon or elbo too.
 
 ``calibrate`` scores clean data and keeps the sorted scores (:class:`vaekit.core.conformal.Calibration`);
 p-values are the rank of a new score among them, and a point is flagged when p <= fpr. The commands on a run
@@ -199,7 +200,7 @@ def calibrate(
 ) -> Calibration:
     """Score clean rows (ones the model was not trained on) and set ``model.calibration``; returns it.
 
-    Needs at least ceil(1 / fpr) - 1 rows. Defaults: see default_method, K=100, seed 0."""
+    Needs at least ceil(1 / fpr) - 1 rows. Defaults: see calibration_method, K=100, seed 0."""
     fpr = check_fpr(fpr)
     method, k, seed = settings(model, method or calibration_method(model), iw_samples, seed)
     x_clean = as_batch(x_clean, model.schema, model.shift.device)
