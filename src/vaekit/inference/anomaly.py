@@ -29,7 +29,7 @@ and the grayscale cross-entropy also carries H(x) itself, the part no model can 
 measures the reconstruction cost per nat of the input's own entropy (a complexity correction in the spirit of Serrà
 et al., 2020, as a ratio; their difference, -log p(x) - L(x) with L a PNG or zlib code length, made things worse
 here). One-class MNIST, seed preset, mean ROC-AUC over the ten digits: relative 0.986, excess (calibrated) 0.985,
-recon 0.926, elbo 0.921 (benchmarks/anomaly_mnist.py; every digit >= 0.974 with relative, >= 0.968 with excess).
+recon 0.925, elbo 0.921 (benchmarks/anomaly_mnist.py; every digit >= 0.974 with relative, >= 0.968 with excess).
 For binary inputs H(x) = 0 and relative equals recon; a blank image scores its whole recon, so it is flagged where
 recon calls it normal. The flip side: an input with much entropy of its own is excused as much. Uniform noise is
 flagged only by a decoder that is confident about the background: models like the benchmark's (30 epochs on ~6,000
