@@ -300,6 +300,7 @@ def test_cli_score_then_calibrate_then_score(run, digits, here):
     assert cal["n"] == 200 and cal["split"] == "val" and cal["method"] == "excess"  # 10 % of the 2,000 trained on
     assert cal["fpr"] == 0.05 and cal["data"] == str(digits["train_file"].resolve())
     assert f"{cal['threshold']:.2f}" in result.stdout and "anomaly.json" in result.stdout
+    assert f"excess score (exponent a = {cal['exponent']:.2f}, fitted)" in result.stdout
 
     result = ok("anomaly", "score", "RUN", "--data", digits["mixed_file"], "--out", "s2.csv")
     s2 = pd.read_csv(here / "s2.csv")

@@ -106,6 +106,7 @@ def anomaly_calibrate(
 
     cal = calibrate_run(run, data, split, fpr, score, iw_samples, seed)
     k = f" (K={cal.iw_samples})" if cal.iw_samples else ""
+    k = f" (exponent a = {cal.exponent:.2f}, fitted)" if cal.exponent is not None else k
     out_console.print(
         f"calibrated the {cal.method} score{k} on {cal.n:,} clean rows ({cal.split} of {cal.data}): "
         f"a score above {cal.threshold:.2f} is flagged (fpr {cal.fpr:g}) → {run / 'anomaly.json'}",
