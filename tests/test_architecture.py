@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vaekit.training",),
     ("vaekit.workflows",),
     ("vaekit.sklearn",),  # scikit-learn / PyOD-style estimators over training and the VAE
+    ("vaekit.server",),  # the FastAPI app over the VAE and the workflows
     ("vaekit.cli", "vaekit"),  # the package root re-exports the public names
     ("vaekit.__main__",),
 ]

@@ -27,6 +27,9 @@ from . import fill  # noqa: F401
 from . import export  # noqa: F401
 
 # isort: split
+from . import serve  # noqa: F401
+
+# isort: split
 from .anomaly import anomaly_app
 from .common import app, out_console, report_failure, set_root_options
 from .molecules import molecules_app

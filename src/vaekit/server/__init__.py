@@ -1,0 +1,247 @@
+"""``vaekit serve``: a FastAPI app over trained runs — JSON in and out, images as base64 PNG.
+
+Every run named at start-up is loaded once and shared by all requests; the endpoints are plain functions, which
+FastAPI runs in its thread pool, so inference never blocks the event loop. Errors are 4xx with one JSON message
+(``{"detail": "..."}``): 404 for an unknown model, 422 for input the model cannot read or limits passed, 413 for a
+body over ``max_body_bytes``, 401 for a missing or wrong API key when one is set. The OpenAPI schema is at
+``/openapi.json`` and its page at ``/docs``.
+
+Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
+
+* ``GET /health`` and ``GET /models`` (name, kind, input shape, latent size, likelihood, calibrated)
+* ``POST /models/NAME/sample`` ``{"n", "seed", "mean"}``: new images (PNG) or table rows (records)
+* ``POST /models/NAME/encode`` ``{"inputs"}``: posterior means and log-variances
+* ``POST /models/NAME/decode`` ``{"z"}``: images or rows for latent codes
+* ``POST /models/NAME/reconstruct`` ``{"inputs"}``: the model's reconstructions
+* ``POST /models/NAME/anomaly`` ``{"inputs"}``: scores, and p-values and flags once the run is calibrated
+
+``inputs`` is a list of images (nested lists (H, W) or (C, H, W), values in [0, 1]) or of table rows (objects
+keyed by column name, or lists in column order; null for a missing value).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from .._version import __version__
+from ..errors import VaekitError
+from ..inference.anomaly import default_method
+from ..vae import VAE, load_model
+
+MAX_SAMPLES = 256  # per request
+MAX_ROWS = 1024  # inputs per request
+MAX_BODY_BYTES = 8 * 1024 * 1024
+KEY_HEADER = "X-API-Key"
+
+
+@dataclass
+class Limits:
+    """What one request may ask for."""
+
+    samples: int = MAX_SAMPLES
+    rows: int = MAX_ROWS
+    body_bytes: int = MAX_BODY_BYTES
+
+
+@dataclass
+class Served:
+    """The loaded models by name, and the limits of one request."""
+
+    models: dict[str, VAE] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+
+
+class SampleRequest(BaseModel):
+    n: int = Field(8, ge=1, description="how many samples (at most the server's limit)")
+    seed: int | None = Field(None, description="same seed, same samples")
+    mean: bool | None = Field(None, description="decoded means (default for images) or draws (default for tables)")
+
+
+class InputsRequest(BaseModel):
+    inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1]) or table rows")
+
+
+class DecodeRequest(BaseModel):
+    z: list[list[float]] = Field(..., min_length=1, description="latent codes, one list of latent_dim numbers each")
+
+
+def model_names(runs: list[str]) -> dict[str, Path]:
+    """NAME=PATH or PATH (named after its folder) -> {name: path}; a name given twice is an error."""
+    out: dict[str, Path] = {}
+    for spec in runs:
+        name, sep, path = spec.partition("=")
+        path = Path(path if sep else spec)
+        name = name if sep else path.resolve().name
+        if name in out:
+            raise VaekitError(f"two runs are named '{name}': name them with NAME=PATH")
+        out[name] = path
+    return out
+
+
+def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+    """The app serving ``runs`` ({name: run folder}, each loaded now); with ``api_key`` every request but
+    ``/health`` must carry it in the X-API-Key header."""
+    limits = limits or Limits()
+    served = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
+    for name, m in served.models.items():
+        if m.schema.kind not in ("image", "table"):
+            raise VaekitError(f"run '{name}' is a {m.schema.kind} model: the server serves image and table models")
+    app = FastAPI(title="vaekit", version=__version__, description=__doc__.split("\n\n")[0])
+    app.state.served = served
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > limits.body_bytes):
+            return JSONResponse({"detail": f"request body over {limits.body_bytes:,} bytes"}, status_code=413)
+        if api_key and request.url.path != "/health":
+            given = request.headers.get(KEY_HEADER, "")
+            if not hmac.compare_digest(given.encode(), api_key.encode()):
+                return JSONResponse({"detail": f"missing or wrong API key (header {KEY_HEADER})"}, status_code=401)
+        return await call_next(request)
+
+    @app.exception_handler(VaekitError)
+    async def refused(request: Request, exc: VaekitError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        return JSONResponse({"detail": f"{where}: {first['msg']}{more}"}, status_code=422)
+
+    app.include_router(router)
+    return app
+
+
+router = APIRouter()
+
+
+def _served(request: Request) -> Served:
+    return request.app.state.served
+
+
+def _model(request: Request, name: str) -> VAE:
+    models = _served(request).models
+    if name not in models:
+        raise HTTPException(404, f"no model '{name}': the server has {', '.join(models)}")
+    return models[name]
+
+
+def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
+    """The request's inputs as the model reads them: a DataFrame for tables, a float array for images."""
+    rows = _served(request).limits.rows
+    if len(inputs) > rows:
+        raise HTTPException(422, f"{len(inputs)} inputs: at most {rows} per request")
+    if m.schema.kind == "table":
+        if all(isinstance(r, dict) for r in inputs):
+            return pd.DataFrame(inputs)
+        columns = list(m.schema.columns or [])
+        return pd.DataFrame([r if isinstance(r, list) else [r] for r in inputs], columns=columns or None)
+    try:
+        return np.asarray(inputs, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise HTTPException(422, "inputs must be images of one shape: nested lists of numbers") from None
+
+
+def _rendered(m: VAE, x: torch.Tensor) -> dict[str, Any]:
+    if m.schema.kind == "table":
+        from ..data.tables import frame_with_condition
+
+        frame = frame_with_condition(x.double().cpu().numpy(), m.schema, None)
+        return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
+    return {"images": [_png(image) for image in x.detach().cpu()]}
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__, "models": len(_served(request).models)}
+
+
+@router.get("/models")
+def models(request: Request) -> list[dict[str, Any]]:
+    return [_describe(name, m) for name, m in _served(request).models.items()]
+
+
+@router.post("/models/{name}/sample")
+def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    limit = _served(request).limits.samples
+    if body.n > limit:
+        raise HTTPException(422, f"n = {body.n}: at most {limit} samples per request")
+    with torch.no_grad():
+        return _rendered(m, m.sample(body.n, seed=body.seed, mean=body.mean))
+
+
+@router.post("/models/{name}/encode")
+def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    with torch.no_grad():
+        q = m.encode(_batch(request, m, body.inputs))
+    logvar = getattr(q, "logvar", None)  # a plain autoencoder's code is a point
+    return {"mean": q.mean.tolist(), "logvar": None if logvar is None else logvar.tolist()}
+
+
+@router.post("/models/{name}/decode")
+def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    rows = _served(request).limits.rows
+    if len(body.z) > rows:
+        raise HTTPException(422, f"{len(body.z)} codes: at most {rows} per request")
+    with torch.no_grad():
+        return _rendered(m, m.decode(np.asarray(body.z, dtype=np.float32)).mean)
+
+
+@router.post("/models/{name}/reconstruct")
+def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    return _rendered(m, m.reconstruct(_batch(request, m, body.inputs)))
+
+
+@router.post("/models/{name}/anomaly")
+def anomaly(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    x = _batch(request, m, body.inputs)
+    out: dict[str, Any] = {"method": default_method(m, m.calibration), "scores": m.anomaly_score(x).tolist()}
+    if m.calibration is not None:
+        out["p_values"] = m.p_values(x).tolist()
+        out["anomaly"] = m.is_anomaly(x).tolist()
+        out["fpr"] = m.calibration.fpr
+    return out
+
+
+def _describe(name: str, m: VAE) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": m.schema.kind,
+        "input_shape": list(m.schema.shape),
+        "columns": list(m.schema.columns) if m.schema.columns else None,
+        "latent_dim": m.config.latent_dim,
+        "likelihood": m.config.likelihood.kind,
+        "calibrated": m.calibration is not None,
+    }
+
+
+def _png(image: torch.Tensor) -> str:
+    """An image (C, H, W) in [0, 1] as base64 PNG."""
+    from PIL import Image
+
+    array = (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

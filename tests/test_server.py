@@ -1,0 +1,137 @@
+"""``vaekit serve``: the FastAPI app answers like the Python API, refuses bad requests with a 4xx and one JSON
+message (never a 500), keeps its limits and its API key, and the CLI will not expose models without a key."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from test_cli import refused
+
+import vaekit
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx2")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from vaekit.cli.serve import is_loopback  # noqa: E402
+from vaekit.server import Limits, create_app, model_names  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    rng = np.random.default_rng(0)
+    images = (rng.random((300, 8, 8)) < np.linspace(0.1, 0.9, 64).reshape(8, 8)).astype(np.float32)
+    vaekit.train(images, root / "digits", epochs=2, hidden=(32,), latent_dim=3, seed=0, progress=False)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(5, 2, 200), "c": rng.choice(["x", "y"], 200)})
+    vaekit.train(frame, root / "tab", epochs=2, hidden=(16,), latent_dim=2, seed=0, progress=False)
+    return root, images, frame
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    root, _, _ = runs
+    return TestClient(create_app({"digits": root / "digits", "tab": root / "tab"}, limits=Limits(samples=50)))
+
+
+def png(text: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def test_health_models_and_openapi(client):
+    assert client.get("/health").json()["status"] == "ok"
+    models = {m["name"]: m for m in client.get("/models").json()}
+    assert models["digits"]["kind"] == "image" and models["digits"]["latent_dim"] == 3
+    assert models["tab"]["columns"] == ["a", "b", "c"] and models["tab"]["calibrated"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/models/{name}/sample", "/models/{name}/encode", "/models/{name}/anomaly"} <= set(paths)
+
+
+def test_endpoints_answer_as_the_python_api(client, runs):
+    root, images, frame = runs
+    model = vaekit.load(root / "digits")
+    a = client.post("/models/digits/sample", json={"n": 3, "seed": 1}).json()["images"]
+    assert a == client.post("/models/digits/sample", json={"n": 3, "seed": 1}).json()["images"]  # same seed
+    expected = (model.sample(3, seed=1)[:, 0].numpy() * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(np.stack([png(t) for t in a]), expected)
+    codes = client.post("/models/digits/encode", json={"inputs": images[:4].tolist()}).json()
+    np.testing.assert_allclose(codes["mean"], model.encode(images[:4]).mean.detach().numpy(), atol=1e-6)
+    decoded = client.post("/models/digits/decode", json={"z": codes["mean"]}).json()["images"]
+    recon = client.post("/models/digits/reconstruct", json={"inputs": images[:4].tolist()}).json()["images"]
+    assert decoded == recon and png(recon[0]).shape == (8, 8)
+    scores = client.post("/models/digits/anomaly", json={"inputs": images[:5].tolist()}).json()
+    assert scores["method"] == "relative" and "p_values" not in scores
+    np.testing.assert_allclose(scores["scores"], model.anomaly_score(images[:5]).numpy(), rtol=1e-9)
+    rows = client.post("/models/tab/sample", json={"n": 4, "seed": 0}).json()["rows"]
+    assert len(rows) == 4 and set(rows[0]) == {"a", "b", "c"} and {r["c"] for r in rows} <= {"x", "y"}
+    records = frame.head(3).to_dict(orient="records")
+    records[0]["a"] = None  # a missing cell
+    tab = vaekit.load(root / "tab")
+    got = client.post("/models/tab/encode", json={"inputs": records}).json()["mean"]
+    np.testing.assert_allclose(got, tab.encode(pd.DataFrame(records)).mean.detach().numpy(), atol=1e-6)
+
+
+def test_a_calibrated_run_returns_p_values_and_flags(runs, tmp_path):
+    root, images, _ = runs
+    shutil.copytree(root / "digits", tmp_path / "digits")
+    model = vaekit.load(tmp_path / "digits")
+    model.calibrate(images[200:], fpr=0.1)
+    model.save(tmp_path / "digits")
+    client = TestClient(create_app({"d": tmp_path / "digits"}))
+    out = client.post("/models/d/anomaly", json={"inputs": images[:6].tolist()}).json()
+    assert out["method"] == "excess" and out["fpr"] == 0.1
+    np.testing.assert_allclose(out["p_values"], model.p_values(images[:6]).numpy())
+    assert out["anomaly"] == model.is_anomaly(images[:6]).tolist()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "match"),
+    [
+        ("/models/nope/sample", {"n": 2}, 404, "no model 'nope'"),
+        ("/models/digits/sample", {"n": 51}, 422, "at most 50 samples"),
+        ("/models/digits/sample", {"n": 0}, 422, "n: Input should be greater than or equal to 1"),
+        ("/models/digits/sample", {"n": "many"}, 422, "n: Input should be a valid integer"),
+        ("/models/digits/encode", {"inputs": [[1, 2], [3]]}, 422, "images of one shape"),
+        ("/models/digits/encode", {"inputs": [[[0.0] * 5] * 5]}, 422, "shape"),
+        ("/models/digits/decode", {"z": [[0.0, 1.0]]}, 422, "latents have 2 dimensions"),
+        ("/models/tab/encode", {"inputs": [{"a": 1.0, "b": 2.0, "c": "w"}]}, 422, "'w'"),
+        ("/models/digits/encode", {"inputs": []}, 422, "inputs: List should have at least 1 item"),
+        ("/models/digits/encode", None, 422, "the request body: Field required"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_one_message(client, path, body, status, match):
+    r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and match in detail, detail
+
+
+def test_body_limit_and_api_key(runs):
+    root, images, _ = runs
+    small = TestClient(create_app({"d": root / "digits"}, limits=Limits(body_bytes=1000)))
+    r = small.post("/models/d/encode", json={"inputs": images[:20].tolist()})
+    assert r.status_code == 413 and "over 1,000 bytes" in r.json()["detail"]
+    keyed = TestClient(create_app({"d": root / "digits"}, api_key="s3cret"))
+    assert keyed.get("/health").status_code == 200
+    assert keyed.get("/models").status_code == 401
+    assert keyed.get("/models", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert keyed.get("/models", headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
+def test_cli_refuses_to_expose_models_without_a_key(runs, monkeypatch):
+    root, _, _ = runs
+    monkeypatch.delenv("VAEKIT_API_KEY", raising=False)
+    refused("serve", root / "digits", "--host", "0.0.0.0", match="--api-key .*--no-auth")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+    assert model_names([str(root / "digits"), f"t={root / 'tab'}"]) == {"digits": root / "digits", "t": root / "tab"}
+    with pytest.raises(vaekit.VaekitError, match="two runs are named 'digits'"):
+        model_names([str(root / "digits"), f"digits={root / 'tab'}"])
+    assert torch.get_num_threads() >= 1
