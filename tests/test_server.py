@@ -78,6 +78,24 @@ def test_endpoints_answer_as_the_python_api(client, runs):
     np.testing.assert_allclose(got, tab.encode(pd.DataFrame(records)).mean.detach().numpy(), atol=1e-6)
 
 
+def test_impute_and_inpaint_answer_as_the_python_api(client, runs):
+    root, images, frame = runs
+    records = frame.head(4).to_dict(orient="records")
+    records[1]["b"] = None
+    records[2]["c"] = None
+    rows = client.post("/models/tab/impute", json={"inputs": records, "seed": 0}).json()["rows"]
+    expected = vaekit.impute_frame(vaekit.load(root / "tab"), pd.DataFrame(records), seed=0)
+    assert rows[1]["b"] == pytest.approx(expected.loc[1, "b"]) and rows[2]["c"] == expected.loc[2, "c"]
+    assert rows[0]["a"] == pytest.approx(records[0]["a"])  # observed cells as given
+    holes = np.zeros((8, 8), dtype=int)
+    holes[:4] = 1  # the top half
+    out = client.post("/models/digits/inpaint", json={"inputs": images[:2].tolist(), "holes": holes.tolist()})
+    filled = np.stack([png(t) for t in out.json()["images"]]) / 255
+    np.testing.assert_allclose(filled[:, 4:], images[:2, 4:], atol=1 / 255)  # observed pixels kept
+    wrong = client.post("/models/digits/impute", json={"inputs": images[:1].tolist()})
+    assert wrong.status_code == 422 and "impute fills missing cells of tables" in wrong.json()["detail"]
+
+
 def test_a_calibrated_run_returns_p_values_and_flags(runs, tmp_path):
     root, images, _ = runs
     shutil.copytree(root / "digits", tmp_path / "digits")

@@ -30,7 +30,7 @@ def serve(
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without a key on a non-loopback address.")] = False,
 ) -> None:
-    """Serve runs over HTTP: sample, encode, decode, reconstruct, anomaly scores (JSON; images as base64 PNG);
+    """Serve runs over HTTP: sample, encode, decode, reconstruct, anomaly, impute, inpaint (JSON; images as PNG);
     OpenAPI page at /docs. Needs `pip install 'vaekit[serve]'`."""
     if not is_loopback(host) and not api_key and not no_auth:
         raise VaekitError(

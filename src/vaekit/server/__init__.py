@@ -14,6 +14,8 @@ Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 * ``POST /models/NAME/decode`` ``{"z"}``: images or rows for latent codes
 * ``POST /models/NAME/reconstruct`` ``{"inputs"}``: the model's reconstructions
 * ``POST /models/NAME/anomaly`` ``{"inputs"}``: scores, and p-values and flags once the run is calibrated
+* ``POST /models/NAME/impute`` ``{"inputs", "seed"}``: table rows with their missing cells filled
+* ``POST /models/NAME/inpaint`` ``{"inputs", "holes", "seed"}``: images with the masked pixels filled
 
 ``inputs`` is a list of images (nested lists (H, W) or (C, H, W), values in [0, 1]) or of table rows (objects
 keyed by column name, or lists in column order; null for a missing value).
@@ -72,6 +74,17 @@ class SampleRequest(BaseModel):
 
 class InputsRequest(BaseModel):
     inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1]) or table rows")
+
+
+class ImputeRequest(BaseModel):
+    inputs: list[Any] = Field(..., min_length=1, description="table rows with null for each missing cell")
+    seed: int = Field(0, description="same seed, same imputation")
+
+
+class InpaintRequest(BaseModel):
+    inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1])")
+    holes: list[Any] = Field(..., description="the pixels to fill (true / 1): one (H, W) mask for all, or one each")
+    seed: int = Field(0, description="same seed, same completion")
 
 
 class DecodeRequest(BaseModel):
@@ -210,6 +223,30 @@ def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
 def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     return _rendered(m, m.reconstruct(_batch(request, m, body.inputs)))
+
+
+@router.post("/models/{name}/impute")
+def impute(name: str, body: ImputeRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    if m.schema.kind != "table":
+        raise HTTPException(422, f"impute fills missing cells of tables; '{name}' is an {m.schema.kind} model")
+    from ..workflows.impute import impute_frame
+
+    filled = impute_frame(m, _batch(request, m, body.inputs), seed=body.seed)
+    return {"rows": filled.astype(object).where(filled.notna(), None).to_dict(orient="records")}
+
+
+@router.post("/models/{name}/inpaint")
+def inpaint(name: str, body: InpaintRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    if m.schema.kind != "image":
+        raise HTTPException(422, f"inpaint fills pixels of images; '{name}' is a {m.schema.kind} model")
+    x = _batch(request, m, body.inputs)
+    try:
+        holes = np.asarray(body.holes, dtype=np.float32) > 0
+    except (TypeError, ValueError):
+        raise HTTPException(422, "holes must be one mask of the images' shape: nested lists of 0/1") from None
+    return _rendered(m, m.inpaint(x, holes, seed=body.seed).mean)
 
 
 @router.post("/models/{name}/anomaly")
