@@ -92,6 +92,13 @@ def test_impute_and_inpaint_answer_as_the_python_api(client, runs):
     out = client.post("/models/digits/inpaint", json={"inputs": images[:2].tolist(), "holes": holes.tolist()})
     filled = np.stack([png(t) for t in out.json()["images"]]) / 255
     np.testing.assert_allclose(filled[:, 4:], images[:2, 4:], atol=1 / 255)  # observed pixels kept
+    path = client.post(
+        "/models/digits/interpolate", json={"a": images[0].tolist(), "b": images[1].tolist(), "steps": 5}
+    )
+    expected = (vaekit.load(root / "digits").interpolate(images[0], images[1], steps=5)[:, 0].numpy() * 255).round()
+    np.testing.assert_array_equal(np.stack([png(t) for t in path.json()["images"]]), expected.astype(np.uint8))
+    rows = client.post("/models/tab/interpolate", json={"a": records[0], "b": records[3], "steps": 3}).json()["rows"]
+    assert len(rows) == 3 and set(rows[0]) == {"a", "b", "c"}
     wrong = client.post("/models/digits/impute", json={"inputs": images[:1].tolist()})
     assert wrong.status_code == 422 and "impute fills missing cells of tables" in wrong.json()["detail"]
 

@@ -14,6 +14,7 @@ Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 * ``POST /models/NAME/decode`` ``{"z"}``: images or rows for latent codes
 * ``POST /models/NAME/reconstruct`` ``{"inputs"}``: the model's reconstructions
 * ``POST /models/NAME/anomaly`` ``{"inputs"}``: scores, and p-values and flags once the run is calibrated
+* ``POST /models/NAME/interpolate`` ``{"a", "b", "steps", "slerp"}``: the decoded path between two inputs
 * ``POST /models/NAME/impute`` ``{"inputs", "seed"}``: table rows with their missing cells filled
 * ``POST /models/NAME/inpaint`` ``{"inputs", "holes", "seed"}``: images with the masked pixels filled
 
@@ -85,6 +86,13 @@ class InpaintRequest(BaseModel):
     inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1])")
     holes: list[Any] = Field(..., description="the pixels to fill (true / 1): one (H, W) mask for all, or one each")
     seed: int = Field(0, description="same seed, same completion")
+
+
+class InterpolateRequest(BaseModel):
+    a: Any = Field(..., description="the first input (an image as nested lists, or a table row)")
+    b: Any = Field(..., description="the second input")
+    steps: int = Field(8, ge=2, le=64, description="points on the path, both ends included")
+    slerp: bool = Field(False, description="spherical instead of straight interpolation")
 
 
 class DecodeRequest(BaseModel):
@@ -223,6 +231,14 @@ def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
 def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     return _rendered(m, m.reconstruct(_batch(request, m, body.inputs)))
+
+
+@router.post("/models/{name}/interpolate")
+def interpolate(name: str, body: InterpolateRequest, request: Request) -> dict[str, Any]:
+    m = _model(request, name)
+    ends = _batch(request, m, [body.a, body.b])
+    a, b = (ends.iloc[[i]] if isinstance(ends, pd.DataFrame) else ends[i] for i in (0, 1))
+    return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp))
 
 
 @router.post("/models/{name}/impute")
