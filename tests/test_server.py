@@ -138,6 +138,17 @@ def test_bad_requests_get_a_4xx_with_one_message(client, path, body, status, mat
     assert isinstance(detail, str) and match in detail, detail
 
 
+def test_the_explorer_page_is_served_without_a_key_and_uses_only_the_api(runs):
+    root, _, _ = runs
+    keyed = TestClient(create_app({"d": root / "digits"}, api_key="s3cret"))
+    r = keyed.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "<script" in page and "http://" not in page and "https://" not in page  # nothing from outside
+    for path in ("/models", "/decode", "/encode", "/reconstruct", "/anomaly", "/impute", "X-API-Key"):
+        assert path in page
+
+
 def test_body_limit_and_api_key(runs):
     root, images, _ = runs
     small = TestClient(create_app({"d": root / "digits"}, limits=Limits(body_bytes=1000)))

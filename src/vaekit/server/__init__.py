@@ -8,6 +8,7 @@ body over ``max_body_bytes``, 401 for a missing or wrong API key when one is set
 
 Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 
+* ``GET /``: the latent explorer page (static/index.html: no CDN, no build step)
 * ``GET /health`` and ``GET /models`` (name, kind, input shape, latent size, likelihood, calibrated)
 * ``POST /models/NAME/sample`` ``{"n", "seed", "mean"}``: new images (PNG) or table rows (records)
 * ``POST /models/NAME/encode`` ``{"inputs"}``: posterior means and log-variances
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import importlib.resources
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ import pandas as pd
 import torch
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from .._version import __version__
@@ -48,6 +50,7 @@ MAX_SAMPLES = 256  # per request
 MAX_ROWS = 1024  # inputs per request
 MAX_BODY_BYTES = 8 * 1024 * 1024
 KEY_HEADER = "X-API-Key"
+OPEN_PATHS = ("/", "/health")  # no key needed: the explorer page (it asks for the key) and the health check
 
 
 @dataclass
@@ -128,7 +131,7 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > limits.body_bytes):
             return JSONResponse({"detail": f"request body over {limits.body_bytes:,} bytes"}, status_code=413)
-        if api_key and request.url.path != "/health":
+        if api_key and request.url.path not in OPEN_PATHS:
             given = request.headers.get(KEY_HEADER, "")
             if not hmac.compare_digest(given.encode(), api_key.encode()):
                 return JSONResponse({"detail": f"missing or wrong API key (header {KEY_HEADER})"}, status_code=401)
@@ -186,6 +189,12 @@ def _rendered(m: VAE, x: torch.Tensor) -> dict[str, Any]:
         frame = frame_with_condition(x.double().cpu().numpy(), m.schema, None)
         return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
     return {"images": [_png(image) for image in x.detach().cpu()]}
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> str:
+    """The latent explorer: sliders over the code, drop an image to encode it, a form that imputes a row."""
+    return importlib.resources.files(__package__).joinpath("static", "index.html").read_text(encoding="utf-8")
 
 
 @router.get("/health")
