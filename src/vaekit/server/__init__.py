@@ -116,8 +116,8 @@ def model_names(runs: list[str]) -> dict[str, Path]:
 
 
 def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
-    """The app serving ``runs`` ({name: run folder}, each loaded now); with ``api_key`` every request but
-    ``/health`` must carry it in the X-API-Key header."""
+    """The app serving ``runs`` ({name: run folder}, each loaded now); with ``api_key`` every request but those
+    to ``OPEN_PATHS`` must carry it in the X-API-Key header."""
     limits = limits or Limits()
     served = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
     for name, m in served.models.items():
@@ -168,9 +168,7 @@ def _model(request: Request, name: str) -> VAE:
 
 def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
     """The request's inputs as the model reads them: a DataFrame for tables, a float array for images."""
-    rows = _served(request).limits.rows
-    if len(inputs) > rows:
-        raise HTTPException(422, f"{len(inputs)} inputs: at most {rows} per request")
+    _check_count(request, len(inputs), "inputs")
     if m.schema.kind == "table":
         if all(isinstance(r, dict) for r in inputs):
             return pd.DataFrame(inputs)
@@ -182,12 +180,22 @@ def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
         raise HTTPException(422, "inputs must be images of one shape: nested lists of numbers") from None
 
 
+def _check_count(request: Request, n: int, what: str) -> None:
+    rows = _served(request).limits.rows
+    if n > rows:
+        raise HTTPException(422, f"{n} {what}: at most {rows} per request")
+
+
+def _records(frame: pd.DataFrame) -> dict[str, Any]:
+    """Table rows as JSON records, null for a missing cell."""
+    return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
+
+
 def _rendered(m: VAE, x: torch.Tensor) -> dict[str, Any]:
     if m.schema.kind == "table":
         from ..data.tables import frame_with_condition
 
-        frame = frame_with_condition(x.double().cpu().numpy(), m.schema, None)
-        return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
+        return _records(frame_with_condition(x.double().cpu().numpy(), m.schema, None))
     return {"images": [_png(image) for image in x.detach().cpu()]}
 
 
@@ -229,9 +237,7 @@ def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
 @router.post("/models/{name}/decode")
 def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
-    rows = _served(request).limits.rows
-    if len(body.z) > rows:
-        raise HTTPException(422, f"{len(body.z)} codes: at most {rows} per request")
+    _check_count(request, len(body.z), "codes")
     with torch.no_grad():
         return _rendered(m, m.decode(np.asarray(body.z, dtype=np.float32)).mean)
 
@@ -257,8 +263,7 @@ def impute(name: str, body: ImputeRequest, request: Request) -> dict[str, Any]:
         raise HTTPException(422, f"impute fills missing cells of tables; '{name}' is an {m.schema.kind} model")
     from ..workflows.impute import impute_frame
 
-    filled = impute_frame(m, _batch(request, m, body.inputs), seed=body.seed)
-    return {"rows": filled.astype(object).where(filled.notna(), None).to_dict(orient="records")}
+    return _records(impute_frame(m, _batch(request, m, body.inputs), seed=body.seed))
 
 
 @router.post("/models/{name}/inpaint")
