@@ -171,3 +171,70 @@ def test_cli_refuses_to_expose_models_without_a_key(runs, monkeypatch):
     with pytest.raises(vaekit.VaekitError, match="two runs are named 'digits'"):
         model_names([str(root / "digits"), f"digits={root / 'tab'}"])
     assert torch.get_num_threads() >= 1
+
+
+def encoded_png(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def test_images_may_come_as_png_of_any_size(client, runs):
+    root, images, _ = runs
+    as_lists = client.post("/models/digits/encode", json={"inputs": images[:2].tolist()}).json()["mean"]
+    pngs = [encoded_png((image * 255).astype(np.uint8)) for image in images[:2]]
+    pngs[1] = "data:image/png;base64," + pngs[1]  # what a browser's canvas gives
+    assert client.post("/models/digits/encode", json={"inputs": pngs}).json()["mean"] == as_lists
+    big = np.kron(images[0], np.ones((4, 4))).astype(np.uint8) * 255  # 32 x 32, RGB: resized and made gray
+    r = client.post("/models/digits/reconstruct", json={"inputs": [encoded_png(np.stack([big] * 3, -1))]})
+    assert r.status_code == 200 and png(r.json()["images"][0]).shape == (8, 8)
+    bad = client.post("/models/digits/encode", json={"inputs": ["not an image"]})
+    assert bad.status_code == 422 and "base64 PNG" in bad.json()["detail"]
+    small = TestClient(create_app({"d": root / "digits"}, limits=Limits(image_pixels=100)))
+    r = small.post("/models/d/encode", json={"inputs": [encoded_png(big)]})
+    assert r.status_code == 422 and "32x32: at most 100 pixels" in r.json()["detail"]
+
+
+def test_temperature_and_a_conditional_model(client, runs, tmp_path):
+    root, images, _ = runs
+    model = vaekit.load(root / "digits")
+    cold = client.post("/models/digits/sample", json={"n": 4, "seed": 3, "temperature": 0.3}).json()["images"]
+    expected = (model.sample(4, seed=3, temperature=0.3)[:, 0].numpy() * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(np.stack([png(t) for t in cold]), expected)
+    assert client.post("/models/digits/sample", json={"n": 1, "temperature": 0}).status_code == 422
+    labels = (images.sum((1, 2)) > np.median(images.sum((1, 2)))).astype(int)
+    vaekit.train(
+        images, tmp_path / "cond", labels=labels, condition="label", epochs=1, hidden=(16,), latent_dim=2, seed=0,
+        progress=False,
+    )  # fmt: skip
+    cond = vaekit.load(tmp_path / "cond")
+    c = TestClient(create_app({"c": tmp_path / "cond"}))
+    (info,) = c.get("/models").json()
+    assert info["conditions"] == [{"name": "label", "type": "categorical", "categories": ["0", "1"]}]
+    got = c.post("/models/c/sample", json={"n": 3, "seed": 0, "condition": {"label": 1}}).json()["images"]
+    expected = (cond.sample(3, seed=0, condition={"label": 1})[:, 0].numpy() * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(np.stack([png(t) for t in got]), expected)
+    codes = c.post("/models/c/encode", json={"inputs": images[:2].tolist(), "condition": {"label": [0, 1]}})
+    y = cond.condition_values({"label": [0, 1]}, 2)
+    np.testing.assert_allclose(codes.json()["mean"], cond.encode(images[:2], condition=y).mean.detach().numpy(), atol=1e-6)
+    missing = c.post("/models/c/sample", json={"n": 1})
+    assert missing.status_code == 422 and "label" in missing.json()["detail"]
+    unwanted = client.post("/models/digits/sample", json={"n": 1, "condition": {"label": 1}})
+    assert unwanted.status_code == 422 and "condition" in unwanted.json()["detail"]
+
+
+def test_models_show_the_runs_evaluation(runs, tmp_path):
+    root, _, _ = runs
+    shutil.copytree(root / "digits", tmp_path / "d")
+    (tmp_path / "d" / "eval.json").write_text('{"elbo": -5.5, "seed": 3, "elbo_seconds": 0.1, "kl_per_dim": [1, 0]}')
+    shutil.copytree(root / "tab", tmp_path / "t")
+    (tmp_path / "t" / "eval.json").write_text('{"elbo": ')  # damaged: no metrics, still served
+    (d, t) = TestClient(create_app({"d": tmp_path / "d", "t": tmp_path / "t"})).get("/models").json()
+    assert d["metrics"] == {"elbo": -5.5, "kl_per_dim": [1, 0]} and t["metrics"] == {}
+
+
+def test_a_request_past_the_deadline_gets_503(runs):
+    root, _, _ = runs
+    slow = TestClient(create_app({"d": root / "digits"}, limits=Limits(timeout=1e-9)))
+    r = slow.post("/models/d/sample", json={"n": 2})
+    assert r.status_code == 503 and "longer than 1e-09 s" in r.json()["detail"]

@@ -70,7 +70,13 @@ class VAE(VAEModule):
 
     @torch.no_grad()
     def sample(
-        self, n: int, seed: int | None = None, mean: bool | None = None, condition: Any = None, prior: bool = False
+        self,
+        n: int,
+        seed: int | None = None,
+        mean: bool | None = None,
+        condition: Any = None,
+        prior: bool = False,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
         """n new samples (n, *shape): z from the prior, decoded. ``mean`` True: the likelihood's mean (the most
         probable category of a categorical column); False: a draw from p(x|z). Default (None): the mean for images
@@ -78,19 +84,24 @@ class VAE(VAEModule):
         about 40 % Berlin; the mean would give the most probable city every time). A conditional model samples
         p(x|z, y) for ``condition`` y: ``{"label": 7}`` for n sevens, or one value per sample (``condition_values``),
         with z from the Gaussian fitted to the training codes of that condition (``sample_codes``), as a model
-        trained with ``code_prior="fitted"`` does; ``prior``: z from N(0, I) instead."""
+        trained with ``code_prior="fitted"`` does; ``prior``: z from N(0, I) instead. ``temperature`` scales the
+        spread of z around the centre of its distribution (below 1: more typical samples; 1: the model's own)."""
+        if not temperature > 0:
+            raise DataError(f"temperature must be above 0, got {temperature}")
         y = self.condition_values(condition, n)
         if mean is None:
             mean = self.schema.kind == "image"
         g = _generator(seed)
+        t = temperature
         if self.config.top_latent_dim:  # ancestral: z2 ~ N(0, I), z1 ~ p(z1|z2)
-            z2 = torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
+            z2 = t * torch.randn(n, self.config.top_latent_dim, generator=g).to(self.shift)
             prior = self.prior_z1(z2)
-            z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
+            z = prior.mean + t * prior.stddev * torch.randn(prior.mean.shape, generator=g).to(z2)
         elif self.fitted_codes and not prior and (y is not None or self.condition is None):
-            z = self.sample_codes(y, g, n=n).to(self.shift)
+            eps = torch.randn(n if y is None else len(y), self.config.latent_dim, generator=g)
+            z = self.sample_codes(y, eps=t * eps).to(self.shift)
         else:  # the prior N(0, I); the autoencoder's: the Gaussian of its training codes
-            eps = torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
+            eps = t * torch.randn(n, self.config.latent_dim, generator=g).to(self.shift)
             z = self.code_mean + self.code_std * eps if self.config.autoencoder else eps
         p = self.decode(z, y)
         return p.mean if mean else p.sample(g)

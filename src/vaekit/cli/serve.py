@@ -29,6 +29,9 @@ def serve(
         typer.Option(envvar="VAEKIT_API_KEY", help="Key every request must send in the X-API-Key header."),
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without a key on a non-loopback address.")] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds before a request is answered 503 (its work is not resumed).")
+    ] = 30.0,
 ) -> None:
     """Serve runs over HTTP: sample, encode, decode, reconstruct, anomaly, impute, inpaint (JSON; images as PNG);
     OpenAPI page at /docs. Needs `pip install 'vaekit[serve]'`."""
@@ -40,13 +43,13 @@ def serve(
     try:
         import uvicorn
 
-        from ..server import create_app, model_names
+        from ..server import Limits, create_app, model_names
     except ModuleNotFoundError as e:
         raise VaekitError(
             f"serving needs the serve extra ({e.name} is not installed): pip install 'vaekit[serve]'"
         ) from None
     served = model_names(runs)
-    application = create_app(served, api_key=api_key)
+    application = create_app(served, api_key=api_key, limits=Limits(timeout=timeout))
     out_console.print(f"serving {', '.join(served)} on http://{host}:{port} (API page: /docs)", soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

@@ -9,8 +9,10 @@ body over ``max_body_bytes``, 401 for a missing or wrong API key when one is set
 Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 
 * ``GET /``: the latent explorer page (static/index.html: no CDN, no build step)
-* ``GET /health`` and ``GET /models`` (name, kind, input shape, latent size, likelihood, calibrated)
-* ``POST /models/NAME/sample`` ``{"n", "seed", "mean"}``: new images (PNG) or table rows (records)
+* ``GET /health`` and ``GET /models`` (name, kind, input shape, latent size, likelihood, conditions, calibrated,
+  metrics)
+* ``POST /models/NAME/sample`` ``{"n", "seed", "mean", "temperature", "condition"}``: new images (PNG) or table
+  rows (records)
 * ``POST /models/NAME/encode`` ``{"inputs"}``: posterior means and log-variances
 * ``POST /models/NAME/decode`` ``{"z"}``: images or rows for latent codes
 * ``POST /models/NAME/reconstruct`` ``{"inputs"}``: the model's reconstructions
@@ -19,16 +21,22 @@ Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 * ``POST /models/NAME/impute`` ``{"inputs", "seed"}``: table rows with their missing cells filled
 * ``POST /models/NAME/inpaint`` ``{"inputs", "holes", "seed"}``: images with the masked pixels filled
 
-``inputs`` is a list of images (nested lists (H, W) or (C, H, W), values in [0, 1]) or of table rows (objects
-keyed by column name, or lists in column order; null for a missing value).
+``inputs`` is a list of images (base64 PNG, any size: converted to the model's channels and size; or nested lists
+(H, W) or (C, H, W), values in [0, 1]) or of table rows (objects keyed by column name, or lists in column order;
+null for a missing value). A conditional model takes ``condition``: ``{"label": 7}`` for all inputs, or one value
+per input (``{"label": [3, 7]}``). A request running longer than ``Limits.timeout`` seconds is answered 503 (its
+computation finishes in the background; the limits on counts keep each one short).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
 import hmac
 import importlib.resources
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +57,8 @@ from ..vae import VAE, load_model
 MAX_SAMPLES = 256  # per request
 MAX_ROWS = 1024  # inputs per request
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096  # an uploaded PNG's width x height, checked before it is decoded
+TIMEOUT_S = 30.0
 KEY_HEADER = "X-API-Key"
 OPEN_PATHS = ("/", "/health")  # no key needed: the explorer page (it asks for the key) and the health check
 
@@ -60,6 +70,8 @@ class Limits:
     samples: int = MAX_SAMPLES
     rows: int = MAX_ROWS
     body_bytes: int = MAX_BODY_BYTES
+    image_pixels: int = MAX_IMAGE_PIXELS
+    timeout: float = TIMEOUT_S  # seconds before a request is answered 503
 
 
 @dataclass
@@ -68,16 +80,23 @@ class Served:
 
     models: dict[str, VAE] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name: eval.json's numbers
+
+
+CONDITION = Field(None, description='a conditional model\'s condition: {"label": 7}, or one value per item')
 
 
 class SampleRequest(BaseModel):
     n: int = Field(8, ge=1, description="how many samples (at most the server's limit)")
     seed: int | None = Field(None, description="same seed, same samples")
     mean: bool | None = Field(None, description="decoded means (default for images) or draws (default for tables)")
+    temperature: float = Field(1.0, gt=0, le=10, description="spread of z around its centre (1: the model's own)")
+    condition: dict[str, Any] | None = CONDITION
 
 
 class InputsRequest(BaseModel):
-    inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1]) or table rows")
+    inputs: list[Any] = Field(..., min_length=1, description="images (base64 PNG or nested lists) or table rows")
+    condition: dict[str, Any] | None = CONDITION
 
 
 class ImputeRequest(BaseModel):
@@ -96,10 +115,12 @@ class InterpolateRequest(BaseModel):
     b: Any = Field(..., description="the second input")
     steps: int = Field(8, ge=2, le=64, description="points on the path, both ends included")
     slerp: bool = Field(False, description="spherical instead of straight interpolation")
+    condition: dict[str, Any] | None = CONDITION
 
 
 class DecodeRequest(BaseModel):
     z: list[list[float]] = Field(..., min_length=1, description="latent codes, one list of latent_dim numbers each")
+    condition: dict[str, Any] | None = CONDITION
 
 
 def model_names(runs: list[str]) -> dict[str, Path]:
@@ -120,11 +141,27 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
     to ``OPEN_PATHS`` must carry it in the X-API-Key header."""
     limits = limits or Limits()
     served = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
+    served.metrics = {name: _metrics(Path(path)) for name, path in runs.items()}
     for name, m in served.models.items():
         if m.schema.kind not in ("image", "table"):
             raise VaekitError(f"run '{name}' is a {m.schema.kind} model: the server serves image and table models")
     app = FastAPI(title="vaekit", version=__version__, description=__doc__.split("\n\n")[0])
     app.state.served = served
+    _guard(app, limits, api_key)
+    app.include_router(router)
+    return app
+
+
+def _guard(app: FastAPI, limits: Limits, api_key: str | None) -> None:
+    """The middleware (deadline, body size, API key) and the one-line error answers."""
+
+    @app.middleware("http")
+    async def deadline(request: Request, call_next):
+        try:
+            return await asyncio.wait_for(call_next(request), limits.timeout)
+        except TimeoutError:
+            message = f"the request took longer than {limits.timeout:g} s: ask for fewer items"
+            return JSONResponse({"detail": message}, status_code=503)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -147,9 +184,6 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         return JSONResponse({"detail": f"{where}: {first['msg']}{more}"}, status_code=422)
-
-    app.include_router(router)
-    return app
 
 
 router = APIRouter()
@@ -174,10 +208,33 @@ def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
             return pd.DataFrame(inputs)
         columns = list(m.schema.columns or [])
         return pd.DataFrame([r if isinstance(r, list) else [r] for r in inputs], columns=columns or None)
+    pixels = _served(request).limits.image_pixels
     try:
-        return np.asarray(inputs, dtype=np.float32)
+        return np.asarray([_image(item, m.schema.shape, pixels) for item in inputs], dtype=np.float32)
     except (TypeError, ValueError):
-        raise HTTPException(422, "inputs must be images of one shape: nested lists of numbers") from None
+        raise HTTPException(422, "inputs must be images of one shape: base64 PNG or nested lists of numbers") from None
+
+
+def _image(item: Any, shape: tuple[int, ...], max_pixels: int) -> Any:
+    """One input image: nested lists as given; a base64 PNG (a data: URL too) decoded to the model's channels and
+    size, in [0, 1], its size checked before its pixels are read."""
+    if not isinstance(item, str):
+        return item
+    from PIL import Image, UnidentifiedImageError
+
+    data = item.partition("base64,")[2] if item.startswith("data:") else item
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    except (binascii.Error, UnidentifiedImageError):
+        raise HTTPException(422, "an image string must be a base64 PNG (or JPEG)") from None
+    if image.width * image.height > max_pixels:
+        raise HTTPException(422, f"an image of {image.width}x{image.height}: at most {max_pixels:,} pixels")
+    channels, height, width = shape
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    array = np.asarray(image, dtype=np.float32) / 255
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
 def _check_count(request: Request, n: int, what: str) -> None:
@@ -212,7 +269,8 @@ def health(request: Request) -> dict[str, Any]:
 
 @router.get("/models")
 def models(request: Request) -> list[dict[str, Any]]:
-    return [_describe(name, m) for name, m in _served(request).models.items()]
+    served = _served(request)
+    return [_describe(name, m, served.metrics.get(name, {})) for name, m in served.models.items()]
 
 
 @router.post("/models/{name}/sample")
@@ -222,14 +280,16 @@ def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
     if body.n > limit:
         raise HTTPException(422, f"n = {body.n}: at most {limit} samples per request")
     with torch.no_grad():
-        return _rendered(m, m.sample(body.n, seed=body.seed, mean=body.mean))
+        x = m.sample(body.n, seed=body.seed, mean=body.mean, condition=body.condition, temperature=body.temperature)
+    return _rendered(m, x)
 
 
 @router.post("/models/{name}/encode")
 def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
+    x = _batch(request, m, body.inputs)
     with torch.no_grad():
-        q = m.encode(_batch(request, m, body.inputs))
+        q = m.encode(x, condition=m.condition_values(body.condition, len(x)))
     logvar = getattr(q, "logvar", None)  # a plain autoencoder's code is a point
     return {"mean": q.mean.tolist(), "logvar": None if logvar is None else logvar.tolist()}
 
@@ -238,14 +298,15 @@ def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
 def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     _check_count(request, len(body.z), "codes")
+    z = np.asarray(body.z, dtype=np.float32)
     with torch.no_grad():
-        return _rendered(m, m.decode(np.asarray(body.z, dtype=np.float32)).mean)
+        return _rendered(m, m.decode(z, m.condition_values(body.condition, len(z))).mean)
 
 
 @router.post("/models/{name}/reconstruct")
 def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
-    return _rendered(m, m.reconstruct(_batch(request, m, body.inputs)))
+    return _rendered(m, m.reconstruct(_batch(request, m, body.inputs), condition=body.condition))
 
 
 @router.post("/models/{name}/interpolate")
@@ -253,7 +314,7 @@ def interpolate(name: str, body: InterpolateRequest, request: Request) -> dict[s
     m = _model(request, name)
     ends = _batch(request, m, [body.a, body.b])
     a, b = (ends.iloc[[i]] if isinstance(ends, pd.DataFrame) else ends[i] for i in (0, 1))
-    return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp))
+    return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp, condition=body.condition))
 
 
 @router.post("/models/{name}/impute")
@@ -291,7 +352,7 @@ def anomaly(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     return out
 
 
-def _describe(name: str, m: VAE) -> dict[str, Any]:
+def _describe(name: str, m: VAE, metrics: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "kind": m.schema.kind,
@@ -299,8 +360,41 @@ def _describe(name: str, m: VAE) -> dict[str, Any]:
         "columns": list(m.schema.columns) if m.schema.columns else None,
         "latent_dim": m.config.latent_dim,
         "likelihood": m.config.likelihood.kind,
+        "conditions": _conditions(m),
         "calibrated": m.calibration is not None,
+        "metrics": metrics,
     }
+
+
+def _conditions(m: VAE) -> list[dict[str, Any]] | None:
+    """What a conditional model's ``condition`` takes: each name with its type (and categories)."""
+    info = m.condition
+    if info is None:
+        return None
+    return [
+        {"name": n, "type": t, "categories": list(info.categories[n]) if n in info.categories else None}
+        for n, t in zip(info.names, info.types, strict=True)
+    ]
+
+
+def _metrics(run: Path) -> dict[str, Any]:
+    """The numbers of the run's own evaluation (eval.json: ELBO, IWAE, bits/dim, KL per dimension...), when it has
+    one and it reads as JSON."""
+    try:
+        evaluation = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(evaluation, dict):
+        return {}
+    out = {k: v for k, v in evaluation.items() if _is_number(v) and k != "seed" and not k.endswith("_seconds")}
+    per_dim = evaluation.get("kl_per_dim")
+    if isinstance(per_dim, list) and all(_is_number(v) for v in per_dim):
+        out["kl_per_dim"] = per_dim
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
 
 
 def _png(image: torch.Tensor) -> str:
