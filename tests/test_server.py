@@ -216,7 +216,8 @@ def test_temperature_and_a_conditional_model(client, runs, tmp_path):
     np.testing.assert_array_equal(np.stack([png(t) for t in got]), expected)
     codes = c.post("/models/c/encode", json={"inputs": images[:2].tolist(), "condition": {"label": [0, 1]}})
     y = cond.condition_values({"label": [0, 1]}, 2)
-    np.testing.assert_allclose(codes.json()["mean"], cond.encode(images[:2], condition=y).mean.detach().numpy(), atol=1e-6)
+    expected = cond.encode(images[:2], condition=y).mean.detach().numpy()
+    np.testing.assert_allclose(codes.json()["mean"], expected, atol=1e-6)
     missing = c.post("/models/c/sample", json={"n": 1})
     assert missing.status_code == 422 and "label" in missing.json()["detail"]
     unwanted = client.post("/models/digits/sample", json={"n": 1, "condition": {"label": 1}})
