@@ -20,7 +20,8 @@ def export(
     threads: ThreadsOpt = None,
 ) -> None:
     """Write the encoder (x -> mean, log-variance) and decoder (z -> likelihood parameters) as ONNX graphs with a
-    dynamic batch, checked against PyTorch with ONNX Runtime (needs `pip install 'vaekit[onnx]'`)."""
+    dynamic batch, checked against PyTorch with ONNX Runtime (needs `pip install 'vaekit[onnx]'`). A conditional
+    model's graphs also read y, the condition features onnx.json describes."""
     from ..workflows.export import export_run
 
     r = export_run(run, out, fmt, overwrite=overwrite)
