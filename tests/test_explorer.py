@@ -141,7 +141,7 @@ def test_a_dropped_image_is_encoded_reconstructed_scored_and_two_interpolate(pag
     page.wait_for_function("document.querySelectorAll('#path img').length === 8")
 
 
-def test_samples_and_conditional_controls(page):
+def test_samples_and_conditional_controls(page, runs):
     page.click("#sample-images")
     page.wait_for_function("document.querySelectorAll('#samples img').length === 8")
     page.select_option("#model", "cond")
@@ -151,6 +151,9 @@ def test_samples_and_conditional_controls(page):
     before = src(page, "#decoded")
     page.select_option("#conditions select", "1")
     page.wait_for_function("s => document.getElementById('decoded').src !== s", arg=before)
+    page.set_input_files("#file", str(runs / "digit0.png"))  # encoded and reconstructed with the chosen label
+    page.wait_for_function("document.getElementById('recon').src.startsWith('data:image/png')")
+    assert "without a condition" in page.text_content("#score")
     assert page.text_content("#message") == ""
 
 
