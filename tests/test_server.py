@@ -123,7 +123,11 @@ def test_a_calibrated_run_returns_p_values_and_flags(runs, tmp_path):
         ("/models/digits/sample", {"n": 51}, 422, "at most 50 samples"),
         ("/models/digits/sample", {"n": 0}, 422, "n: Input should be greater than or equal to 1"),
         ("/models/digits/sample", {"n": "many"}, 422, "n: Input should be a valid integer"),
-        ("/models/digits/encode", {"inputs": [[1, 2], [3]]}, 422, "images of one shape"),
+        ("/models/digits/sample", {"n": 1, "seed": 2**70}, 422, "seed: Input should be less than or equal to"),
+        ("/models/digits/decode", {"z": [[1e308, 0, 0]]}, 422, "z.0.0: Input should be less than or equal to 1000"),
+        ("/models/digits/decode", {"z": [[0, 0, 0], [0]]}, 422, "every code must have the same length"),
+        ("/models/tab/encode", {"inputs": [None]}, 422, "each table row must be an object"),
+        ("/models/digits/encode", {"inputs": [[1, 2], [3]]}, 422, "inputs must be of one shape"),
         ("/models/digits/encode", {"inputs": [[[0.0] * 5] * 5]}, 422, "shape"),
         ("/models/digits/decode", {"z": [[0.0, 1.0]]}, 422, "latents have 2 dimensions"),
         ("/models/tab/encode", {"inputs": [{"a": 1.0, "b": 2.0, "c": "w"}]}, 422, "'w'"),
@@ -188,8 +192,10 @@ def test_images_may_come_as_png_of_any_size(client, runs):
     big = np.kron(images[0], np.ones((4, 4))).astype(np.uint8) * 255  # 32 x 32, RGB: resized and made gray
     r = client.post("/models/digits/reconstruct", json={"inputs": [encoded_png(np.stack([big] * 3, -1))]})
     assert r.status_code == 200 and png(r.json()["images"][0]).shape == (8, 8)
-    bad = client.post("/models/digits/encode", json={"inputs": ["not an image"]})
-    assert bad.status_code == 422 and "base64 PNG" in bad.json()["detail"]
+    truncated = base64.b64encode(base64.b64decode(pngs[0])[:60]).decode()
+    for text in ("not an image", "\u0080", truncated):
+        bad = client.post("/models/digits/encode", json={"inputs": [text]})
+        assert bad.status_code == 422 and "base64 PNG" in bad.json()["detail"]
     small = TestClient(create_app({"d": root / "digits"}, limits=Limits(image_pixels=100)))
     r = small.post("/models/d/encode", json={"inputs": [encoded_png(big)]})
     assert r.status_code == 422 and "32x32: at most 100 pixels" in r.json()["detail"]
@@ -239,3 +245,17 @@ def test_a_request_past_the_deadline_gets_503(runs):
     slow = TestClient(create_app({"d": root / "digits"}, limits=Limits(timeout=1e-9)))
     r = slow.post("/models/d/sample", json={"n": 2})
     assert r.status_code == 503 and "longer than 1e-09 s" in r.json()["detail"]
+
+
+def test_images_come_as_one_png_grid_when_asked(client):
+    r = client.post("/models/digits/sample", json={"n": 4, "seed": 1}, headers={"accept": "image/png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    grid = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert grid.shape == (2 + 8 + 2, 2 + 4 * (8 + 2))  # one row of four, 2-pixel borders
+    one = client.post("/models/digits/sample", json={"n": 4, "seed": 1}).json()["images"]
+    np.testing.assert_array_equal(grid[2:10, 2:10], png(one[0]))
+    np.testing.assert_array_equal(grid[2:10, 32:40], png(one[3]))
+    assert (
+        "image/png"
+        in client.get("/openapi.json").json()["paths"]["/models/{name}/decode"]["post"]["responses"]["200"]["content"]
+    )

@@ -20,6 +20,8 @@ Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 * ``POST /models/NAME/interpolate`` ``{"a", "b", "steps", "slerp"}``: the decoded path between two inputs
 * ``POST /models/NAME/impute`` ``{"inputs", "seed"}``: table rows with their missing cells filled
 * ``POST /models/NAME/inpaint`` ``{"inputs", "holes", "seed"}``: images with the masked pixels filled
+* ``POST /models/NAME/molecules/sample``, ``.../reconstruct``, ``.../neighbours``, ``.../optimize``: molecule
+  models (SMILES in and out; see molecules.py)
 
 ``inputs`` is a list of images (base64 PNG, any size: converted to the model's channels and size; or nested lists
 (H, W) or (C, H, W), values in [0, 1]) or of table rows (objects keyed by column name, or lists in column order;
@@ -32,27 +34,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hmac
 import importlib.resources
 import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from .._version import __version__
 from ..errors import VaekitError
 from ..inference.anomaly import default_method
 from ..vae import VAE, load_model
+from . import molecules
 
 MAX_SAMPLES = 256  # per request
 MAX_ROWS = 1024  # inputs per request
@@ -83,12 +85,13 @@ class Served:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name: eval.json's numbers
 
 
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
 CONDITION = Field(None, description='a conditional model\'s condition: {"label": 7}, or one value per item')
 
 
 class SampleRequest(BaseModel):
     n: int = Field(8, ge=1, description="how many samples (at most the server's limit)")
-    seed: int | None = Field(None, description="same seed, same samples")
+    seed: Seed | None = Field(None, description="same seed, same samples")
     mean: bool | None = Field(None, description="decoded means (default for images) or draws (default for tables)")
     temperature: float = Field(1.0, gt=0, le=10, description="spread of z around its centre (1: the model's own)")
     condition: dict[str, Any] | None = CONDITION
@@ -101,13 +104,13 @@ class InputsRequest(BaseModel):
 
 class ImputeRequest(BaseModel):
     inputs: list[Any] = Field(..., min_length=1, description="table rows with null for each missing cell")
-    seed: int = Field(0, description="same seed, same imputation")
+    seed: Seed = Field(0, description="same seed, same imputation")
 
 
 class InpaintRequest(BaseModel):
     inputs: list[Any] = Field(..., min_length=1, description="images (nested lists in [0, 1])")
     holes: list[Any] = Field(..., description="the pixels to fill (true / 1): one (H, W) mask for all, or one each")
-    seed: int = Field(0, description="same seed, same completion")
+    seed: Seed = Field(0, description="same seed, same completion")
 
 
 class InterpolateRequest(BaseModel):
@@ -118,8 +121,11 @@ class InterpolateRequest(BaseModel):
     condition: dict[str, Any] | None = CONDITION
 
 
+Coordinate = Annotated[float, Field(ge=-1e3, le=1e3, allow_inf_nan=False)]
+
+
 class DecodeRequest(BaseModel):
-    z: list[list[float]] = Field(..., min_length=1, description="latent codes, one list of latent_dim numbers each")
+    z: list[list[Coordinate]] = Field(..., min_length=1, description="latent codes, latent_dim numbers each")
     condition: dict[str, Any] | None = CONDITION
 
 
@@ -143,12 +149,13 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
     served = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
     served.metrics = {name: _metrics(Path(path)) for name, path in runs.items()}
     for name, m in served.models.items():
-        if m.schema.kind not in ("image", "table"):
-            raise VaekitError(f"run '{name}' is a {m.schema.kind} model: the server serves image and table models")
+        if m.schema.kind not in ("image", "table", "sequence"):
+            raise VaekitError(f"run '{name}' holds {m.schema.kind} data; the server serves images, tables, molecules")
     app = FastAPI(title="vaekit", version=__version__, description=__doc__.split("\n\n")[0])
     app.state.served = served
     _guard(app, limits, api_key)
     app.include_router(router)
+    app.include_router(molecules.router)
     return app
 
 
@@ -187,6 +194,9 @@ def _guard(app: FastAPI, limits: Limits, api_key: str | None) -> None:
 
 
 router = APIRouter()
+PNG_GRID: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "with `Accept: image/png`: the images in one PNG grid"}
+}
 
 
 def _served(request: Request) -> Served:
@@ -201,36 +211,57 @@ def _model(request: Request, name: str) -> VAE:
 
 
 def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
-    """The request's inputs as the model reads them: a DataFrame for tables, a float array for images."""
+    """The request's inputs as the model reads them: a DataFrame for tables, a float array for images, token ids
+    for molecules."""
     _check_count(request, len(inputs), "inputs")
     if m.schema.kind == "table":
-        if all(isinstance(r, dict) for r in inputs):
-            return pd.DataFrame(inputs)
-        columns = list(m.schema.columns or [])
-        return pd.DataFrame([r if isinstance(r, list) else [r] for r in inputs], columns=columns or None)
+        return _rows(inputs, list(m.schema.columns or []))
+    if m.schema.kind == "sequence":  # SMILES, or token ids as the model writes them
+        return molecules.token_ids(m, inputs) if all(isinstance(s, str) for s in inputs) else _numbers(inputs)
     pixels = _served(request).limits.image_pixels
+    return _numbers([_image(item, m.schema.shape, pixels) for item in inputs]).astype(np.float32)
+
+
+def _numbers(inputs: list[Any]) -> np.ndarray:
+    """Nested lists of one shape as a float64 array of finite, moderate numbers (what images and token ids are)."""
     try:
-        return np.asarray([_image(item, m.schema.shape, pixels) for item in inputs], dtype=np.float32)
+        x = np.asarray(inputs, dtype=np.float64)
     except (TypeError, ValueError):
-        raise HTTPException(422, "inputs must be images of one shape: base64 PNG or nested lists of numbers") from None
+        raise HTTPException(
+            422, "inputs must be of one shape: images (base64 PNG or nested lists of numbers), SMILES or token ids"
+        ) from None
+    if not np.isfinite(x).all() or np.abs(x).max(initial=0) > 1e6:
+        raise HTTPException(422, "inputs must be finite numbers: images in [0, 1], token ids in the vocabulary")
+    return x
+
+
+def _rows(inputs: list[Any], columns: list[str]) -> pd.DataFrame:
+    """Table rows: objects keyed by column name, or lists of one value per column."""
+    if all(isinstance(r, dict) for r in inputs):
+        return pd.DataFrame(inputs)
+    if all(isinstance(r, list) and len(r) == len(columns) for r in inputs):
+        return pd.DataFrame(inputs, columns=columns)
+    raise HTTPException(
+        422, f"each table row must be an object keyed by column name or a list of {len(columns)} values"
+    )
 
 
 def _image(item: Any, shape: tuple[int, ...], max_pixels: int) -> Any:
-    """One input image: nested lists as given; a base64 PNG (a data: URL too) decoded to the model's channels and
-    size, in [0, 1], its size checked before its pixels are read."""
+    """One input image: nested lists as given; a base64 PNG or JPEG (a data: URL too) decoded to the model's
+    channels and size, in [0, 1], its size checked before its pixels are read."""
     if not isinstance(item, str):
         return item
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     data = item.partition("base64,")[2] if item.startswith("data:") else item
+    channels, height, width = shape
     try:
         image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
-    except (binascii.Error, UnidentifiedImageError):
+        if image.width * image.height > max_pixels:
+            raise HTTPException(422, f"an image of {image.width}x{image.height}: at most {max_pixels:,} pixels")
+        image = image.convert("L" if channels == 1 else "RGB")  # reads the pixels
+    except (ValueError, OSError, Image.DecompressionBombError):  # not base64, not an image, truncated
         raise HTTPException(422, "an image string must be a base64 PNG (or JPEG)") from None
-    if image.width * image.height > max_pixels:
-        raise HTTPException(422, f"an image of {image.width}x{image.height}: at most {max_pixels:,} pixels")
-    channels, height, width = shape
-    image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     array = np.asarray(image, dtype=np.float32) / 255
@@ -248,7 +279,17 @@ def _records(frame: pd.DataFrame) -> dict[str, Any]:
     return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
 
 
-def _rendered(m: VAE, x: torch.Tensor) -> dict[str, Any]:
+def _rendered(m: VAE, x: torch.Tensor, request: Request) -> Any:
+    """Images as base64 PNG in JSON, or, asked with ``Accept: image/png``, one PNG of them all in a grid; rows as
+    records."""
+    if m.schema.kind == "sequence":
+        return molecules.rendered(m, x)
+    if m.schema.kind == "image" and "image/png" in request.headers.get("accept", ""):
+        from ..workflows.outputs import grid
+
+        buffer = io.BytesIO()
+        grid(x.detach().cpu(), ncol=min(8, len(x))).save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
     if m.schema.kind == "table":
         from ..data.tables import frame_with_condition
 
@@ -273,7 +314,7 @@ def models(request: Request) -> list[dict[str, Any]]:
     return [_describe(name, m, served.metrics.get(name, {})) for name, m in served.models.items()]
 
 
-@router.post("/models/{name}/sample")
+@router.post("/models/{name}/sample", responses=PNG_GRID)
 def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     limit = _served(request).limits.samples
@@ -281,7 +322,7 @@ def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
         raise HTTPException(422, f"n = {body.n}: at most {limit} samples per request")
     with torch.no_grad():
         x = m.sample(body.n, seed=body.seed, mean=body.mean, condition=body.condition, temperature=body.temperature)
-    return _rendered(m, x)
+    return _rendered(m, x, request)
 
 
 @router.post("/models/{name}/encode")
@@ -294,27 +335,29 @@ def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     return {"mean": q.mean.tolist(), "logvar": None if logvar is None else logvar.tolist()}
 
 
-@router.post("/models/{name}/decode")
+@router.post("/models/{name}/decode", responses=PNG_GRID)
 def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     _check_count(request, len(body.z), "codes")
+    if len({len(code) for code in body.z}) != 1:
+        raise HTTPException(422, "z: every code must have the same length (the model's latent size)")
     z = np.asarray(body.z, dtype=np.float32)
     with torch.no_grad():
-        return _rendered(m, m.decode(z, m.condition_values(body.condition, len(z))).mean)
+        return _rendered(m, m.decode(z, m.condition_values(body.condition, len(z))).mean, request)
 
 
-@router.post("/models/{name}/reconstruct")
+@router.post("/models/{name}/reconstruct", responses=PNG_GRID)
 def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
-    return _rendered(m, m.reconstruct(_batch(request, m, body.inputs), condition=body.condition))
+    return _rendered(m, m.reconstruct(_batch(request, m, body.inputs), condition=body.condition), request)
 
 
-@router.post("/models/{name}/interpolate")
+@router.post("/models/{name}/interpolate", responses=PNG_GRID)
 def interpolate(name: str, body: InterpolateRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     ends = _batch(request, m, [body.a, body.b])
     a, b = (ends.iloc[[i]] if isinstance(ends, pd.DataFrame) else ends[i] for i in (0, 1))
-    return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp, condition=body.condition))
+    return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp, condition=body.condition), request)
 
 
 @router.post("/models/{name}/impute")
@@ -327,7 +370,7 @@ def impute(name: str, body: ImputeRequest, request: Request) -> dict[str, Any]:
     return _records(impute_frame(m, _batch(request, m, body.inputs), seed=body.seed))
 
 
-@router.post("/models/{name}/inpaint")
+@router.post("/models/{name}/inpaint", responses=PNG_GRID)
 def inpaint(name: str, body: InpaintRequest, request: Request) -> dict[str, Any]:
     m = _model(request, name)
     if m.schema.kind != "image":
@@ -337,7 +380,7 @@ def inpaint(name: str, body: InpaintRequest, request: Request) -> dict[str, Any]
         holes = np.asarray(body.holes, dtype=np.float32) > 0
     except (TypeError, ValueError):
         raise HTTPException(422, "holes must be one mask of the images' shape: nested lists of 0/1") from None
-    return _rendered(m, m.inpaint(x, holes, seed=body.seed).mean)
+    return _rendered(m, m.inpaint(x, holes, seed=body.seed).mean, request)
 
 
 @router.post("/models/{name}/anomaly")
@@ -363,6 +406,7 @@ def _describe(name: str, m: VAE, metrics: dict[str, Any]) -> dict[str, Any]:
         "conditions": _conditions(m),
         "calibrated": m.calibration is not None,
         "metrics": metrics,
+        **(molecules.describe(m) if m.schema.kind == "sequence" else {}),
     }
 
 
