@@ -1,7 +1,8 @@
 """The latent explorer page in a real browser: Playwright drives Debian's headless Chromium against ``vaekit serve``
 on a free local port. The page loads and lists the models, a slider redraws the decoded image, a dropped image is
 encoded (the sliders move), reconstructed and scored, two drops interpolate, samples follow the temperature, a
-conditional model gets its controls, the table form imputes, and every error shows as a message on the page."""
+conditional model gets its controls, the table form imputes, a SMILES box shows its reconstruction and neighbours,
+and every error shows as a message on the page."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def runs(tmp_path_factory):
     )  # fmt: skip
     frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(5, 2, 200), "c": rng.choice(["x", "y"], 200)})
     vaekit.train(frame, root / "tab", epochs=2, hidden=(16,), latent_dim=2, seed=0, progress=False)
+    from vaekit.molecules import load_moses
+
+    smi = root / "small.smi"
+    smi.write_text("\n".join(load_moses("train", subset=300, seed=1).smiles) + "\n")
+    vaekit.train(str(smi), out=root / "mol", epochs=1, preset="sequence", hidden=(32, 64), latent_dim=8, progress=False)
     for i in (0, 1):
         Image.fromarray((images[i] * 255).astype(np.uint8)).resize((32, 32)).save(root / f"digit{i}.png")
     (root / "notes.txt").write_text("not an image")
@@ -76,7 +82,7 @@ def serve(app) -> tuple[str, uvicorn.Server, threading.Thread]:
 
 @pytest.fixture(scope="module")
 def urls(runs):
-    names = {"digits": runs / "digits", "cond": runs / "cond", "tab": runs / "tab"}
+    names = {name: runs / name for name in ("digits", "cond", "tab", "mol")}
     open_url, open_server, t1 = serve(create_app(names))
     keyed_url, keyed_server, t2 = serve(create_app({"digits": runs / "digits"}, api_key="s3cret"))
     yield open_url, keyed_url
@@ -117,7 +123,8 @@ def drag(page, dim: int, value: float) -> None:
 
 
 def test_the_page_lists_the_models_and_a_slider_redraws_the_image(page):
-    assert page.eval_on_selector_all("#model option", "os => os.map(o => o.textContent)") == ["digits", "cond", "tab"]
+    names = page.eval_on_selector_all("#model option", "os => os.map(o => o.textContent)")
+    assert names == ["digits", "cond", "tab", "mol"]
     assert page.locator("#sliders input").count() == 3
     before = src(page, "#decoded")
     drag(page, 0, 2.5)
@@ -181,3 +188,20 @@ def test_errors_show_as_messages(page, browser, runs, urls):
     keyed.wait_for_function("document.getElementById('decoded').src.startsWith('data:image/png')")
     assert keyed.text_content("#message") == ""
     context.close()
+
+
+def test_a_smiles_box_shows_its_reconstruction_and_neighbours(page):
+    page.select_option("#model", "mol")
+    page.fill("#smiles", "CCOc1ccccc1")
+    page.click("#neighbours-go")
+    page.wait_for_function("document.querySelectorAll('#neighbours figure').length === 8")
+    captions = page.eval_on_selector_all("#molecule figcaption", "fs => fs.map(f => f.textContent)")
+    assert captions[0] == "input CCOc1ccccc1" and captions[1].startswith("reconstruction ")
+    assert page.locator("#molecule img").count() == 2  # the input's drawing and, when valid, its reconstruction's
+    page.click("#sample-molecules")
+    page.wait_for_function("document.querySelectorAll('#molecule figure').length === 0")
+    assert page.locator("#neighbours figure").count() == 8
+    page.fill("#smiles", "C1CC")
+    page.click("#neighbours-go")
+    page.wait_for_function("document.getElementById('message').textContent !== ''")
+    assert "'C1CC' is not a valid SMILES" in page.text_content("#message")
