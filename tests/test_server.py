@@ -158,6 +158,9 @@ def test_body_limit_and_api_key(runs):
     small = TestClient(create_app({"d": root / "digits"}, limits=Limits(body_bytes=1000)))
     r = small.post("/models/d/encode", json={"inputs": images[:20].tolist()})
     assert r.status_code == 413 and "over 1,000 bytes" in r.json()["detail"]
+    chunks = (b'{"inputs": [' + b"0," * 300, b"0," * 300 + b"0]}")  # chunked: no length declared, counted as read
+    r = small.post("/models/d/encode", content=iter(chunks), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over 1,000 bytes" in r.json()["detail"]
     keyed = TestClient(create_app({"d": root / "digits"}, api_key="s3cret"))
     assert keyed.get("/health").status_code == 200
     assert keyed.get("/models").status_code == 401

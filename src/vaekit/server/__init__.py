@@ -49,6 +49,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 
 from .._version import __version__
 from ..errors import VaekitError
@@ -159,27 +160,60 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
     return app
 
 
-def _guard(app: FastAPI, limits: Limits, api_key: str | None) -> None:
-    """The middleware (deadline, body size, API key) and the one-line error answers."""
+class Guard:
+    """Pure ASGI middleware (no task and stream per request, as FastAPI's ``@app.middleware`` makes): refuses a
+    missing or wrong API key (401) and a body over the limit (413: as declared, and as read, since a chunked body
+    declares no length), and answers 503 when a request runs past the deadline. The endpoint's thread is not
+    stopped then; the limits on counts keep each request short."""
 
-    @app.middleware("http")
-    async def deadline(request: Request, call_next):
+    def __init__(self, app: Any, limits: Limits, api_key: str | None) -> None:
+        self.app, self.limits, self.api_key = app, limits, api_key
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        started = False
+        received = 0
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def receiving() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limits.body_bytes:
+                raise HTTPException(413, f"request body over {self.limits.body_bytes:,} bytes")
+            return message
+
         try:
-            return await asyncio.wait_for(call_next(request), limits.timeout)
+            async with asyncio.timeout(self.limits.timeout):
+                await self.app(scope, receiving, sending)
         except TimeoutError:
-            message = f"the request took longer than {limits.timeout:g} s: ask for fewer items"
-            return JSONResponse({"detail": message}, status_code=503)
+            if not started:
+                message = f"the request took longer than {self.limits.timeout:g} s: ask for fewer items"
+                await JSONResponse({"detail": message}, status_code=503)(scope, receive, send)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > limits.body_bytes):
-            return JSONResponse({"detail": f"request body over {limits.body_bytes:,} bytes"}, status_code=413)
-        if api_key and request.url.path not in OPEN_PATHS:
-            given = request.headers.get(KEY_HEADER, "")
-            if not hmac.compare_digest(given.encode(), api_key.encode()):
+    def _refusal(self, scope: dict[str, Any]) -> JSONResponse | None:
+        headers = Headers(scope=scope)
+        size = headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > self.limits.body_bytes):
+            return JSONResponse({"detail": f"request body over {self.limits.body_bytes:,} bytes"}, status_code=413)
+        if self.api_key and scope["path"] not in OPEN_PATHS:
+            given = headers.get(KEY_HEADER, "")
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
                 return JSONResponse({"detail": f"missing or wrong API key (header {KEY_HEADER})"}, status_code=401)
-        return await call_next(request)
+        return None
+
+
+def _guard(app: FastAPI, limits: Limits, api_key: str | None) -> None:
+    """The middleware (API key, body size, deadline) and the one-line error answers."""
+    app.add_middleware(Guard, limits=limits, api_key=api_key)
 
     @app.exception_handler(VaekitError)
     async def refused(request: Request, exc: VaekitError):
