@@ -25,7 +25,9 @@ A row's result never depends on the other rows passed with it: rows are processe
 
 from __future__ import annotations
 
+import copy
 import math
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import VaekitError
 
+_FLOAT64: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # fitted model -> its float64 copy
+# scores closer than this (relative) are ties in p-values: float32 sums a row in an order that can depend on its
+# place in the batch, so a training row scored again may differ from its own reference score by ~1e-7
+TIE = 1e-6
 BLOCK = 256  # rows per forward pass; the last block is padded, so every row is computed in a pass of this size
 MIN_ROWS_TO_STOP = 20  # fewer rows than this train on all of them, without early stopping
 MIN_HELD_VALUES = 20  # fewer values held out than this: no interval calibration
@@ -164,6 +170,15 @@ class _VAEBase(BaseEstimator):
 
         return _blocks(block, x)
 
+    def _float64(self) -> Any:
+        """A float64 copy of the fitted model, made once per fit, for transform and inverse_transform: float32
+        kernels may sum a row in another order depending on its place in the batch, so a row's code would depend
+        on the other rows' order (scikit-learn checks that it does not); in float64 that noise is below 1e-15."""
+        model = _FLOAT64.get(self.model_)  # kept outside the estimator: transform must not change its __dict__
+        if model is None:
+            model = _FLOAT64[self.model_] = copy.deepcopy(self.model_).double()
+        return model
+
 
 class VAE(TransformerMixin, _VAEBase):
     """A variational autoencoder as a scikit-learn transformer.
@@ -211,16 +226,18 @@ class VAE(TransformerMixin, _VAEBase):
     def transform(self, X: Any) -> np.ndarray:
         """Posterior means E[z | x], (n_samples, latent_dim)."""
         check_is_fitted(self)
-        return _blocks(lambda xb: self.model_.encode(xb).mean, self._check(X, reset=False)).double().numpy()
+        model = self._float64()
+        return _blocks(lambda xb: model.encode(xb).mean, self._check(X, reset=False).double()).numpy()
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decoded means E[x | z] of codes X (n_samples, latent_dim), (n_samples, n_features)."""
         check_is_fitted(self)
-        z = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        z = torch.as_tensor(np.asarray(X, dtype=np.float64))
         if z.dim() != 2 or z.shape[1] != self.model_.config.latent_dim:
             d = self.model_.config.latent_dim
             raise ValueError(f"codes must have shape (n_samples, {d}), got {tuple(z.shape)}")
-        return _blocks(lambda zb: self.model_.decode(zb).mean, z).double().numpy()
+        model = self._float64()
+        return _blocks(lambda zb: model.decode(zb).mean, z).numpy()
 
     def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
         """n_samples new rows: z from the prior, x drawn from p(x | z). (n_samples, n_features)"""
@@ -492,10 +509,11 @@ class VAEOutlierDetector(_VAEBase):
 
     def p_values(self, X: Any) -> np.ndarray:
         """Conformal p-value of each row against the reference scores (the held-out rows with ``fpr``, else the
-        training rows): (1 + #reference scores >= its score) / (n + 1). Small = unlike the reference. (n_samples,)"""
+        training rows): (1 + #reference scores >= its score) / (n + 1). Small = unlike the reference. Scores within
+        ``TIE`` (relative) of each other count as equal. (n_samples,)"""
         scores = self.decision_function(X)
         ref = np.sort(self.calibration_scores_ if self.calibration_scores_ is not None else self.decision_scores_)
-        above = len(ref) - np.searchsorted(ref, scores, side="left")
+        above = len(ref) - np.searchsorted(ref, scores - TIE * np.maximum(np.abs(scores), 1.0), side="left")
         return (1.0 + above) / (len(ref) + 1.0)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -33,8 +33,9 @@ def serve(
         float, typer.Option(min=0.1, help="Seconds before a request is answered 503 (its work is not resumed).")
     ] = 30.0,
 ) -> None:
-    """Serve runs over HTTP: sample, encode, decode, reconstruct, anomaly, impute, inpaint (JSON; images as PNG);
-    OpenAPI page at /docs. Needs `pip install 'vaekit[serve]'`."""
+    """Serve runs over HTTP: the latent explorer page at /, and sample, encode, decode, reconstruct, interpolate,
+    anomaly, impute, inpaint and molecule endpoints (JSON; images as PNG); OpenAPI page at /docs. Needs
+    `pip install 'vaekit[serve]'`."""
     if not is_loopback(host) and not api_key and not no_auth:
         raise VaekitError(
             f"binding to {host} exposes the models beyond this machine: set --api-key (or VAEKIT_API_KEY), or pass "
