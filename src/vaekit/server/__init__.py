@@ -3,8 +3,8 @@
 Every run named at start-up is loaded once and shared by all requests; the endpoints are plain functions, which
 FastAPI runs in its thread pool, so inference never blocks the event loop. Errors are 4xx with one JSON message
 (``{"detail": "..."}``): 404 for an unknown model, 422 for input the model cannot read or limits passed, 413 for a
-body over ``max_body_bytes``, 401 for a missing or wrong API key when one is set. The OpenAPI schema is at
-``/openapi.json`` and its page at ``/docs``.
+body over ``Limits.body_bytes``, 401 for a missing or wrong API key when one is set; 503 past the deadline. The
+OpenAPI schema is at ``/openapi.json`` and its page at ``/docs``.
 
 Endpoints, for a model NAME (the run folder's name unless given as NAME=PATH):
 
