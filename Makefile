@@ -10,7 +10,7 @@ DEMO   := runs/demo
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,molecules,onnx,serve]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,molecules,onnx,serve,tracking]'
 	$(PY) -m pip install --quiet --no-deps molsets==0.3.1  # MOSES data files; molsets' own pins do not build
 	touch $@
 

@@ -142,6 +142,16 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log",
+            metavar="TRACKER",
+            help="Experiment tracking beside metrics.jsonl, step = epoch: tensorboard (RUN/tensorboard) or mlflow "
+            "(MLFLOW_TRACKING_URI, else RUN/mlruns); repeat it or comma-separate. Needs `pip install "
+            "'vaekit[tracking]'`. With --resume, the same runs continue.",
+        ),
+    ] = None,
     threads: ThreadsOpt = None,
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
@@ -159,6 +169,7 @@ def train(
         resume=resume,
         overwrite=overwrite,
         callbacks=[] if quiet else [RichProgress(err_console)],
+        log=log,
         **_explicit(
             preset=preset,
             latent_dim=latent_dim,

@@ -33,6 +33,7 @@ from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import condition_tensors, resolve_binarize, split_indices, training_tensors
 from .resume import resume_problem, weights_problem
+from .tracking import RUN_FILES, TrackedRun, open_tracking, parse_log
 
 RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
 ARCH_DEFAULTS = {
@@ -67,6 +68,7 @@ def train(  # noqa: PLR0913 - the public keyword API
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
     progress: bool = True,
+    log: str | list[str] | None = None,
     **options: Any,
 ) -> VAE:
     """Train a VAE (or, with ``autoencoder=True``, a plain autoencoder) and return it.
@@ -94,9 +96,17 @@ def train(  # noqa: PLR0913 - the public keyword API
     among ``callbacks`` replaces it. With ``out`` the folder is locked while training: a second process writing the
     same run is refused. A run killed at any moment resumes with ``resume=True`` (from scratch when it had not
     completed an epoch); until one completes, config.json says ``"status": "untrained"`` and there are no weights.
+
+    ``log``: experiment trackers beside metrics.jsonl, "tensorboard" and/or "mlflow" (a list, or comma-separated;
+    they need ``out`` and the ``tracking`` extra): TensorBoard event files in out/tensorboard (scalars per epoch, a
+    grid of samples for image models), an MLflow run (params, metrics per epoch) in MLFLOW_TRACKING_URI or the
+    file store out/mlruns. The step is the epoch; a resumed run continues the same TensorBoard and MLflow run.
     """
     from ..data.memory import dataset_from_memory
 
+    trackers = parse_log(log)  # an unknown tracker or a missing package: one line, before anything is read
+    if trackers and out is None:
+        raise VaekitError("log= (--log) needs a run folder (out=...) to write to")
     if is_in_memory(data) and is_smiles(data):
         preset = preset or "sequence"
     elif is_in_memory(data):  # read now, as its file would be; the run records "<in-memory>"
@@ -139,7 +149,8 @@ def train(  # noqa: PLR0913 - the public keyword API
     with contextlib.ExitStack() as stack:
         if out is not None:
             _lock(out, stack)
-        return _train(data, out, spec, arch_args, options, resume, overwrite, callbacks)
+        saved = _prepare_out(out, resume, overwrite)
+        return _train(data, out, saved, spec, arch_args, options, callbacks, trackers)
 
 
 def _lock(out: Path, stack: contextlib.ExitStack) -> None:
@@ -154,9 +165,9 @@ def _lock(out: Path, stack: contextlib.ExitStack) -> None:
         raise BundleError(f"cannot write the run folder {out}: {e.strerror or e}") from None
 
 
-def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overwrite: bool, callbacks) -> VAE:
-    """``train`` once the run folder is locked (see ``train`` for the arguments)."""
-    saved = _prepare_out(out, resume, overwrite)
+def _train(data, out: Path | None, saved, spec, arch_args, options, callbacks, trackers: tuple[str, ...]) -> VAE:
+    """``train`` once the run folder is locked and checked (``saved``: the config of the run resumed, else None;
+    see ``train`` for the other arguments)."""
     preset = arch_args["preset"]
     if saved is not None:
         spec, arch_args, options = _resume_arguments(saved, spec, arch_args, options)
@@ -190,6 +201,7 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
             {"optimizer": optimizer.state_dict(), "rng": gens.state(), "train_state": state.to_dict()},
         )
         _write_run(out, m, summary(state, IN_PROGRESS), state.history, weights=improved)
+        tracking.epoch(m, state.history[-1])  # after the checkpoint: an epoch is logged once it can be resumed
 
     resume_from = _resume_point(out, saved, model) if saved is not None else None
     if resume_from is not None:
@@ -198,19 +210,24 @@ def _train(data, out: Path | None, spec, arch_args, options, resume: bool, overw
         (out / bundle.WEIGHTS).unlink(missing_ok=True)
         shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
         bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(model, summary(TrainState(), UNTRAINED)))
-    state = fit(
-        model,
-        x_train,
-        x_val if len(x_val) else None,
-        cfg,
-        dynamic_binarize=binarize == "dynamic",
-        device=device,
-        callbacks=callbacks,
-        on_checkpoint=checkpoint,
-        resume=resume_from,
-        properties=targets,
-        conditions=conditions,
-    )
+    history = resume_from[1]["train_state"]["history"] if resume_from is not None else []
+    sample_y = conditions[0][:64].cpu() if conditions[0] is not None else None
+    tracked = TrackedRun(out, training, cfg.epochs, history, sample_y) if out is not None else None
+    with open_tracking(trackers, tracked) as tracking:  # the one writer of the trackers (read by checkpoint)
+        state = fit(
+            model,
+            x_train,
+            x_val if len(x_val) else None,
+            cfg,
+            dynamic_binarize=binarize == "dynamic",
+            device=device,
+            callbacks=callbacks,
+            on_checkpoint=checkpoint,
+            resume=resume_from,
+            properties=targets,
+            conditions=conditions,
+        )
+        tracking.finish(_result(state, cfg))
     model.load_state_dict(best["weights"])
     model.history = state.history
     model.run_config = bundle.bundle_config(model, summary(state, FINISHED))
@@ -474,13 +491,23 @@ def _prepare_out(out: Path | None, resume: bool, overwrite: bool) -> dict[str, A
         )
     if foreign and not has_run:
         raise BundleError(f"{out} is not empty and holds no vaekit run: choose a new or empty folder")
-    if has_run:  # --overwrite: remove the old run's files only (its evaluations and report described old weights)
-        old = [bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", "report.html", conformal.FILE]
-        old.append(bundle.ATTRIBUTES)  # attribute vectors belong to the old weights
-        for path in [*(out / name for name in old), *out.glob("eval-*.json")]:
-            path.unlink(missing_ok=True)
-        shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
+    if has_run:  # --overwrite
+        _remove_run(out)
     return None
+
+
+def _remove_run(out: Path) -> None:
+    """Remove a run's files only (its evaluations and report described old weights)."""
+    old = [bundle.CONFIG, bundle.WEIGHTS, "metrics.jsonl", "eval.json", "report.html", conformal.FILE]
+    old.append(bundle.ATTRIBUTES)  # attribute vectors belong to the old weights
+    for path in [*(out / name for name in old), *out.glob("eval-*.json")]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
+    for path in (out / name for name in RUN_FILES):  # its TensorBoard events, MLflow file store, MLflow run id
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _resume_arguments(saved, spec, arch_args, options):
