@@ -156,6 +156,7 @@ def train(
 ) -> None:
     """Train a VAE (or a plain autoencoder) and save it as a run folder, resumable after any interruption."""
     from ..progress import RichProgress, set_enabled
+    from ..training import distributed
     from ..training import train as train_fn
 
     set_enabled(not quiet)
@@ -207,6 +208,8 @@ def train(
             device=device,
         ),
     )
+    if distributed.env_rank():  # torchrun: rank 0 speaks for the run
+        return
     result = model.run_config["training"]["result"]
     best = result.get("best_val")
     tail = f", best {result['selected_by']} {best:.2f} at epoch {result['best_epoch']}" if best is not None else ""

@@ -25,6 +25,7 @@ from ..errors import TrainingError
 from ..inference.estimators import elbo_stats, iwae_per_sample
 from ..nn.sequence import word_dropout
 from ..vae import VAE
+from . import distributed
 from .config import TrainConfig
 
 
@@ -103,6 +104,7 @@ def fit(  # noqa: PLR0913
     state, gens = TrainState(), Generators.seeded(cfg.seed, device)
     if resume is not None:
         state, gens = _restore(resume, model, optimizer, cfg, device, callbacks)
+    distributed.broadcast_module(model)  # data-parallel: every rank starts from rank 0's weights
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.stopped_early or _out_of_time(state, cfg):
             break
@@ -119,6 +121,7 @@ def fit(  # noqa: PLR0913
                     .item()
                 )
             record.update({f"val_{k}": v for k, v in val.items()})
+        record = distributed.from_rank0(record)  # its time and scores: every rank takes the same decisions
         improved = _update_best(state, record, epoch, cfg)
         state.epoch = epoch
         state.history.append(record)
@@ -244,8 +247,8 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
     property_sum = 0.0
     seen = 0
     for b in range(batches):
-        if b and time.perf_counter() - start >= budget:  # the time limit falls inside this epoch
-            break
+        if b and budget < math.inf and distributed.agree(time.perf_counter() - start >= budget, device):
+            break  # the time limit falls inside this epoch
         idx = perm[b * bs : (b + 1) * bs]
         xb = x_train[idx]
         if dynamic:
@@ -257,11 +260,16 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         iwae = cfg.objective == "iwae"
         x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
         yb = conditions[idx] if conditions is not None else None
+        # the decoder reads the batch with some tokens hidden, and still scores all of them
+        reading = word_dropout(xb, cfg.word_dropout, gens.data) if cfg.word_dropout else None
+        total, rows = len(idx), distributed.shard(len(idx))  # data-parallel: this process's rows of the batch
+        if rows is not None:
+            idx, xb, x_in, yb, reading = (t[rows] if t is not None else None for t in (idx, xb, x_in, yb, reading))
         with autocast:
-            latents, likelihood = model(x_in, gens.noise, (cfg.iw_samples,) if iwae else (), condition=yb)
+            latents, likelihood = _forward(model, x_in, gens.noise, (cfg.iw_samples,) if iwae else (), yb, rows, total)
         likelihood = float32(likelihood)
-        if cfg.word_dropout:  # the decoder reads the batch with some tokens hidden, and still scores all of them
-            likelihood = likelihood.reading(word_dropout(xb, cfg.word_dropout, gens.data))
+        if reading is not None:
+            likelihood = likelihood.reading(reading)
         out = _loss(xb, latents, likelihood, beta, cfg, n)
         if properties is not None:  # the property head reads the sampled z (standardized squared error)
             head = model.property_head(latents.z).float()
@@ -272,9 +280,8 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         if yb is not None and cfg.independence > 0:
             out.loss = out.loss + _independence(model, latents.z, yb, cfg.independence)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss = _backward(model, out.loss, len(idx) / total if rows is not None else None)
         norm = _clip_gradients(model, cfg.grad_clip)
-        loss = out.loss.item()
         if not math.isfinite(loss):
             raise _NonFinite("loss")
         if norm is not None and not torch.isfinite(norm):
@@ -287,6 +294,9 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         for cb in callbacks:
             cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start
+    if distributed.active():  # every rank's rows
+        *totals, property_sum, seen = distributed.sum_values(sums, property_sum, seen, like=sums)
+        sums = torch.tensor(totals, dtype=torch.float64)
     means = (sums / seen).tolist()
     record = dict(zip(("elbo", "reconstruction", "kl", "iwae"), means, strict=False))
     if "iwae" in record:
@@ -303,6 +313,29 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
         "seconds": seconds,
         "samples_per_s": seen / seconds,
     }
+
+
+def _forward(model: VAE, x, generator, sample_shape, condition, rows: slice | None, total: int):
+    """(latents, likelihood) of the batch; data-parallel (``rows``: this process's slice of a batch of ``total``
+    rows), the noise of these rows is the one a single process would draw for the whole batch. The ladder's second
+    level still draws its own noise (for this slice only): there the step matches one process's in distribution."""
+    if rows is None or model.config.autoencoder or model.config.top_latent_dim is not None:
+        return model(x, generator, sample_shape, condition=condition)
+    levels = model.encode_levels(x, condition=condition)
+    shape = (*sample_shape, total, model.config.latent_dim)
+    eps = torch.randn(shape, generator=generator, dtype=torch.float32, device=x.device)[..., rows, :]
+    latents = model.sample_latents(levels, sample_shape, eps=eps)
+    return latents, model.decode(latents.z, condition)
+
+
+def _backward(model: VAE, loss: torch.Tensor, share: float | None) -> float:
+    """Backpropagate ``loss``; returns its value. Data-parallel (``share``: this process's fraction of the batch),
+    the loss counts by its share and the gradients are summed over the processes: the batch mean of one process."""
+    if share is None:
+        loss.backward()
+        return loss.item()
+    (loss * share).backward()
+    return distributed.sum_gradients(model, loss.detach() * share)
 
 
 def _loss(xb: torch.Tensor, latents, likelihood, beta: float, cfg: TrainConfig, dataset_size: int):

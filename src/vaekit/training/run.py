@@ -29,6 +29,7 @@ from ..nn import MLPConfig
 from ..progress import RichProgress, shown
 from ..record import FINISHED, IN_MEMORY, IN_PROGRESS, UNTRAINED, training_status
 from ..vae import VAE
+from . import distributed
 from .config import TrainConfig
 from .loop import Callback, Generators, TrainState, fit
 from .prepare import condition_tensors, resolve_binarize, split_indices, training_tensors
@@ -115,6 +116,8 @@ def train(  # noqa: PLR0913 - the public keyword API
         label_column = image_size = categorical = numeric = None
     elif labels is not None:
         raise VaekitError("labels= applies to data passed in memory; a file carries its own (label_column for tables)")
+    if distributed.env_rank():  # data-parallel (torchrun): rank 0 alone shows progress and tracks the run
+        callbacks, progress, trackers = None, False, ()
     callbacks = list(callbacks or [])
     if progress and shown() and not any(isinstance(cb, RichProgress) for cb in callbacks):
         callbacks.append(RichProgress())
@@ -147,10 +150,19 @@ def train(  # noqa: PLR0913 - the public keyword API
     }
     out = Path(out) if out is not None else None
     with contextlib.ExitStack() as stack:
-        if out is not None:
-            _lock(out, stack)
-        saved = _prepare_out(out, resume, overwrite)
+        stack.enter_context(distributed.process_group())  # torchrun with WORLD_SIZE > 1: data-parallel
+        saved = _open_run(out, resume, overwrite, stack)
         return _train(data, out, saved, spec, arch_args, options, callbacks, trackers)
+
+
+def _open_run(out: Path | None, resume: bool, overwrite: bool, stack: contextlib.ExitStack) -> dict[str, Any] | None:
+    """Lock and check the run folder; returns the saved config when resuming. Data-parallel, rank 0 is the one
+    writer: the other ranks take no lock and only read the run they resume."""
+    if out is not None and distributed.rank() > 0:
+        return bundle.read_config(out) if resume else None
+    if out is not None:
+        _lock(out, stack)
+    return _prepare_out(out, resume, overwrite)
 
 
 def _lock(out: Path, stack: contextlib.ExitStack) -> None:
@@ -180,7 +192,8 @@ def _train(data, out: Path | None, saved, spec, arch_args, options, callbacks, t
         raise VaekitError(f"invalid training option: {e}") from None
     model, (x_train, x_val, conditions), targets, binarize = _build(data, spec, arch_args, cfg, callbacks)
     cfg = _settle_batch(cfg, len(x_train), chosen="batch_size" in options or saved is not None, callbacks=callbacks)
-    device = resolve_device(cfg.device)
+    device = distributed.local_device(resolve_device(cfg.device))
+    writes = out if distributed.rank() == 0 else None  # the run folder, for rank 0 only
     training = {**spec, **arch_args, "options": cfg.to_dict(), "binarize_resolved": binarize}
 
     def summary(state: TrainState, status: str) -> dict[str, Any]:
@@ -192,7 +205,7 @@ def _train(data, out: Path | None, saved, spec, arch_args, options, callbacks, t
         if improved:
             m.fit_code_stats(x_train.to(device), condition=None if conditions[0] is None else conditions[0].to(device))
             best["weights"] = copy.deepcopy(m.state_dict())
-        if out is None:
+        if writes is None:
             return
         # the training state first: config.json counts an epoch only once it can be resumed from
         bundle.save_checkpoint(
@@ -206,13 +219,13 @@ def _train(data, out: Path | None, saved, spec, arch_args, options, callbacks, t
     resume_from = _resume_point(out, saved, model) if saved is not None else None
     if resume_from is not None:
         best["weights"], best["on_disk"] = _best_weights(out, model, *resume_from)
-    elif out is not None:  # a new run, or one that never completed an epoch: no weights until one does
+    elif writes is not None:  # a new run, or one that never completed an epoch: no weights until one does
         (out / bundle.WEIGHTS).unlink(missing_ok=True)
         shutil.rmtree(out / bundle.STATE_DIR, ignore_errors=True)
         bundle.write_json(out / bundle.CONFIG, bundle.bundle_config(model, summary(TrainState(), UNTRAINED)))
     history = resume_from[1]["train_state"]["history"] if resume_from is not None else []
     sample_y = conditions[0][:64].cpu() if conditions[0] is not None else None
-    tracked = TrackedRun(out, training, cfg.epochs, history, sample_y) if out is not None else None
+    tracked = TrackedRun(out, training, cfg.epochs, history, sample_y) if writes is not None else None
     with open_tracking(trackers, tracked) as tracking:  # the one writer of the trackers (read by checkpoint)
         state = fit(
             model,
@@ -231,7 +244,7 @@ def _train(data, out: Path | None, saved, spec, arch_args, options, callbacks, t
     model.load_state_dict(best["weights"])
     model.history = state.history
     model.run_config = bundle.bundle_config(model, summary(state, FINISHED))
-    if out is not None:
+    if writes is not None:
         _write_run(out, model, model.run_config["training"], state.history, weights=not best["on_disk"])
     return model.cpu().eval()
 
@@ -244,6 +257,8 @@ def _settle_batch(cfg: TrainConfig, n: int, *, chosen: bool, callbacks) -> Train
     """The batch size for ``n`` training rows (``chosen``: the user's or the resumed run's, kept), and a word
     when the whole run is only a few optimizer steps."""
     cfg = cfg if chosen else _small_data_batch(cfg, n)
+    if problem := distributed.batch_problem(n, cfg.batch_size):
+        raise VaekitError(problem)
     _warn_few_steps(cfg, n, callbacks)
     return cfg
 
