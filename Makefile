@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/eval_throughput.py --run $(DEMO) --n 1000 --k 1000 --out benchmarks/results
 	$(PY) benchmarks/serve_load.py --run $(DEMO) --clients 64 --seconds 30 --out benchmarks/results  # wrk if installed
 	$(PY) benchmarks/explorer_latency.py --run $(DEMO) --out benchmarks/results  # Playwright + Debian chromium
+	$(PY) benchmarks/ddp_scaling.py --epochs 3 --out benchmarks/results
 	$(PY) benchmarks/time_to_quality.py --presets seed,conv,best --minutes 10,10,60 --every 2,2,10 --out benchmarks/results
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/anomaly_mnist.py --out benchmarks/results
