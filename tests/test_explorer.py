@@ -6,8 +6,6 @@ and every error shows as a message on the page."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -16,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from test_report import chromium  # Debian's chromium: skipped without it, a failure in CI
 
 import vaekit
 
@@ -30,15 +29,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; CI must have it (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium is not installed")
-    return exe
 
 
 @pytest.fixture(scope="module")
