@@ -43,6 +43,7 @@ def process_group() -> Iterator[None]:
     dist.init_process_group(backend)
     try:
         yield
+        dist.barrier()  # rank 0 writes the run last: leaving the group while it still does aborted rank 1 (gloo)
     finally:
         dist.destroy_process_group()
 
