@@ -312,6 +312,7 @@ def test_cli_refuses_bad_molecule_input(run, tmp_path):
     refused("interpolate", path, "--out", tmp_path / "p.png", match="--smiles A B")
     refused("interpolate", path, "--smiles", "CCO", "C1CC", "--out", tmp_path / "p.png", match="cannot interpolate")
     refused("sample", path, "--temperature", -1, "--out", tmp_path / "s.smi", match="temperature")
+    refused("sample", path, "--temperature", 1e-300, "--out", tmp_path / "s.smi", match="at least 0.01")
     assert not any(tmp_path.glob("[rsp].*"))  # nothing written
 
 

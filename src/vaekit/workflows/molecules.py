@@ -35,6 +35,7 @@ DRAW_EXT = {".png"}
 MOSES_SUBSET = 2000  # molecules of a MOSES split that evaluate / reconstruct use (a seeded random sample)
 N_EXAMPLES = 3  # skipped inputs quoted in a report
 EMPTY_REDRAWS = 10  # times a sample that writes no molecule is drawn again (sample_with_validity)
+MIN_TEMPERATURE = 0.01  # the server's bound too
 
 
 # -- encoding ----------------------------------------------------------------------------------------------------
@@ -187,8 +188,10 @@ def _check_sampling(model: VAE, n: int, temperature: float) -> None:
     _require_sequence(model)
     if n < 1:
         raise DataError("--n must be at least 1")
-    if not temperature > 0:
-        raise DataError(f"--temperature must be above 0, got {temperature}")
+    if not temperature >= MIN_TEMPERATURE:  # below it the scaled logits overflow float32 (and NaN is refused too)
+        raise DataError(
+            f"--temperature must be at least {MIN_TEMPERATURE}, got {temperature} (0.1: nearly the likeliest tokens)"
+        )
 
 
 def _draw(
