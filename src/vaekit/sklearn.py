@@ -171,7 +171,7 @@ class _VAEBase(BaseEstimator):
         return _blocks(block, x)
 
     def _float64(self) -> Any:
-        """A float64 copy of the fitted model, made once per fit, for transform and inverse_transform: float32
+        """A float64 copy of the fitted model, made on first use, for transform and inverse_transform: float32
         kernels may sum a row in another order depending on its place in the batch, so a row's code would depend
         on the other rows' order (scikit-learn checks that it does not); in float64 that noise is below 1e-15."""
         model = _FLOAT64.get(self.model_)  # kept outside the estimator: transform must not change its __dict__

@@ -38,7 +38,6 @@ import hmac
 import importlib.resources
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,37 +55,8 @@ from ..errors import VaekitError
 from ..inference.anomaly import default_method
 from ..vae import VAE, load_model
 from . import molecules
+from .common import KEY_HEADER, OPEN_PATHS, Limits, Seed, Served, at_most, served, served_model
 
-MAX_SAMPLES = 256  # per request
-MAX_ROWS = 1024  # inputs per request
-MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096  # an uploaded PNG's width x height, checked before it is decoded
-TIMEOUT_S = 30.0
-KEY_HEADER = "X-API-Key"
-OPEN_PATHS = ("/", "/health")  # no key needed: the explorer page (it asks for the key) and the health check
-
-
-@dataclass
-class Limits:
-    """What one request may ask for."""
-
-    samples: int = MAX_SAMPLES
-    rows: int = MAX_ROWS
-    body_bytes: int = MAX_BODY_BYTES
-    image_pixels: int = MAX_IMAGE_PIXELS
-    timeout: float = TIMEOUT_S  # seconds before a request is answered 503
-
-
-@dataclass
-class Served:
-    """The loaded models by name, and the limits of one request."""
-
-    models: dict[str, VAE] = field(default_factory=dict)
-    limits: Limits = field(default_factory=Limits)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name: eval.json's numbers
-
-
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
 CONDITION = Field(None, description='a conditional model\'s condition: {"label": 7}, or one value per item')
 
 
@@ -147,13 +117,13 @@ def create_app(runs: dict[str, Path], api_key: str | None = None, limits: Limits
     """The app serving ``runs`` ({name: run folder}, each loaded now); with ``api_key`` every request but those
     to ``OPEN_PATHS`` must carry it in the X-API-Key header."""
     limits = limits or Limits()
-    served = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
-    served.metrics = {name: _metrics(Path(path)) for name, path in runs.items()}
-    for name, m in served.models.items():
+    loaded = Served({name: load_model(path).eval() for name, path in runs.items()}, limits)
+    loaded.metrics = {name: _metrics(Path(path)) for name, path in runs.items()}
+    for name, m in loaded.models.items():
         if m.schema.kind not in ("image", "table", "sequence"):
             raise VaekitError(f"run '{name}' holds {m.schema.kind} data; the server serves images, tables, molecules")
     app = FastAPI(title="vaekit", version=__version__, description=__doc__.split("\n\n")[0])
-    app.state.served = served
+    app.state.served = loaded
     _guard(app, limits, api_key)
     app.include_router(router)
     app.include_router(molecules.router)
@@ -233,26 +203,15 @@ PNG_GRID: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _served(request: Request) -> Served:
-    return request.app.state.served
-
-
-def _model(request: Request, name: str) -> VAE:
-    models = _served(request).models
-    if name not in models:
-        raise HTTPException(404, f"no model '{name}': the server has {', '.join(models)}")
-    return models[name]
-
-
 def _batch(request: Request, m: VAE, inputs: list[Any]) -> Any:
     """The request's inputs as the model reads them: a DataFrame for tables, a float array for images, token ids
     for molecules."""
-    _check_count(request, len(inputs), "inputs")
+    at_most(len(inputs), served(request).limits.rows, "inputs")
     if m.schema.kind == "table":
         return _rows(inputs, list(m.schema.columns or []))
     if m.schema.kind == "sequence":  # SMILES, or token ids as the model writes them
         return molecules.token_ids(m, inputs) if all(isinstance(s, str) for s in inputs) else _numbers(inputs)
-    pixels = _served(request).limits.image_pixels
+    pixels = served(request).limits.image_pixels
     return _numbers([_image(item, m.schema.shape, pixels) for item in inputs]).astype(np.float32)
 
 
@@ -302,12 +261,6 @@ def _image(item: Any, shape: tuple[int, ...], max_pixels: int) -> Any:
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def _check_count(request: Request, n: int, what: str) -> None:
-    rows = _served(request).limits.rows
-    if n > rows:
-        raise HTTPException(422, f"{n} {what}: at most {rows} per request")
-
-
 def _records(frame: pd.DataFrame) -> dict[str, Any]:
     """Table rows as JSON records, null for a missing cell."""
     return {"rows": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
@@ -339,19 +292,19 @@ def page() -> str:
 
 @router.get("/health")
 def health(request: Request) -> dict[str, Any]:
-    return {"status": "ok", "version": __version__, "models": len(_served(request).models)}
+    return {"status": "ok", "version": __version__, "models": len(served(request).models)}
 
 
 @router.get("/models")
 def models(request: Request) -> list[dict[str, Any]]:
-    served = _served(request)
-    return [_describe(name, m, served.metrics.get(name, {})) for name, m in served.models.items()]
+    here = served(request)
+    return [_describe(name, m, here.metrics.get(name, {})) for name, m in here.models.items()]
 
 
 @router.post("/models/{name}/sample", responses=PNG_GRID)
 def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
-    limit = _served(request).limits.samples
+    m = served_model(request, name)
+    limit = served(request).limits.samples
     if body.n > limit:
         raise HTTPException(422, f"n = {body.n}: at most {limit} samples per request")
     with torch.no_grad():
@@ -361,7 +314,7 @@ def sample(name: str, body: SampleRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{name}/encode")
 def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     x = _batch(request, m, body.inputs)
     with torch.no_grad():
         q = m.encode(x, condition=m.condition_values(body.condition, len(x)))
@@ -371,8 +324,8 @@ def encode(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{name}/decode", responses=PNG_GRID)
 def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
-    _check_count(request, len(body.z), "codes")
+    m = served_model(request, name)
+    at_most(len(body.z), served(request).limits.rows, "codes")
     if len({len(code) for code in body.z}) != 1:
         raise HTTPException(422, "z: every code must have the same length (the model's latent size)")
     z = np.asarray(body.z, dtype=np.float32)
@@ -382,13 +335,13 @@ def decode(name: str, body: DecodeRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{name}/reconstruct", responses=PNG_GRID)
 def reconstruct(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     return _rendered(m, m.reconstruct(_batch(request, m, body.inputs), condition=body.condition), request)
 
 
 @router.post("/models/{name}/interpolate", responses=PNG_GRID)
 def interpolate(name: str, body: InterpolateRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     ends = _batch(request, m, [body.a, body.b])
     a, b = (ends.iloc[[i]] if isinstance(ends, pd.DataFrame) else ends[i] for i in (0, 1))
     return _rendered(m, m.interpolate(a, b, steps=body.steps, slerp=body.slerp, condition=body.condition), request)
@@ -396,7 +349,7 @@ def interpolate(name: str, body: InterpolateRequest, request: Request) -> dict[s
 
 @router.post("/models/{name}/impute")
 def impute(name: str, body: ImputeRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     if m.schema.kind != "table":
         raise HTTPException(422, f"impute fills missing cells of tables; '{name}' is an {m.schema.kind} model")
     from ..workflows.impute import impute_frame
@@ -406,7 +359,7 @@ def impute(name: str, body: ImputeRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{name}/inpaint", responses=PNG_GRID)
 def inpaint(name: str, body: InpaintRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     if m.schema.kind != "image":
         raise HTTPException(422, f"inpaint fills pixels of images; '{name}' is a {m.schema.kind} model")
     x = _batch(request, m, body.inputs)
@@ -419,7 +372,7 @@ def inpaint(name: str, body: InpaintRequest, request: Request) -> dict[str, Any]
 
 @router.post("/models/{name}/anomaly")
 def anomaly(name: str, body: InputsRequest, request: Request) -> dict[str, Any]:
-    m = _model(request, name)
+    m = served_model(request, name)
     x = _batch(request, m, body.inputs)
     out: dict[str, Any] = {"method": default_method(m, m.calibration), "scores": m.anomaly_score(x).tolist()}
     if m.calibration is not None:

@@ -17,8 +17,7 @@ For a model NAME trained on molecules (``schema.kind == "sequence"``; any other 
 molecule). A SMILES that RDKit cannot read, or that the model's vocabulary cannot write, is a 422 naming it. RDKit
 is imported on first use (the ``molecules`` extra), so a server of image and table models never loads it.
 
-This module reads the served models from ``request.app.state.served`` itself rather than importing the package's
-helpers: the package includes this router, and an import back would be a cycle (tests/test_architecture.py).
+The helpers shared with the package's router (the model by name, the limits) are in ``common``.
 """
 
 from __future__ import annotations
@@ -32,19 +31,18 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from ..vae import VAE
+from ..workflows.molecules import MIN_TEMPERATURE
+from .common import Seed, at_most, served, served_model
 
 MAX_BUDGET = 2000  # decoder calls per optimize request: 1,000 took 2-3 s on a MOSES model on 2 CPU cores
 MAX_SMILES_CHARS = 1000  # characters of one SMILES in a request
 DEFAULT_SPREAD = 0.3  # neighbours: as evolve's step near a molecule (workflows.optimize.SPREAD_NEAR)
 SVG_SIZE = (240, 180)
-MAX_SEED = 2**63 - 1
-MIN_TEMPERATURE = 0.01  # the decoder divides its logits by it: 1e-300 would overflow them to inf
 MAX_CONDITION = 1e9  # a numeric condition value's magnitude (the model reads float32)
 
 router = APIRouter()
 
 Smiles = Annotated[str, Field(min_length=1, max_length=MAX_SMILES_CHARS)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_CONDITION, le=MAX_CONDITION)]
 Condition = dict[str, Number | str] | None
 CONDITION = "a conditional model's values, {name: value} (numbers, or category names)"
@@ -97,22 +95,20 @@ class OptimizeRequest(BaseModel):
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _molecule_model(request: Request, name: str) -> VAE:
     """The served model NAME: 404 when unknown, 422 when it is not a molecule model."""
-    models = request.app.state.served.models
-    if name not in models:
-        raise HTTPException(404, f"no model '{name}': the server has {', '.join(models)}")
-    m = models[name]
+    m = served_model(request, name)
     if m.schema.kind != "sequence":
         raise HTTPException(422, f"molecule endpoints need a model of molecules; '{name}' holds {m.schema.kind} data")
     return m
 
 
-def _at_most(n: int, limit: int, what: str) -> None:
-    if n > limit:
-        raise HTTPException(422, f"{n:,} {what}: at most {limit:,} per request")
-
-
 def _canonical(model: VAE, smiles: list[str], field: str) -> list[str]:
     """Canonical SMILES of the inputs; a 422 naming the first one RDKit cannot read or the vocabulary cannot write."""
+    return _encoded(model, smiles, field)[0]
+
+
+def _encoded(model: VAE, smiles: list[str], field: str) -> tuple[list[str], Any]:
+    """The inputs' canonical SMILES and their encoding in the model's vocabulary (``Encoded``: ``ids`` (N, L)),
+    every input kept; a 422 naming the first one RDKit cannot read or the vocabulary cannot write."""
     from ..molecules.data import canonical_smiles
     from ..molecules.dataset import vocabulary_of
 
@@ -130,7 +126,7 @@ def _canonical(model: VAE, smiles: list[str], field: str) -> list[str]:
         why = _why_not_encodable(vocab, out[i])
         where = field if len(smiles) == 1 else f"{field}[{i}]"
         raise HTTPException(422, f"{where}: {smiles[i]!r} cannot be written in this model's vocabulary ({why})")
-    return out
+    return out, enc
 
 
 def _why_not_encodable(vocab: Any, smiles: str) -> str:
@@ -232,7 +228,7 @@ def sample(name: str, body: MoleculeSampleRequest, request: Request) -> dict[str
     from ..workflows.molecules import sample_with_validity
 
     m = _molecule_model(request, name)
-    _at_most(body.n, request.app.state.served.limits.samples, "samples")
+    at_most(body.n, served(request).limits.samples, "samples")
     y = _condition(m, body.condition, needed=True)
     seed = body.seed if body.seed is not None else random.SystemRandom().randrange(2**31)
     smiles, valid = sample_with_validity(m, body.n, body.temperature, seed, condition=y)
@@ -248,7 +244,7 @@ def reconstruct(name: str, body: MoleculeReconstructRequest, request: Request) -
     from ..workflows.molecules import reconstruct_molecules
 
     m = _molecule_model(request, name)
-    _at_most(len(body.smiles), request.app.state.served.limits.rows, "molecules")
+    at_most(len(body.smiles), served(request).limits.rows, "molecules")
     y = _condition(m, body.condition, needed=False)
     canonical = _canonical(m, body.smiles, "smiles")
     rec = reconstruct_molecules(m, canonical, condition=y)
@@ -271,7 +267,7 @@ def _valid(smiles: str) -> bool:
 def neighbours_endpoint(name: str, body: NeighboursRequest, request: Request) -> dict[str, Any]:
     """A molecule's reconstruction and the molecules decoded around its code, with Tanimoto similarity to it."""
     m = _molecule_model(request, name)
-    _at_most(body.n, request.app.state.served.limits.samples, "neighbours")
+    at_most(body.n, served(request).limits.samples, "neighbours")
     y = _condition(m, body.condition, needed=False)
     canonical = _canonical(m, [body.smiles], "smiles")[0]
     found = neighbours(m, canonical, body.n, body.spread, body.seed, y)
@@ -294,8 +290,8 @@ def optimize_endpoint(name: str, body: OptimizeRequest, request: Request) -> dic
     from ..workflows.optimize import optimize
 
     m = _molecule_model(request, name)
-    _at_most(body.budget, MAX_BUDGET, "decoder calls (budget)")
-    _at_most(body.n, request.app.state.served.limits.rows, "rows")
+    at_most(body.budget, MAX_BUDGET, "decoder calls (budget)")
+    at_most(body.n, served(request).limits.rows, "rows")
     (prop,) = property_names([body.property])  # a VaekitError (422) names the choices
     _not_conditional(m, body.condition)
     similar_to = _canonical(m, [body.similar_to], "similar_to")[0] if body.similar_to is not None else None
@@ -341,9 +337,7 @@ def describe(m: VAE) -> dict[str, Any]:
 
 def token_ids(m: VAE, smiles: list[str]) -> torch.Tensor:
     """SMILES as the model's token ids (N, L), for the generic endpoints (encode, reconstruct, anomaly...)."""
-    from ..molecules.dataset import vocabulary_of
-
-    return vocabulary_of(m.schema).encode_batch(_canonical(m, smiles, "inputs")).ids
+    return _encoded(m, smiles, "inputs")[1].ids
 
 
 def rendered(m: VAE, ids: torch.Tensor) -> dict[str, Any]:
