@@ -10,8 +10,9 @@ DEMO   := runs/demo
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,molecules,onnx,serve,tracking]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,molecules,onnx,serve,tracking,video]'
 	$(PY) -m pip install --quiet --no-deps molsets==0.3.1  # MOSES data files; molsets' own pins do not build
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt sktime  # UCR/UEA time series files, read directly
 	touch $@
 
 demo: $(VENV)/.installed

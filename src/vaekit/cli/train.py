@@ -110,6 +110,17 @@ def train(
         ),
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--in-memory",
+            help="Read a .npy array or a folder of images from disk batch by batch, for data larger than memory "
+            "(same results). [default: only a .npy larger than half the available memory]",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="--stream: processes reading batches ahead (0: none). [default: 2]")
+    ] = None,
     label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
     condition: Annotated[
         str | None,
@@ -206,6 +217,8 @@ def train(
             corrupt=corrupt,
             seed=seed,
             device=device,
+            stream=stream,
+            workers=workers,
         ),
     )
     if distributed.env_rank():  # torchrun: rank 0 speaks for the run

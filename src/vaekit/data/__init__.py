@@ -9,12 +9,13 @@ from .arrays import load_array, read_npy_safely, read_npz_safely
 from .idx import load_idx, read_idx
 from .images import load_image_folder
 from .mnist import load_mnist
-from .registry import canonical_spec, load_dataset, read_array_file
+from .registry import ReadOptions, canonical_spec, load_dataset, read_array_file
 from .schema import Dataset, Schema
 from .tables import load_table
 
 __all__ = [
     "Dataset",
+    "ReadOptions",
     "Schema",
     "canonical_spec",
     "load_array",

@@ -12,7 +12,9 @@ Channels: when every image is single-channel (Pillow modes 1, L, LA, I, I;16, F)
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from ..errors import DataError
 from .arrays import encode_labels, error_text, float_tensor, label_tensor
 from .attributes import attributes_for, find_attribute_file, read_attribute_file, rows_of
 from .schema import Attributes, Dataset, Schema
+from .streaming import FileReader, Rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
@@ -81,7 +84,7 @@ def _to_mode(im: Image.Image, gray: bool) -> Image.Image:
     return im.convert("L" if gray else "RGB")
 
 
-def _pixels(path: Path, gray: bool, size: tuple[int, int] | None) -> np.ndarray:
+def decode_image(path: Path, gray: bool, size: tuple[int, int] | None) -> np.ndarray:
     """One image file -> float32 ``(C, H, W)`` in [0, 1]; ``size`` is (H, W) or None to keep it."""
     try:
         with Image.open(path) as im:
@@ -121,6 +124,34 @@ def _file_attributes(
     return attributes_for(files, frame, folder)
 
 
+def _plan(folder: Path, image_size: int | None, schema: Schema | None, attributes: Path | str | None):
+    """(files, class names or None, attributes found or None, gray, (H, W)) of a folder of images, read from the
+    files' headers."""
+    files, classes = _collect(folder)
+    found = _file_attributes(folder, files, attributes)  # before the pixels: a bad file fails fast
+    probes = [_probe(f) for f in files]
+    channels, size = image_target(image_size, schema)
+    if size is None:
+        _check_sizes(files, [wh for _, wh in probes])
+        size = (probes[0][1][1], probes[0][1][0])
+    gray = channels == 1 if channels is not None else all(mode in _GRAY_MODES for mode, _ in probes)
+    return files, classes, found, gray, size
+
+
+def _dataset(x: Any, folder: Path, classes: list[str] | None, found, schema: Schema | None) -> Dataset:
+    """The images ``x`` (a tensor, or rows read on demand) with their labels and attributes."""
+    labels: dict[str, torch.Tensor] = {}
+    names = schema.label_names if schema is not None else None
+    if classes is not None:
+        codes, names = encode_labels(np.array(classes), names)
+        labels = {"all": label_tensor(codes)}
+    meta = Schema("image", tuple(x.shape[1:]), label_names=names, source=str(folder))
+    data = Dataset(splits={"all": x}, schema=meta, labels=labels)
+    if found is not None:
+        data.attribute_info, data.attributes = found[0], {"all": float_tensor(found[1])}
+    return data
+
+
 def load_image_folder(
     folder: Path,
     *,
@@ -135,24 +166,22 @@ def load_image_folder(
     is a file of per-file attributes (else one found beside the folder, module docstring): they become
     ``Dataset.attributes["all"]`` ``(N, K)``, rows in the images' order, described by ``attribute_info``.
     """
-    files, classes = _collect(folder)
-    found = _file_attributes(folder, files, attributes)  # before the pixels: a bad file fails fast
-    probes = [_probe(f) for f in files]
-    channels, size = image_target(image_size, schema)
-    if size is None:
-        _check_sizes(files, [wh for _, wh in probes])
-        size = (probes[0][1][1], probes[0][1][0])
-    gray = channels == 1 if channels is not None else all(mode in _GRAY_MODES for mode, _ in probes)
+    files, classes, found, gray, size = _plan(folder, image_size, schema, attributes)
     x = np.empty((len(files), 1 if gray else 3, *size), dtype=np.float32)
     for i, f in enumerate(files):
-        x[i] = _pixels(f, gray, size)
-    labels: dict[str, torch.Tensor] = {}
-    names = schema.label_names if schema is not None else None
-    if classes is not None:
-        codes, names = encode_labels(np.array(classes), names)
-        labels = {"all": label_tensor(codes)}
-    meta = Schema("image", tuple(x.shape[1:]), label_names=names, source=str(folder))
-    data = Dataset(splits={"all": float_tensor(x)}, schema=meta, labels=labels)
-    if found is not None:
-        data.attribute_info, data.attributes = found[0], {"all": float_tensor(found[1])}
-    return data
+        x[i] = decode_image(f, gray, size)
+    return _dataset(float_tensor(x), folder, classes, found, schema)
+
+
+def stream_image_folder(
+    folder: Path,
+    *,
+    image_size: int | None = None,
+    schema: Schema | None = None,
+    attributes: Path | str | None = None,
+) -> Dataset:
+    """The images of ``folder`` as ``load_image_folder`` gives them, decoded when a batch reads them
+    (``vaekit.data.streaming.Rows``): only the files' headers are read now."""
+    files, classes, found, gray, size = _plan(folder, image_size, schema, attributes)
+    reader = FileReader(files, functools.partial(decode_image, gray=gray, size=size), (1 if gray else 3, *size))
+    return _dataset(Rows(reader, "image", ""), folder, classes, found, schema)

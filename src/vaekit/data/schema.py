@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import torch
 
-Kind = Literal["image", "table", "vector", "sequence"]
+Kind = Literal["image", "table", "vector", "sequence", "video", "series"]
 AttributeType = Literal["categorical", "numeric"]
 
 
@@ -124,7 +124,8 @@ class Schema:
 class Dataset:
     """Loaded data: named splits of float32 tensors in data units, optional integer labels, and a schema."""
 
-    splits: dict[str, torch.Tensor]  # e.g. {"train": (N, C, H, W), "test": ...} or {"all": (N, D)}
+    # e.g. {"train": (N, C, H, W), "test": ...} or {"all": (N, D)}; data larger than memory: vaekit.data.streaming.Rows
+    splits: dict[str, torch.Tensor]
     schema: Schema
     labels: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (N,) int64, when known
     # named attributes per sample (factors, per-file attributes): split -> (N, K) float32, described by attribute_info
@@ -142,4 +143,7 @@ class Dataset:
         if self.schema.kind == "image":
             return True
         x = self.splits[self.train_split]
+        if hasattr(x, "value_range"):  # rows read from disk (vaekit.data.streaming): one pass
+            lo, hi = x.value_range()
+            return lo >= 0 and hi <= 1
         return bool(x.numel() > 0 and x.min() >= 0 and x.max() <= 1)

@@ -444,18 +444,30 @@ class VAEModule(nn.Module):
     @torch.no_grad()
     def fit_data_stats(self, x: torch.Tensor) -> None:
         """Set standardization from training data (Gaussian likelihood only; Bernoulli data stays in [0, 1]). Missing
-        values (NaN) are left out of the statistics; categorical columns keep shift 0 and scale 1."""
+        values (NaN) are left out of the statistics; categorical columns keep shift 0 and scale 1. Data read from
+        disk (``vaekit.data.streaming.Rows``) is read once, a chunk at a time (statistics merged exactly as Chan et
+        al.'s parallel variance)."""
         if not isinstance(self.config.likelihood, GaussianConfig | StudentTConfig | MixedConfig):
             return
         dims = [0] if self.schema.kind != "image" else [0, 2, 3]  # per feature, or per image channel
-        observed = ~torch.isnan(x)
-        count = observed.sum(dim=dims, keepdim=True)[0].double()
-        mean = x.double().nan_to_num().sum(dim=dims, keepdim=True)[0] / count.clamp_min(1)
-        sq = torch.where(observed, x.double() - mean, 0.0).square().sum(dim=dims, keepdim=True)[0]
+        count = mean = sq = None
+        for chunk in x.chunks() if hasattr(x, "chunks") else [x]:
+            observed = ~torch.isnan(chunk)
+            n = observed.sum(dim=dims, keepdim=True)[0].double()
+            m = chunk.double().nan_to_num().sum(dim=dims, keepdim=True)[0] / n.clamp_min(1)
+            q = torch.where(observed, chunk.double() - m, 0.0).square().sum(dim=dims, keepdim=True)[0]
+            if count is None:
+                count, mean, sq = n, m, q
+                continue
+            total = count + n
+            delta = m - mean
+            mean = mean + delta * n / total.clamp_min(1)
+            sq = sq + q + delta.square() * count * n / total.clamp_min(1)
+            count = total
         std = (sq / (count - 1).clamp_min(1)).sqrt()
         numeric = count > 0
         if self.cardinalities:
-            numeric = numeric & torch.tensor([c == 0 for c in self.cardinalities], device=x.device)
+            numeric = numeric & torch.tensor([c == 0 for c in self.cardinalities], device=count.device)
         mean = torch.where(numeric, mean, 0.0).float()
         std = torch.where(numeric & (count > 1) & (std > 1e-6), std, 1.0).float()
         self.shift.copy_(mean.expand(self.schema.shape))

@@ -43,6 +43,11 @@ class TrainConfig:
     # conditional models: weight of the term keeping z from telling y (a critic guesses y from z; the encoder is
     # trained to leave it guessing), so that y decides what a sample is. 0: the plain conditional VAE
     independence: float = 1.0
+    # read a .npy array or a folder of images from disk batch by batch (vaekit.data.streaming) instead of into memory;
+    # None: only a .npy larger than half the memory available when training starts. The results are the same
+    stream: bool | None = None
+    # streamed data: DataLoader processes reading batches ahead (None: 2, or 1 on a one-core machine; 0: none)
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -60,6 +65,7 @@ class TrainConfig:
             (self.property_weight >= 0, "property weight must be >= 0"),
             (0 <= self.word_dropout < 1, "word dropout must be in [0, 1)"),
             (self.independence >= 0, "independence must be >= 0"),
+            (self.workers is None or self.workers >= 0, "workers must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

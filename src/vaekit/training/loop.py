@@ -20,6 +20,7 @@ import torch
 from ..core.corruption import corrupt
 from ..core.distributions import float32
 from ..core.losses import betatc_loss, condition_nll, elbo_loss, iwae_loss, uninformative_nll
+from ..data import streaming
 from ..device import resolve_precision
 from ..errors import TrainingError
 from ..inference.estimators import elbo_stats, iwae_per_sample
@@ -246,53 +247,54 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
     start = time.perf_counter()
     property_sum = 0.0
     seen = 0
-    for b in range(batches):
-        if b and budget < math.inf and distributed.agree(time.perf_counter() - start >= budget, device):
-            break  # the time limit falls inside this epoch
-        idx = perm[b * bs : (b + 1) * bs]
-        xb = x_train[idx]
-        if dynamic:
-            xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
-        beta = cfg.kl_weight(epoch - 1 + b / batches)
-        if cfg.lr_schedule != "constant":
-            for group in optimizer.param_groups:
-                group["lr"] = base_lr * cfg.lr_factor(epoch - 1 + b / batches)
-        iwae = cfg.objective == "iwae"
-        x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
-        yb = conditions[idx] if conditions is not None else None
-        # the decoder reads the batch with some tokens hidden, and still scores all of them
-        reading = word_dropout(xb, cfg.word_dropout, gens.data) if cfg.word_dropout else None
-        total, rows = len(idx), distributed.shard(len(idx))  # data-parallel: this process's rows of the batch
-        if rows is not None:
-            idx, xb, x_in, yb, reading = (t[rows] if t is not None else None for t in (idx, xb, x_in, yb, reading))
-        with autocast:
-            latents, likelihood = _forward(model, x_in, gens.noise, (cfg.iw_samples,) if iwae else (), yb, rows, total)
-        likelihood = float32(likelihood)
-        if reading is not None:
-            likelihood = likelihood.reading(reading)
-        out = _loss(xb, latents, likelihood, beta, cfg, n)
-        if properties is not None:  # the property head reads the sampled z (standardized squared error)
-            head = model.property_head(latents.z).float()
-            target = (properties[idx] - model.property_shift) / model.property_scale
-            mse = (head - target).square().mean()
-            out.loss = out.loss + cfg.property_weight * mse
-            property_sum += mse.item() * len(idx)
-        if yb is not None and cfg.independence > 0:
-            out.loss = out.loss + _independence(model, latents.z, yb, cfg.independence)
-        optimizer.zero_grad(set_to_none=True)
-        loss = _backward(model, out.loss, len(idx) / total if rows is not None else None)
-        norm = _clip_gradients(model, cfg.grad_clip)
-        if not math.isfinite(loss):
-            raise _NonFinite("loss")
-        if norm is not None and not torch.isfinite(norm):
-            raise _NonFinite("gradient")
-        optimizer.step()
-        terms = [out.elbo, out.reconstruction, out.kl] + ([out.iwae] if out.iwae is not None else [])
-        batch_sums = torch.stack([t.detach().sum() for t in terms]).double()
-        sums = batch_sums if sums is None else sums + batch_sums
-        seen += len(idx)
-        for cb in callbacks:
-            cb.on_batch_end(b, loss)
+    with contextlib.closing(streaming.batches(x_train, perm, bs, workers=cfg.workers)) as feed:  # streamed: read ahead
+        for b, xb in zip(range(batches), feed, strict=False):
+            if b and budget < math.inf and distributed.agree(time.perf_counter() - start >= budget, device):
+                break  # the time limit falls inside this epoch
+            idx = perm[b * bs : (b + 1) * bs]
+            if dynamic:
+                xb = (torch.rand(xb.shape, generator=gens.data, device=device) < xb).to(xb.dtype)  # 2x bernoulli()
+            beta = cfg.kl_weight(epoch - 1 + b / batches)
+            if cfg.lr_schedule != "constant":
+                for group in optimizer.param_groups:
+                    group["lr"] = base_lr * cfg.lr_factor(epoch - 1 + b / batches)
+            iwae = cfg.objective == "iwae"
+            x_in = xb if cfg.corrupt is None else _corrupted(model, xb, cfg.corrupt, gens.data)  # denoising VAE
+            yb = conditions[idx] if conditions is not None else None
+            # the decoder reads the batch with some tokens hidden, and still scores all of them
+            reading = word_dropout(xb, cfg.word_dropout, gens.data) if cfg.word_dropout else None
+            total, rows = len(idx), distributed.shard(len(idx))  # data-parallel: this process's rows of the batch
+            if rows is not None:
+                idx, xb, x_in, yb, reading = (t[rows] if t is not None else None for t in (idx, xb, x_in, yb, reading))
+            with autocast:
+                draws = (cfg.iw_samples,) if iwae else ()
+                latents, likelihood = _forward(model, x_in, gens.noise, draws, yb, rows, total)
+            likelihood = float32(likelihood)
+            if reading is not None:
+                likelihood = likelihood.reading(reading)
+            out = _loss(xb, latents, likelihood, beta, cfg, n)
+            if properties is not None:  # the property head reads the sampled z (standardized squared error)
+                head = model.property_head(latents.z).float()
+                target = (properties[idx] - model.property_shift) / model.property_scale
+                mse = (head - target).square().mean()
+                out.loss = out.loss + cfg.property_weight * mse
+                property_sum += mse.item() * len(idx)
+            if yb is not None and cfg.independence > 0:
+                out.loss = out.loss + _independence(model, latents.z, yb, cfg.independence)
+            optimizer.zero_grad(set_to_none=True)
+            loss = _backward(model, out.loss, len(idx) / total if rows is not None else None)
+            norm = _clip_gradients(model, cfg.grad_clip)
+            if not math.isfinite(loss):
+                raise _NonFinite("loss")
+            if norm is not None and not torch.isfinite(norm):
+                raise _NonFinite("gradient")
+            optimizer.step()
+            terms = [out.elbo, out.reconstruction, out.kl] + ([out.iwae] if out.iwae is not None else [])
+            batch_sums = torch.stack([t.detach().sum() for t in terms]).double()
+            sums = batch_sums if sums is None else sums + batch_sums
+            seen += len(idx)
+            for cb in callbacks:
+                cb.on_batch_end(b, loss)
     seconds = time.perf_counter() - start
     if distributed.active():  # every rank's rows
         *totals, property_sum, seen = distributed.sum_values(sums, property_sum, seen, like=sums)

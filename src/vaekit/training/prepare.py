@@ -6,6 +6,8 @@ import torch
 
 from ..core.likelihoods import BernoulliConfig, LikelihoodConfig
 from ..data.schema import Dataset
+from ..data.streaming import is_streamed
+from ..errors import VaekitError
 
 EVAL_BINARIZE_SEED = 0  # test and validation sets are binarized once, with this fixed seed
 
@@ -37,15 +39,29 @@ def binarize_fixed(x: torch.Tensor, seed: int = EVAL_BINARIZE_SEED) -> torch.Ten
 def training_tensors(
     data: Dataset, val_fraction: float, seed: int, subset: int | None, binarize: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x_train, x_val) in data units; static binarization applied, validation binarized when needed."""
+    """(x_train, x_val) in data units; static binarization applied, validation binarized when needed. Streamed data
+    (``vaekit.data.streaming``) stays on disk for training; its validation rows are read into memory (at most
+    ``STREAMED_VALIDATION_BYTES``: the rest of the held-out share is not used)."""
     x = data.splits[data.train_split]
     train_idx, val_idx = split_indices(len(x), val_fraction, seed, subset)
     x_train, x_val = x[train_idx], x[val_idx]
+    if is_streamed(x):
+        if binarize == "static":
+            raise VaekitError("--binarize static needs the data in memory; streamed images use dynamic (the default)")
+        x_val = x_val[: streamed_validation_rows(x)]  # a contiguous slice of the view: read now
     if binarize == "static":
         x_train = binarize_fixed(x_train, seed)
     if binarize != "none":
         x_val = binarize_fixed(x_val)
     return x_train, x_val
+
+
+STREAMED_VALIDATION_BYTES = 256 << 20
+
+
+def streamed_validation_rows(x) -> int:
+    """How many validation rows of streamed data are read into memory: at most 256 MB of float32 samples."""
+    return max(1, STREAMED_VALIDATION_BYTES // (4 * max(1, x.numel() // max(1, len(x)))))
 
 
 def condition_tensors(
@@ -57,4 +73,7 @@ def condition_tensors(
         return None, None
     y = data.attributes[data.train_split]
     train_idx, val_idx = split_indices(len(y), val_fraction, seed, subset)
+    x = data.splits[data.train_split]
+    if is_streamed(x):  # row for row with the validation rows read
+        val_idx = val_idx[: streamed_validation_rows(x)]
     return y[train_idx], y[val_idx]

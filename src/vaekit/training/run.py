@@ -18,10 +18,11 @@ from .._io import LOCK_NAME, FolderLocked, run_lock, write_text
 from ..core import conformal
 from ..core.corruption import parse_corrupt
 from ..core.likelihoods import LIKELIHOODS, MixedConfig
-from ..data import canonical_spec, load_dataset
+from ..data import ReadOptions, canonical_spec, load_dataset
 from ..data.condition import parse_names, with_condition
 from ..data.memory import is_in_memory, is_smiles
 from ..data.schema import Dataset
+from ..data.streaming import available_memory, npy_float32_bytes
 from ..device import resolve_device
 from ..errors import BundleError, VaekitError
 from ..models import PRESET_TRAINING, PRESETS, ModelConfig
@@ -36,7 +37,8 @@ from .prepare import condition_tensors, resolve_binarize, split_indices, trainin
 from .resume import resume_problem, weights_problem
 from .tracking import RUN_FILES, TrackedRun, open_tracking, parse_log
 
-RESUMABLE = {"epochs", "device", "early_stopping", "time_limit"}  # options that may change when resuming
+# options that may change when resuming
+RESUMABLE = {"epochs", "device", "early_stopping", "time_limit", "stream", "workers"}
 ARCH_DEFAULTS = {
     "preset": "seed",
     "latent_dim": None,
@@ -293,6 +295,7 @@ def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callb
     else:
         dataset = load_dataset(
             spec["data"],
+            read=ReadOptions(stream=_stream(spec["data"], cfg, callbacks)),
             image_size=spec["image_size"],
             label_column=spec["label_column"],
             categorical=spec.get("categorical"),
@@ -302,6 +305,22 @@ def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callb
     if spec.get("condition"):
         dataset = with_condition(dataset, spec["condition"])
     return dataset, molecules
+
+
+def _stream(data: str, cfg: TrainConfig, callbacks) -> bool:
+    """Whether to read ``data`` from disk batch by batch: as asked, else for a .npy larger than half the memory
+    available (with a word)."""
+    if cfg.stream is not None:
+        return cfg.stream
+    size, available = npy_float32_bytes(data), available_memory()
+    if size is None or available is None or size <= available // 2:
+        return False
+    for cb in callbacks:
+        cb.on_message(
+            f"{data} holds {size / 2**30:.1f} GiB as float32, more than half the memory available "
+            f"({available / 2**30:.1f} GiB): reading it from disk batch by batch (--stream)"
+        )
+    return True
 
 
 def _check_fit(cfg: TrainConfig, model_cfg: ModelConfig, kind: str) -> None:

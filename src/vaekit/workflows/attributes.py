@@ -272,7 +272,7 @@ def _input(model: VAE, source: EditInput, condition: dict[str, Any] | None) -> t
 
 def _read_image(model: VAE, path: Path) -> torch.Tensor:
     """An image file as (1, C, H, W) in [0, 1], converted to the model's channels and size."""
-    from ..data.images import IMAGE_SUFFIXES, _pixels
+    from ..data.images import IMAGE_SUFFIXES, decode_image
 
     if model.schema.kind != "image":
         raise DataError(f"--input takes an image for image models; this is a {model.schema.kind} model: use --index")
@@ -281,7 +281,7 @@ def _read_image(model: VAE, path: Path) -> torch.Tensor:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise DataError(f"unsupported input {path}: expected a .png/.jpg/.jpeg image")
     c, h, w = (int(s) for s in model.schema.shape)
-    return torch.from_numpy(_pixels(path, c == 1, (h, w)))[None]
+    return torch.from_numpy(decode_image(path, c == 1, (h, w)))[None]
 
 
 def _write(model: VAE, frames: torch.Tensor, amounts: list[float], out: Path, y: torch.Tensor | None) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from ..data.arrays import read_npy_safely
 from ..data.convert import as_batch
-from ..data.images import IMAGE_SUFFIXES, _pixels
+from ..data.images import IMAGE_SUFFIXES, decode_image
 from ..errors import DataError, VaekitError
 from ..inference.inpaint import IW_SAMPLES, REFINE, denoise, inpaint, require_images
 from ..vae import VAE, load_model
@@ -34,7 +34,7 @@ def read_input(path: str | Path, model: VAE, allow_nan: bool) -> tuple[torch.Ten
         raise DataError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        x = torch.from_numpy(_pixels(path, c == 1, None))
+        x = torch.from_numpy(decode_image(path, c == 1, None))
         if tuple(x.shape[1:]) != (h, w):
             raise DataError(
                 f"{path} is {x.shape[2]}×{x.shape[1]} pixels, the model takes {w}×{h}: resize the image (and its mask)"
@@ -80,7 +80,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"no such mask file: {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _pixels(path, True, None)[0] >= 0.5
+        return decode_image(path, True, None)[0] >= 0.5
     if path.suffix.lower() != ".npy":
         raise DataError(f"unsupported mask {path}: expected a .png image or a .npy array")
     return _load_npy(path)
