@@ -5,9 +5,10 @@
 1. Writes (once; kept for later runs) ``--path``: an (N, 28, 28) uint8 .npy of ``--times`` × the memory available
    now (MemAvailable), made from the shipped MNIST training digits, each shifted by up to ±2 pixels at random
    (seeded), in chunks, atomically (a temporary file renamed).
-2. Three runs of ``vaekit train`` (seed preset, batch 128, seed 0, ``--time-limit --minutes``), one after another,
+2. Four runs of ``vaekit train`` (seed preset, batch 128, seed 0, ``--time-limit --minutes``), one after another,
    each a child process whose resident memory (its own and its DataLoader workers', summed) is sampled every 0.1 s:
-   * ``stream``: the whole array with ``--stream`` (2 reader workers; the default);
+   * ``stream``: the whole array with ``--stream`` (2 reader workers; the default order: a permutation of rows);
+   * ``stream-blocks``: the same with ``--shuffle blocks`` (runs of 64 rows; the disk reads 64 rows at once);
    * ``memory``: the first ``--subset`` rows, saved as their own .npy and read into memory (the usual path);
    * ``stream-subset``: the same subset, streamed (from the disk at first, then from the page cache: it fits).
 Before each run the page cache is emptied (as root; recorded), so the data comes from the disk at first. Per run:
@@ -122,7 +123,8 @@ def train(name: str, data: Path, args, folder: Path, extra: list[str]) -> dict:
     out = folder / name
     dropped = drop_caches()
     load = os.getloadavg()[0]
-    cmd = [sys.executable, "-m", "vaekit", "train", str(data), "--out", str(out), "--overwrite", "--seed", "0",
+    cmd = [sys.executable, "-m", "vaekit", "--threads", str(args.threads), "train", str(data), "--out", str(out),
+           "--overwrite", "--seed", "0",
            "--epochs", "1", "--time-limit", str(args.minutes), "--val-fraction", "0.001", "--quiet",
            *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -164,6 +166,7 @@ def main() -> None:
     ap.add_argument("--times", type=float, default=2.05, help="array size as a multiple of the available memory")
     ap.add_argument("--minutes", type=float, default=2.0, help="training time per run")
     ap.add_argument("--subset", type=int, default=500_000, help="rows of the in-memory comparison")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of each run (1: robust to other load)")
     ap.add_argument("--path", type=Path, default=Path("runs/out_of_core/images.npy"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = ap.parse_args()
@@ -176,6 +179,7 @@ def main() -> None:
     folder = args.path.parent
     runs = [
         train("stream", args.path, args, folder, ["--stream"]),
+        train("stream-blocks", args.path, args, folder, ["--stream", "--shuffle", "blocks"]),
         train("memory", subset, args, folder, ["--in-memory"]),
         train("stream-subset", subset, args, folder, ["--stream"]),
     ]
@@ -184,22 +188,31 @@ def main() -> None:
         "cores": os.cpu_count(),
         "memory_total_bytes": total,
         "memory_available_bytes": available,
-        "array": {"path": str(args.path), "shape": [rows, 28, 28], "dtype": "uint8", "bytes": rows * 784,
-                  "times_available_memory": rows * 784 / available, "write_s": write_s},  # fmt: skip
+        "array": {
+            "path": str(args.path),
+            "shape": [rows, 28, 28],
+            "dtype": "uint8",
+            "bytes": rows * 784,
+            "times_available_memory": rows * 784 / available,
+            "write_s": write_s,
+        },  # fmt: skip
         "subset_rows": args.subset,
         "minutes_per_run": args.minutes,
+        "threads": args.threads,
         "runs": runs,
-        "stream_vs_memory": runs[0]["samples_per_s"] / runs[1]["samples_per_s"],
+        "stream_vs_memory": runs[0]["samples_per_s"] / runs[2]["samples_per_s"],
+        "stream_blocks_vs_memory": runs[1]["samples_per_s"] / runs[2]["samples_per_s"],
         "command": " ".join(["python", *sys.argv]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "out_of_core.json").write_text(json.dumps(result, indent=2) + "\n")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
     names = [r["name"] for r in runs]
-    a.bar(names, [r["samples_per_s"] for r in runs], color=["tab:blue", "tab:grey", "tab:cyan"])
+    colours = ["tab:blue", "tab:purple", "tab:grey", "tab:cyan"]
+    a.bar(names, [r["samples_per_s"] for r in runs], color=colours)
     a.set_ylabel("training samples / s")
-    a.set_title(f"stream / memory = {result['stream_vs_memory']:.2f}")
-    b.bar(names, [r["peak_pss_tree_bytes"] / 2**30 for r in runs], color=["tab:blue", "tab:grey", "tab:cyan"])
+    a.set_title(f"÷ memory: stream {result['stream_vs_memory']:.2f}, blocks {result['stream_blocks_vs_memory']:.2f}")
+    b.bar(names, [r["peak_pss_tree_bytes"] / 2**30 for r in runs], color=colours)
     b.axhline(2, color="red", linestyle="--", label="2 GB bound")
     b.set_ylabel("peak memory (GiB): PSS of process + workers")
     b.set_title(f"array {rows * 784 / 2**30:.1f} GiB = {rows * 784 / available:.2f}× available memory")

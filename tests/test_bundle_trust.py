@@ -143,7 +143,7 @@ def test_brackets_inside_strings_are_not_nesting(run):
         ("schema.shape", [0], r"schema\.shape\[0\] is 0"),
         ("schema.shape", [3, 3], r"expected \(D,\)"),
         ("schema.shape", 3, "expected a list"),
-        ("schema.kind", "video", "schema.kind"),
+        ("schema.kind", "audio", "schema.kind"),
         ("schema.columns", ["a", "b"], "names 2 columns, expected 3"),
         ("schema.columns", [1, 2, 3], r"schema\.columns\[0\] is 1, expected a string"),
         ("schema.column_types", ["numeric", "numeric", "categorical"], "no entry for the categorical column 'c'"),

@@ -147,10 +147,37 @@ def test_bad_streamed_data_is_one_line(tmp_path, digits):
 
 def test_the_cli_streams(tmp_path, digits):
     result = CliRunner().invoke(
-        app, ["train", str(digits), "--out", str(tmp_path / "r"), "--stream", "--workers", "1", "--epochs", "1",
-              "--latent-dim", "2", "--quiet"],  # fmt: skip
+        app,
+        [
+            "train",
+            str(digits),
+            "--out",
+            str(tmp_path / "r"),
+            "--stream",
+            "--workers",
+            "1",
+            "--epochs",
+            "1",
+            "--latent-dim",
+            "2",
+            "--quiet",
+        ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     assert vaekit.load(tmp_path / "r").run_config["training"]["options"]["stream"] is True
     result = CliRunner().invoke(app, ["train", "mnist", "--out", str(tmp_path / "s"), "--stream", "--quiet"])
     assert result.exit_code == 2 and "held in memory" in result.output
+
+
+def test_the_block_order_is_a_permutation_of_runs(tmp_path, digits):
+    order = streaming.block_order(1000, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(1000))
+    window = order[: streaming.BLOCK * streaming.WINDOW]  # the first window: whole runs of 64 rows
+    assert len(set((window // streaming.BLOCK).tolist())) == streaming.WINDOW
+    assert not torch.equal(window, window.sort().values)  # shuffled within the window
+    a = vaekit.train(str(digits), stream=True, shuffle="blocks", **TINY)
+    b = vaekit.train(str(digits), stream=True, shuffle="blocks", **TINY)
+    assert a.history[-1]["elbo"] == b.history[-1]["elbo"]  # deterministic
+    assert a.history[-1]["elbo"] != vaekit.train(str(digits), stream=True, **TINY).history[-1]["elbo"]
+    with pytest.raises(VaekitError, match="--shuffle blocks applies to streamed data"):
+        vaekit.train(str(digits), shuffle="blocks", **TINY)

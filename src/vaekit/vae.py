@@ -89,6 +89,8 @@ class VAE(VAEModule):
         if not temperature > 0:
             raise DataError(f"temperature must be above 0, got {temperature}")
         y = self.condition_values(condition, n)
+        if self.is_frames:  # clips of the trained length, frame by frame from the learned prior (frames: their means)
+            return self.sample_frames(n, self.schema.shape[0], _generator(seed), temperature)
         if mean is None:
             mean = self.schema.kind == "image"
         g = _generator(seed)

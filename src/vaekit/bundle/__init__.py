@@ -84,7 +84,7 @@ def bundle_config(model: Any, training: dict[str, Any] | None = None, **extra: A
     model_cfg = model.config.to_dict()
     likelihood = model_cfg.pop("likelihood")
     preprocessing: dict[str, Any] = {}
-    if model.schema.kind != "image":
+    if model.schema.kind not in ("image", "video"):  # the weights hold them; for pictures they are per channel
         preprocessing = {"standardize": {"mean": model.shift.tolist(), "std": model.scale.tolist()}}
     return {
         # the oldest format that holds the model: releases before conditioning keep reading unconditional bundles

@@ -105,6 +105,13 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {  # the fields of vaekit.nn's config
     "conv": {"channels": SIZE, "hidden": SIZE, "activation": ACTIVATION},
     "resconv": {"channels": SIZE, "blocks": _int(0, MAX_LAYERS), "hidden": SIZE, "activation": ACTIVATION},
     "sequence": {"embedding": SIZE, "encoder_hidden": SIZE, "decoder_hidden": SIZE},
+    "frames": {
+        "channels": SIZE,
+        "hidden": SIZE,
+        "features": SIZE,
+        "rnn": SIZE,
+        "predictor_layers": _int(1, MAX_LAYERS),
+    },  # fmt: skip
 }
 LIKELIHOODS: dict[str, dict[str, Any]] = {  # the fields of vaekit.core.likelihoods' configs, by kind
     "bernoulli": {},
@@ -124,8 +131,8 @@ MODEL_FIELDS: dict[str, Any] = {  # ModelConfig without its likelihood (a sectio
 }
 SCHEMA = _section(
     "schema",
-    kind=(_choice("image", "table", "vector", "sequence"), ...),
-    shape=(_list(SIZE, 1, 3), ...),
+    kind=(_choice("image", "table", "vector", "sequence", "video", "series"), ...),
+    shape=(_list(SIZE, 1, 4), ...),  # video: (T, C, H, W)
     columns=_list(str, 1) | None,
     label_names=TEXTS | None,
     source=str,
@@ -239,16 +246,21 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).removeprefix(".")
 
 
+SHAPES = {"image": ("(C, H, W)", 3), "video": ("(T, C, H, W)", 4), "series": ("(T, D)", 2)}  # per sample, by kind
+
+
 def _check_schema(schema: dict[str, Any]) -> None:
     """What the field checks cannot see: the shape fits the kind, and the column descriptions agree."""
     kind, shape = schema["kind"], schema["shape"]
-    if len(shape) != (3 if kind == "image" else 1):
-        raise _Invalid(f"schema.shape is {_show(shape)}, expected {'(C, H, W)' if kind == 'image' else '(D,)'}")
+    expected, dims = SHAPES.get(kind, ("(D,)", 1))
+    if len(shape) != dims:
+        raise _Invalid(f"schema.shape is {_show(shape)}, expected {expected}")
     if math.prod(shape) > MAX_FEATURES:
         raise _Invalid(f"schema.shape is {_show(shape)}, expected at most {MAX_FEATURES:,} values per sample")
     columns, types = schema.get("columns"), schema.get("column_types")
-    if columns is not None and len(columns) != shape[0]:
-        raise _Invalid(f"schema.columns names {len(columns)} columns, expected {shape[0]} (schema.shape)")
+    width = shape[-1] if kind == "series" else shape[0]  # a series names its channels (T, D)
+    if columns is not None and len(columns) != width:
+        raise _Invalid(f"schema.columns names {len(columns)} columns, expected {width} (schema.shape)")
     if types is not None and (columns is None or len(types) != len(columns)):
         raise _Invalid(f"schema.column_types has {len(types)} entries, expected one per column")
     categories = schema.get("categories") or {}

@@ -27,6 +27,9 @@ from . import fill  # noqa: F401
 from . import export  # noqa: F401
 
 # isort: split
+from . import frames  # noqa: F401
+
+# isort: split
 from . import serve  # noqa: F401
 
 # isort: split

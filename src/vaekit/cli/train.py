@@ -110,6 +110,12 @@ def train(
         ),
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Resize folder images to N×N.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Time series in long format (--preset series): the column naming each series.")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Time series in long format: the column ordering the steps. [row order]")
+    ] = None,
     stream: Annotated[
         bool | None,
         typer.Option(
@@ -120,6 +126,13 @@ def train(
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="--stream: processes reading batches ahead (0: none). [default: 2]")
+    ] = None,
+    shuffle: Annotated[
+        Literal["rows", "blocks"] | None,
+        typer.Option(
+            help="--stream: the epoch's order. rows: a permutation (as in memory); blocks: runs of 64 rows in random "
+            "order, shuffled 16 runs at a time (a disk reads 64 rows at once). [default: rows]"
+        ),
     ] = None,
     label_column: Annotated[str | None, typer.Option(help="Table column holding class labels.")] = None,
     condition: Annotated[
@@ -190,6 +203,8 @@ def train(
             likelihood=likelihood,
             image_size=image_size,
             label_column=label_column,
+            id_column=id_column,
+            time_column=time_column,
             condition=condition,
             attributes=attributes,
             categorical=_names(categorical),
@@ -219,6 +234,7 @@ def train(
             device=device,
             stream=stream,
             workers=workers,
+            shuffle=shuffle,
         ),
     )
     if distributed.env_rank():  # torchrun: rank 0 speaks for the run

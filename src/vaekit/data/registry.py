@@ -224,6 +224,14 @@ def _named(spec: str, label_column: str | None, schema: Schema | None, image_siz
     return load_mnist(image_size=image_size, schema=schema)
 
 
+def sequence_kind(spec: str) -> str | None:
+    """ "video" or "series" for a source that can only be that (generated clips, ``ucr:Name``, ``.ts``, GIF/MP4
+    files or folders of them), else None."""
+    if is_moving_mnist_spec(spec) or is_video_path(spec):
+        return "video"
+    return "series" if is_series_spec(spec) else None
+
+
 def _sequence_read(spec: str, read: ReadOptions, schema: Schema | None) -> ReadOptions | None:
     """``read`` with its kind when ``spec`` is to be read as video or time series (asked for, a video or series
     model's, or a source that is nothing else), else None."""

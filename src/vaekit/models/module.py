@@ -33,6 +33,11 @@ from ..nn import (
     ConvConfig,
     ConvDecoder,
     ConvEncoder,
+    FrameDecoder,
+    FrameDynamics,
+    FrameEncoder,
+    FrameNets,
+    FramesConfig,
     MLPConfig,
     MLPDecoder,
     MLPEncoder,
@@ -43,6 +48,7 @@ from ..nn import (
     SequenceDecoder,
     SequenceEncoder,
 )
+from ..nn import frames as frame_nets
 from .presets import PRESET_TABLE
 from .presets import PRESET_TRAINING as PRESET_TRAINING  # re-exported
 
@@ -51,6 +57,7 @@ ARCHITECTURES: dict[str, type] = {
     "conv": ConvConfig,
     "resconv": ResConvConfig,
     "sequence": SequenceConfig,
+    "frames": FramesConfig,
 }
 ENCODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPEncoder, ConvConfig: ConvEncoder, ResConvConfig: ResConvEncoder}
 DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: ConvDecoder, ResConvConfig: ResConvDecoder}
@@ -59,7 +66,9 @@ DECODERS: dict[type, type[nn.Module]] = {MLPConfig: MLPDecoder, ConvConfig: Conv
 @dataclass(frozen=True)
 class ModelConfig:
     latent_dim: int = 20  # size of z
-    architecture: MLPConfig | ConvConfig | ResConvConfig | SequenceConfig = field(default_factory=MLPConfig)
+    architecture: MLPConfig | ConvConfig | ResConvConfig | SequenceConfig | FramesConfig = field(
+        default_factory=MLPConfig
+    )
     likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)  # p(x|z)
     autoencoder: bool = False  # deterministic encoder, no KL: the plain autoencoder baseline
     top_latent_dim: int | None = None  # a second, top latent level z2 -> z1 -> x (ladder-style); None: one level
@@ -114,6 +123,7 @@ class VAEModule(nn.Module):
         integer, or an architecture, likelihood and data that do not go together."""
         arch, lik, top = config.architecture, config.likelihood, config.top_latent_dim
         named = ("channels", "hidden", "embedding", "encoder_hidden", "decoder_hidden")  # the widths of each kind
+        named += ("features", "rnn", "predictor_layers")
         widths = arch.hidden if isinstance(arch, MLPConfig) else [getattr(arch, k) for k in named if hasattr(arch, k)]
         latents = [config.latent_dim] + ([top] if top is not None else [])
         for what, sizes in (("latent sizes", latents), ("layer widths", widths), ("shape", schema.shape)):
@@ -148,6 +158,9 @@ class VAEModule(nn.Module):
         for broken, message in rules:
             if broken:
                 raise ValueError(message)
+        problem = _frames_problem(config, schema)
+        if problem is not None:
+            raise ValueError(problem)
 
     def __init__(self, config: ModelConfig, schema: Schema):
         super().__init__()
@@ -168,6 +181,8 @@ class VAEModule(nn.Module):
                 raise ValueError("a sequence model needs the schema's vocabulary")
             self.encoder = SequenceEncoder(arch, vocab, out)
             self.decoder = SequenceDecoder(arch, d + width, vocab)
+        elif self.is_frames:  # per-frame latents z_t (d each) with a learned prior; no condition (refused above)
+            self.encoder, self.decoder, self.dynamics = _frame_networks(config, schema)
         else:
             self.encoder = ENCODERS[type(arch)](arch, self._encoder_shape(), out)
             lik = config.likelihood
@@ -210,6 +225,11 @@ class VAEModule(nn.Module):
             self.to(memory_format=torch.channels_last)
 
     @property
+    def is_frames(self) -> bool:
+        """Whether this is the sequential model of video clips and time series (``vaekit.nn.frames``)."""
+        return isinstance(self.config.architecture, FramesConfig)
+
+    @property
     def fitted_codes(self) -> bool:
         """Whether new codes are drawn from Gaussians fitted to the training codes (``sample_codes``): conditional
         models and ``code_prior="fitted"``."""
@@ -249,6 +269,8 @@ class VAEModule(nn.Module):
         reads the mask uses it; others see x as it is. A table model (``mask_input``) reads the standardized values
         with missing ones set to 0 (categorical columns one-hot, all zeros when missing) and the mask; mask None:
         observed = not NaN."""
+        if self.is_frames:  # q(z_t|x_<=t) of every step, (N, T * D)
+            return (self._frame_gaussians(x)[0],)
         x = self._batch(x)
         if self.is_sequence:
             h = self.encoder(x)
@@ -287,6 +309,9 @@ class VAEModule(nn.Module):
     def latent_stats(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and KL to the prior per dimension, every level (top first; z1 given z2 at its mean).
         (N, total latent dims) each."""
+        if self.is_frames:  # the KL of each step is to its learned prior
+            q, p = self._frame_gaussians(x)
+            return q.mean, q.kl_per_dim_to(p)
         levels = self.encode_levels(x, condition=condition)
         if len(levels) == 1:
             return levels[0].mean, levels[0].kl_per_dim()
@@ -314,6 +339,8 @@ class VAEModule(nn.Module):
     ) -> Latents:
         """Reparameterized draws from the posterior ``encode_levels`` returned, top level first. ``eps``: the top
         level's standard-normal draws (see ``DiagonalGaussian.rsample``); one latent level only."""
+        if self.is_frames:
+            raise ValueError(FRAMES_IMPORTANCE)
         top = float32(levels[0])
         if eps is not None and len(levels) > 1:
             raise ValueError("given noise applies to models with one latent level")
@@ -337,6 +364,8 @@ class VAEModule(nn.Module):
         z = torch.as_tensor(z, dtype=torch.float32, device=self.shift.device) if not torch.is_tensor(z) else z
         if z.dim() == 1:
             z = z.unsqueeze(0)
+        if self.is_frames:
+            return self._frames_decode(z)
         if z.shape[-1] != self.config.latent_dim:
             raise DataError(f"latents have {z.shape[-1]} dimensions, the model has {self.config.latent_dim}")
         z = self.with_condition(z, condition)
@@ -424,7 +453,11 @@ class VAEModule(nn.Module):
     ):
         """(latents, likelihood) for a batch: ``Latents`` drawn from q(z|x) (K per input with sample_shape=(K,))
         and p(x|z) over (*sample_shape, N, *shape); a conditional model reads y (``condition``, (N, K)) in both.
-        The loss is computed by ``vaekit.core.losses``, not here."""
+        The loss is computed by ``vaekit.core.losses``, not here. A frames model (video, series) reads the true
+        previous frames (teacher forcing): z (N, T * D) and p(x|z) over (N, T, *frame) (see ``_frames_forward``)."""
+        if self.is_frames:
+            self.condition_features(condition, len(x))  # one line: the frames model has no condition
+            return self._frames_forward(x, generator, sample_shape)
         latents = self.sample_latents(self.encode_levels(x, condition=condition), sample_shape, generator)
         return latents, self.decode(latents.z, condition)
 
@@ -449,7 +482,8 @@ class VAEModule(nn.Module):
         al.'s parallel variance)."""
         if not isinstance(self.config.likelihood, GaussianConfig | StudentTConfig | MixedConfig):
             return
-        dims = [0] if self.schema.kind != "image" else [0, 2, 3]  # per feature, or per image channel
+        # per feature, per image channel, per video channel or per series channel (over all steps)
+        dims = {"image": [0, 2, 3], "video": [0, 1, 3, 4], "series": [0, 1]}.get(self.schema.kind, [0])
         count = mean = sq = None
         for chunk in x.chunks() if hasattr(x, "chunks") else [x]:
             observed = ~torch.isnan(chunk)
@@ -566,6 +600,187 @@ class VAEModule(nn.Module):
 
     def _batch(self, x: Any) -> torch.Tensor:
         return as_batch(x, self.schema, self.shift.device)
+
+    # -- frames: video clips (T, C, H, W) and time series (T, D), the sequential model of vaekit.nn.frames --------
+    # Standardization is per channel over all steps (fit_data_stats), so a clip of any length reads self.shift[0].
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame of a frames model: (C, H, W) for video, (D,) for a series step."""
+        return tuple(self.schema.shape[1:])
+
+    def _frame_nets(self) -> FrameNets:
+        return FrameNets(self.encoder, self.decoder, self.dynamics)
+
+    def _frames_batch(self, x: Any) -> torch.Tensor:
+        """Clips as float32 (N, T, *frame) in data units, any number of steps T >= 1 (one clip (T, *frame) is a
+        batch of one); uint8 video is scaled to [0, 1]; NaN (missing) is allowed in series only."""
+        if not self.is_frames:
+            raise DataError(f"this {self.schema.kind} model has no frames: that needs a video or series model")
+        t = x if torch.is_tensor(x) else torch.as_tensor(x)
+        if t.dtype == torch.uint8 and self.schema.kind == "video":
+            t = t.float() / 255.0
+        t = t.to(device=self.shift.device, dtype=torch.float32)
+        frame = self.frame_shape
+        if t.dim() == len(frame) + 1:
+            t = t.unsqueeze(0)
+        if t.dim() != len(frame) + 2 or tuple(t.shape[2:]) != frame or t.shape[1] < 1:
+            raise DataError(f"input has shape {tuple(t.shape)}, expected clips (N, T, {', '.join(map(str, frame))})")
+        if bool(torch.isinf(t).any()) or (self.schema.kind != "series" and bool(torch.isnan(t).any())):
+            raise DataError("input contains infinite values" + ("" if self.schema.kind == "series" else " or NaN"))
+        return t
+
+    def _frames_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(what the encoder reads of clips x (N, T, *frame): standardized frames, and for a series [values, 0 where
+        missing; observed mask]; the steps with an observed value (N, T), None for video)."""
+        shift, scale = self.shift[0], self.scale[0]
+        if len(self.frame_shape) > 1:
+            return (x - shift) / scale, None
+        observed = ~torch.isnan(x)
+        values = torch.where(observed, (x.nan_to_num() - shift) / scale, 0.0)
+        return torch.cat([values, observed.to(x.dtype)], -1), observed.any(-1)
+
+    def _to_frame(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder output (B, k*C, H, W) or (B, k*D) -> (the frame fed back: the likelihood's mean, in data units;
+        what the encoder reads of it)."""
+        frame = self.config.likelihood.build(raw.float(), self.shift[0], self.scale[0]).mean
+        reads = (frame - self.shift[0]) / self.scale[0]
+        return frame, reads if len(self.frame_shape) > 1 else torch.cat([reads, torch.ones_like(reads)], -1)
+
+    def _clip_likelihood(self, raw: torch.Tensor, batch: tuple[int, ...]) -> Any:
+        """p(x|z) over clips (*batch, T, *frame) from the decoder output of every frame (B, T, k*C, ...): the
+        repo's likelihood over the clip, its parameters laid out parameter-major, (B, k*T, C, ...)."""
+        n, t, k, c = raw.shape[0], raw.shape[1], self.config.likelihood.params_per_value, self.frame_shape[0]
+        rest = self.frame_shape[1:]
+        out = raw.reshape(n, t, k, c, *rest).transpose(1, 2).reshape(*batch, k * t, c, *rest)
+        shape = (t, *self.frame_shape)
+        return self.config.likelihood.build(out, self.shift[0].expand(shape), self.scale[0].expand(shape))
+
+    def _frame_gaussians(self, x: Any) -> tuple[DiagonalGaussian, DiagonalGaussian]:
+        """(q(z_t|x_<=t), p(z_t|x_<t)) of every step of clips x, flattened to (N, T * D)."""
+        x = self._frames_batch(x)
+        q, p, *_ = frame_nets.gaussians(self._frame_nets(), *self._frames_input(x))
+        return DiagonalGaussian(*(a.flatten(1) for a in q)), DiagonalGaussian(*(a.flatten(1) for a in p))
+
+    def _frames_forward(self, x: Any, generator, sample_shape: tuple[int, ...]) -> tuple[Latents, Any]:
+        """Teacher-forced (Latents, p(x|z)) of clips x (N, T, *frame): z (N, T * D) drawn from the posteriors,
+        kl_terms the sum over steps of KL(q_t || p_t) in closed form, log_ratio the sum of log p_t(z_t) - log
+        q_t(z_t), kl_dims (N, T * D) (free bits count each step's dimension); p(x|z) over (N, T, *frame)."""
+        if sample_shape:
+            raise ValueError(FRAMES_IMPORTANCE)
+        x = self._frames_batch(x)
+        run = frame_nets.teacher_forced(self._frame_nets(), *self._frames_input(x), generator)
+        q, p = DiagonalGaussian(*run.q), DiagonalGaussian(*run.p)
+        kl_dims = q.kl_per_dim_to(p)  # (N, T, D)
+        n = len(x)
+        log_ratio = (p.log_prob(run.z) - q.log_prob(run.z)).sum(-1)
+        latents = Latents(run.z.reshape(n, -1), log_ratio, kl_dims.sum((1, 2)), kl_dims.reshape(n, -1))
+        return latents, self._clip_likelihood(run.raw, (n,))
+
+    def _frames_decode(self, z: torch.Tensor) -> Any:
+        """p(x|z) for latents z (*batch, T * D) of a frames model: the clip generated with these z_t, each frame
+        (the likelihood's mean) fed back; a likelihood over (*batch, T, *frame)."""
+        d = self.config.latent_dim
+        if z.shape[-1] % d:
+            raise DataError(f"latents have {z.shape[-1]} values, expected T * {d} (the model's latents per frame)")
+        flat = z.reshape(-1, z.shape[-1] // d, d).to(self.shift)
+        carry = frame_nets.Carry(self.dynamics.start.expand(len(flat), -1))
+        _, raws = frame_nets.rollout(self._frame_nets(), carry, flat.shape[1], self._to_frame, z=flat)
+        return self._clip_likelihood(torch.stack(raws, 1), tuple(z.shape[:-1]))
+
+    def _roll(self, carry, n: int, frames: int, generator, temperature: float) -> torch.Tensor:
+        """``frames`` frames after ``carry`` for n clips, z_t from the learned prior at ``temperature``.
+        (n, frames, *frame)"""
+        if isinstance(frames, bool) or not hasattr(frames, "__index__") or frames < 1:
+            raise DataError(f"frames must be a positive number of frames, got {frames!r}")
+        if not temperature > 0:
+            raise DataError(f"temperature must be above 0, got {temperature}")
+        d, device = self.config.latent_dim, self.shift.device
+
+        def noise(_: int) -> torch.Tensor:
+            return temperature * torch.randn(n, d, generator=generator, device=device)
+
+        out, _ = frame_nets.rollout(self._frame_nets(), carry, frames, self._to_frame, noise)
+        return torch.stack(out, 1)
+
+    @torch.no_grad()
+    def sample_frames(
+        self, n: int, frames: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """n new clips of ``frames`` frames (any number, also beyond the trained length), generated frame by frame
+        from nothing: z_t from the learned prior (its spread scaled by ``temperature``), each frame the
+        likelihood's mean (pixel probabilities for video, the Gaussian's mean for a series), encoded and fed back.
+        Deterministic given ``generator``. (n, frames, *frame)"""
+        self._frames_batch(torch.zeros(1, 1, *self.frame_shape))  # one line for a model that is no frames model
+        if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
+            raise DataError(f"n must be a positive number of clips, got {n!r}")
+        carry = frame_nets.Carry(self.dynamics.start.expand(n, -1))
+        return self._roll(carry, n, frames, generator, temperature)
+
+    @torch.no_grad()
+    def predict_frames(
+        self,
+        context: Any,
+        frames: int,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """``samples`` continuations of each clip of ``context`` (N, k, *frame), its first k frames: the model reads
+        them (teacher forcing, z_t drawn from the posteriors), then generates ``frames`` more as ``sample_frames``
+        does. Deterministic given ``generator``. (samples, N, frames, *frame)"""
+        x = self._frames_batch(context)
+        if isinstance(samples, bool) or not hasattr(samples, "__index__") or samples < 1:
+            raise DataError(f"samples must be a positive number, got {samples!r}")
+        n = len(x)
+        x = x.repeat(samples, *([1] * (x.dim() - 1)))  # sample-major: row s * N + i continues clip i
+        run = frame_nets.teacher_forced(self._frame_nets(), *self._frames_input(x), generator, decode=False)
+        out = self._roll(run.carry, len(x), frames, generator, temperature)
+        return out.view(samples, n, *out.shape[1:])
+
+    @torch.no_grad()
+    def frame_elbo(self, x: Any, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The ELBO of every frame of clips x (N, T, *frame), teacher-forced: log p(x_t | z_<=t, x_<t) -
+        KL(q(z_t|x_<=t) || p(z_t|x_<t)), one posterior draw per step; the sum over t is the clip's ELBO. A series
+        step with no observed value scores 0. (N, T) float32"""
+        x = self._frames_batch(x)
+        run = frame_nets.teacher_forced(self._frame_nets(), *self._frames_input(x), generator)
+        kl = DiagonalGaussian(*run.q).kl_to(DiagonalGaussian(*run.p))
+        reconstruction = self.config.likelihood.build(run.raw.float(), self.shift[0], self.scale[0]).log_prob(x)
+        return reconstruction - kl
+
+
+FRAMES_IMPORTANCE = (
+    "the frames model (video, series) trains with the ELBO: importance sampling (IWAE) and data-parallel training "
+    "are not supported for it"
+)
+
+
+def _frame_networks(config: ModelConfig, schema: Schema) -> FrameNets:
+    """The frame encoder, decoder and dynamics (posterior, prior, predictor) of a frames model."""
+    arch, frame = config.architecture, tuple(schema.shape[1:])
+    decoder = FrameDecoder(arch, frame, config.likelihood.params_per_value)
+    return FrameNets(FrameEncoder(arch, frame), decoder, FrameDynamics(arch, config.latent_dim))
+
+
+def _frames_problem(config: ModelConfig, schema: Schema) -> str | None:
+    """Why a frames model cannot be built from ``config`` and ``schema`` (one line), or None."""
+    if not isinstance(config.architecture, FramesConfig):
+        return None
+    if {"video": 4, "series": 2}.get(schema.kind) != len(schema.shape):
+        return "the frames architecture needs video (T, C, H, W) or series (T, D) data"
+    refused = [
+        (config.autoencoder, "a plain autoencoder"),
+        (config.top_latent_dim is not None, "a second latent level"),
+        (bool(config.properties), "a property head"),
+        (schema.condition is not None, "a condition"),
+        (config.code_prior != "standard", "a fitted code prior (its prior is learned)"),
+        (isinstance(config.likelihood, MixedConfig), "the mixed likelihood"),
+    ]
+    for broken, what in refused:
+        if broken:
+            return f"the frames model (video, series) does not support {what}"
+    return None
 
 
 def _merge(bottom_up: DiagonalGaussian, prior: DiagonalGaussian) -> DiagonalGaussian:

@@ -48,6 +48,9 @@ class TrainConfig:
     stream: bool | None = None
     # streamed data: DataLoader processes reading batches ahead (None: 2, or 1 on a one-core machine; 0: none)
     workers: int | None = None
+    # the epoch's order: rows (a permutation of the rows: what an in-memory run does), or blocks (streamed data: runs
+    # of 64 consecutive rows in random order, shuffled within windows of 16 runs: a disk reads 64 rows at a time)
+    shuffle: Literal["rows", "blocks"] = "rows"
 
     def __post_init__(self) -> None:
         checks = [

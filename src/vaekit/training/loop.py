@@ -240,7 +240,10 @@ def _run_epoch(  # noqa: C901, PLR0912, PLR0913, PLR0915
     batches = math.ceil(n / bs)
     for cb in callbacks:
         cb.on_epoch_start(epoch, cfg.epochs, batches)
-    perm = torch.randperm(n, generator=gens.data, device=device)
+    if cfg.shuffle == "blocks":  # streamed data: runs of rows the disk reads at once
+        perm = streaming.block_order(n, gens.data, device)
+    else:
+        perm = torch.randperm(n, generator=gens.data, device=device)
     base_lr = optimizer.param_groups[0]["lr"]  # the learning rate (after any halving); the schedule scales it
     sums: torch.Tensor | None = None  # running sums of ELBO, reconstruction, KL (and the IWAE bound)
     autocast = _autocast(model, cfg, device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..core.likelihoods import BernoulliConfig, LikelihoodConfig
@@ -37,11 +38,12 @@ def binarize_fixed(x: torch.Tensor, seed: int = EVAL_BINARIZE_SEED) -> torch.Ten
 
 
 def training_tensors(
-    data: Dataset, val_fraction: float, seed: int, subset: int | None, binarize: str
+    data: Dataset, val_fraction: float, seed: int, subset: int | None, binarize: str, shuffle: str = "rows"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_train, x_val) in data units; static binarization applied, validation binarized when needed. Streamed data
     (``vaekit.data.streaming``) stays on disk for training; its validation rows are read into memory (at most
-    ``STREAMED_VALIDATION_BYTES``: the rest of the held-out share is not used)."""
+    ``STREAMED_VALIDATION_BYTES``: the rest of the held-out share is not used). ``shuffle`` "blocks" (streamed data
+    only) keeps the training rows in file order, so that the epoch's blocks of positions are runs of the file."""
     x = data.splits[data.train_split]
     train_idx, val_idx = split_indices(len(x), val_fraction, seed, subset)
     x_train, x_val = x[train_idx], x[val_idx]
@@ -49,6 +51,10 @@ def training_tensors(
         if binarize == "static":
             raise VaekitError("--binarize static needs the data in memory; streamed images use dynamic (the default)")
         x_val = x_val[: streamed_validation_rows(x)]  # a contiguous slice of the view: read now
+        if shuffle == "blocks":
+            x_train = x[np.sort(train_idx.numpy())]  # numpy: no index tensor beside the sorted one
+    elif shuffle != "rows":
+        raise VaekitError("--shuffle blocks applies to streamed data (--stream)")
     if binarize == "static":
         x_train = binarize_fixed(x_train, seed)
     if binarize != "none":

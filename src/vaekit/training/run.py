@@ -21,6 +21,7 @@ from ..core.likelihoods import LIKELIHOODS, MixedConfig
 from ..data import ReadOptions, canonical_spec, load_dataset
 from ..data.condition import parse_names, with_condition
 from ..data.memory import is_in_memory, is_smiles
+from ..data.registry import sequence_kind
 from ..data.schema import Dataset
 from ..data.streaming import available_memory, npy_float32_bytes
 from ..device import resolve_device
@@ -67,6 +68,8 @@ def train(  # noqa: PLR0913 - the public keyword API
     smiles_column: str | None = None,
     condition: str | list[str] | None = None,
     attributes: str | Path | None = None,
+    id_column: str | None = None,
+    time_column: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
@@ -84,6 +87,11 @@ def train(  # noqa: PLR0913 - the public keyword API
     seed, device, subset, ...). With ``out`` the run is saved there after every epoch and can be resumed.
     Tables may have missing values (empty cells: the model learns from the observed ones) and categorical columns;
     ``categorical`` / ``numeric`` name columns whose inferred type to override (see ``vaekit.data.tables``).
+
+    Video clips and time series (``preset`` "video" / "series", the default for data that is nothing else:
+    ``moving-mnist``, ``ucr:Name``, ``.ts``, GIF/MP4 files) train the sequential model of ``vaekit.nn.frames``; a
+    ``.npy`` of clips (N, T, H, W[, C]), a folder of frame folders or a CSV/Parquet of series (one row per series,
+    or long format: ``id_column``, optional ``time_column``) is read as such when the preset says so.
 
     ``condition`` (names, e.g. "label" or ["diagnosis"]) trains a conditional VAE, p(x|z, y): images on their
     label (MNIST digits, an image folder's class subfolders) or per-image attributes (``attributes``: a CSV or
@@ -135,14 +143,10 @@ def train(  # noqa: PLR0913 - the public keyword API
     if names or attributes is not None:  # recorded only when used: the runs of earlier releases resume as they were
         spec["condition"] = list(names) or None
         spec["attributes"] = str(Path(attributes).expanduser().resolve()) if attributes is not None else None
-    if preset == "sequence" or representation or properties or smiles_column:
-        if preset != "sequence" and not resume:
-            raise VaekitError("--representation, --properties and --smiles-column apply to --model sequence")
-        from ..molecules.properties import property_names
-
-        spec["representation"] = representation
-        spec["properties"] = None if properties is None else list(property_names(properties))
-        spec["smiles_column"] = smiles_column
+    _molecule_spec(spec, preset, resume, representation, properties, smiles_column)
+    spec.update(_recorded_if_given(id_column=id_column, time_column=time_column))  # long-format series tables
+    if preset is None and not resume:  # video clips and time series train with their own preset by default
+        preset = _sequence_preset(data, spec)
     arch_args = {
         "preset": preset,
         "latent_dim": latent_dim,
@@ -284,10 +288,33 @@ def _warn_few_steps(cfg: TrainConfig, n: int, callbacks) -> None:
             )
 
 
-def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callbacks):
+def _recorded_if_given(**values: Any) -> dict[str, Any]:
+    """The options given (not None): recorded only when used, so the runs of earlier releases resume as they were."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _molecule_spec(spec: dict[str, Any], preset, resume: bool, representation, properties, smiles_column) -> None:
+    """Add a molecule model's options to ``spec`` (only then: the runs of other models stay as they were)."""
+    if preset == "sequence" or representation or properties or smiles_column:
+        if preset != "sequence" and not resume:
+            raise VaekitError("--representation, --properties and --smiles-column apply to --model sequence")
+        from ..molecules.properties import property_names
+
+        spec["representation"] = representation
+        spec["properties"] = None if properties is None else list(property_names(properties))
+        spec["smiles_column"] = smiles_column
+
+
+def _sequence_preset(data: Any, spec: dict[str, Any]) -> str | None:
+    """ "video" or "series" for data that is nothing else (moving-mnist, ucr:Name, .ts, GIF/MP4), else None."""
+    kind = data.schema.kind if isinstance(data, Dataset) else sequence_kind(spec["data"])
+    return kind if kind in FRAMES_PRESETS else None
+
+
+def _dataset(data, spec: dict[str, Any], preset: str, cfg: TrainConfig, callbacks):
     """(the dataset to train on, with its condition when asked for; the molecules, for a sequence model)."""
     molecules = None
-    if sequence:  # a condition names properties (qed, logp, sa, weight), computed with RDKit for each molecule
+    if preset == "sequence":  # a condition names properties (qed, logp, sa, weight), computed with RDKit per molecule
         molecules = _molecule_data(data if is_smiles(data) else spec["data"], spec, cfg, callbacks)
         dataset = molecules.dataset
     elif isinstance(data, Dataset):
@@ -295,7 +322,12 @@ def _dataset(data, spec: dict[str, Any], sequence: bool, cfg: TrainConfig, callb
     else:
         dataset = load_dataset(
             spec["data"],
-            read=ReadOptions(stream=_stream(spec["data"], cfg, callbacks)),
+            read=ReadOptions(
+                stream=_stream(spec["data"], cfg, callbacks),
+                kind=preset if preset in FRAMES_PRESETS else None,
+                id_column=spec.get("id_column"),
+                time_column=spec.get("time_column"),
+            ),
             image_size=spec["image_size"],
             label_column=spec["label_column"],
             categorical=spec.get("categorical"),
@@ -329,6 +361,9 @@ def _check_fit(cfg: TrainConfig, model_cfg: ModelConfig, kind: str) -> None:
         raise VaekitError(f"the {cfg.objective} objective needs a VAE, not a plain autoencoder")
     if cfg.objective == "betatc" and model_cfg.top_latent_dim is not None:
         raise VaekitError("the betatc objective needs one latent level (not the ladder preset)")
+    if kind in FRAMES_PRESETS and (cfg.objective != "elbo" or distributed.active()):
+        raise VaekitError("the video and series models train with the ELBO objective in one process (not "
+                          f"{cfg.objective}, not under torchrun yet)")  # fmt: skip
     if cfg.word_dropout and kind != "sequence":
         raise VaekitError("--word-dropout applies to --model sequence only")
     if cfg.corrupt and kind != "image" and parse_corrupt(cfg.corrupt)[0] == "saltpepper":
@@ -338,7 +373,7 @@ def _check_fit(cfg: TrainConfig, model_cfg: ModelConfig, kind: str) -> None:
 def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConfig, callbacks):
     """Load the data and build the model: (model, (x_train, x_val, (y_train, y_val)), property targets or None,
     binarize mode); y: a conditional model's condition values, else None."""
-    dataset, molecules = _dataset(data, spec, arch_args["preset"] == "sequence", cfg, callbacks)
+    dataset, molecules = _dataset(data, spec, arch_args["preset"], cfg, callbacks)
     model_cfg = _model_config(dataset, **arch_args)
     if molecules is not None:
         model_cfg = dataclasses.replace(model_cfg, properties=tuple(spec["properties"]))
@@ -357,7 +392,7 @@ def _build(data, spec: dict[str, Any], arch_args: dict[str, Any], cfg: TrainConf
             targets = molecules.properties[train_idx]
             model.fit_property_stats(targets)
     else:
-        x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize)
+        x_train, x_val = training_tensors(dataset, cfg.val_fraction, cfg.seed, cfg.subset, binarize, cfg.shuffle)
     # molecules were subset while loading (like their ids above): their conditions are split without a subset
     conditions = condition_tensors(dataset, cfg.val_fraction, cfg.seed, None if molecules else cfg.subset)
     if conditions[0] is not None:
@@ -462,6 +497,12 @@ def _model_config(  # noqa: C901, PLR0912
     schema = dataset.schema
     if (schema.kind == "sequence") != (preset == "sequence"):
         raise VaekitError("molecules train with --model sequence (preset sequence), and only molecules do")
+    if (schema.kind in FRAMES_PRESETS or preset in FRAMES_PRESETS) and schema.kind != preset:
+        raise VaekitError(
+            f"video clips train with --preset video and time series with --preset series (this is {schema.kind} data)"
+        )
+    if preset in FRAMES_PRESETS:
+        return _frames_config(cfg, schema.kind, latent_dim, hidden, autoencoder, likelihood)
     if preset == "sequence":
         if autoencoder or likelihood not in ("auto", "categorical_sequence"):
             raise VaekitError("--autoencoder and --likelihood do not apply to the sequence model")
@@ -494,6 +535,24 @@ def _model_config(  # noqa: C901, PLR0912
         if not isinstance(cfg.architecture, MLPConfig):
             raise VaekitError(f"--hidden applies to MLP presets, not '{preset}'")
         changes["architecture"] = dataclasses.replace(cfg.architecture, hidden=tuple(hidden))
+    return dataclasses.replace(cfg, **changes)
+
+
+RECORDED_IF_USED = ("condition", "attributes", "id_column", "time_column")
+FRAMES_PRESETS = ("video", "series")  # the sequential model of video clips and time series (vaekit.nn.frames)
+
+
+def _frames_config(cfg: ModelConfig, kind: str, latent_dim, hidden, autoencoder, likelihood) -> ModelConfig:
+    """The video or series preset with the user's latent size and likelihood (video: Bernoulli, series: Gaussian)."""
+    if hidden is not None or autoencoder:
+        raise VaekitError("--hidden and --autoencoder do not apply to the video and series models")
+    if likelihood == "auto":
+        likelihood = "bernoulli" if kind == "video" else "gaussian"
+    if likelihood not in ("bernoulli", "gaussian", "studentt") or (likelihood == "bernoulli" and kind != "video"):
+        raise VaekitError(f"--likelihood {likelihood} does not fit {kind} data: expected gaussian or studentt")
+    changes: dict[str, Any] = {"likelihood": LIKELIHOODS[likelihood]()}
+    if latent_dim is not None:
+        changes["latent_dim"] = latent_dim
     return dataclasses.replace(cfg, **changes)
 
 
@@ -552,7 +611,8 @@ def _resume_arguments(saved, spec, arch_args, options):
         if key not in RESUMABLE and value != stored_options.get(key):
             raise VaekitError(f"cannot resume with a different {key} ({value} vs {stored_options.get(key)} in the run)")
         stored_options[key] = value
-    new_spec = {k: stored.get(k) for k in spec}
+    # what the run recorded only because it was used (a condition, a long table's columns) comes back with it
+    new_spec = {k: stored.get(k) for k in spec} | {k: stored[k] for k in RECORDED_IF_USED if stored.get(k) is not None}
     for key, value in spec.items():
         if value is not None and value not in (IN_MEMORY, new_spec[key]):
             raise VaekitError(f"cannot resume with different {key} ({value} vs {new_spec[key]} in the run)")

@@ -375,7 +375,73 @@ class SequenceKind(Kind):
         return Written(out, f"wrote {len(smiles):,} molecules ({len(set(smiles)):,} distinct) → {out}", smiles)
 
 
-KINDS: dict[str, Kind] = {"image": ImageKind(), "table": ArrayKind(), "vector": ArrayKind(), "sequence": SequenceKind()}
+class FramesKind(Kind):
+    """Video clips and time series (a frames model): clips written as GIF/MP4/.npy, series as PNG plots, CSV or
+    .npy (``workflows.frames``); ``vaekit predict`` continues them. Their latents are per frame: interpolating,
+    traversing, encoding and decoding codes are not offered for them yet."""
+
+    name = "frames"
+    bits_per_dim = False
+    iw_samples = 0  # the ELBO: the sequential model has no importance-weighted estimate here
+    formats: ClassVar[dict[str, set[str]]] = {op: {".gif", ".mp4", ".png", ".csv", ".npy"} for op in OPERATIONS}
+
+    def select(self, model: VAE, data: str | None, split: str = "auto") -> Selected:
+        return select_arrays(model, data, split)
+
+    def evaluation_extras(self, model: VAE, sel: Selected) -> dict[str, Any]:
+        """The mean ELBO of each frame (nats): how well the model knows the start of a clip and its continuation."""
+        with torch.no_grad():
+            per_frame = torch.cat([model.frame_elbo(sel.x[i : i + 100]) for i in range(0, len(sel.x), 100)])
+        return {"elbo_per_frame": per_frame.double().mean(0).tolist()}
+
+    def sample(self, model: VAE, n: int, out: Path, seed: int, options: Options) -> Written:
+        from .frames import write_frames
+
+        if options.condition is not None or options.mean is not None:
+            raise VaekitError("--condition and --mode do not apply to video and time series models")
+        if n < 1:
+            raise VaekitError("--n must be at least 1")
+        temperature = 1.0 if options.temperature is None else options.temperature
+        x = model.sample(n, seed=seed, temperature=temperature)
+        write_frames(model, x, out)
+        return Written(out, f"wrote {n} generated {'clips' if model.schema.kind == 'video' else 'series'} → {out}", x)
+
+    def reconstruct(self, model: VAE, data: str | None, n: int | None, out: Path, options: Options = NONE) -> Written:
+        """Inputs and their reconstructions (each frame decoded from its posterior z, the true frames before it
+        read), side by side."""
+        from .frames import write_frames
+
+        x = self.select(model, data, split="test_or_all").x[: 8 if n is None else n]
+        with torch.no_grad():
+            recon = model(x, torch.Generator().manual_seed(0))[1].mean.reshape(x.shape).cpu()
+        pairs = torch.stack([x.cpu(), recon], 1).flatten(0, 1)  # input, reconstruction, input, ...
+        write_frames(model, pairs, out, columns=2)
+        return Written(out, f"wrote {len(x)} inputs and their reconstructions → {out}", recon)
+
+    def _not_yet(self, what: str) -> VaekitError:
+        return VaekitError(f"{what} is not offered for video and time series models yet (their latents are per frame)")
+
+    def interpolate(self, model, ends, steps, out, slerp, options=NONE) -> Written:
+        raise self._not_yet("interpolate")
+
+    def traverse(self, model, dims, span, steps, out, options=NONE) -> Written:
+        raise self._not_yet("traverse")
+
+    def encode(self, model, data, out, sample, seed) -> Written:
+        raise self._not_yet("encode")
+
+    def decode(self, model, latents, out, options=NONE) -> Written:
+        raise self._not_yet("decode")
+
+
+KINDS: dict[str, Kind] = {
+    "image": ImageKind(),
+    "table": ArrayKind(),
+    "vector": ArrayKind(),
+    "sequence": SequenceKind(),
+    "video": FramesKind(),
+    "series": FramesKind(),
+}
 
 
 def kind_of(model: VAE) -> Kind:
