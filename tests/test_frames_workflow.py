@@ -50,6 +50,13 @@ def test_video_sample_predict_reconstruct_evaluate(video_run, clips, tmp_path):
     assert frames.shape[0] == 8  # one frame of the grid per clip frame
     code, text = _cli("predict", video_run, "--n", 2, "--frames", 5, "--samples", 3, "--out", tmp_path / "p.gif")
     assert code == 0 and "best of 3" in text and "repeating the last given frame" in text, text
+    code, text = _cli("predict", video_run, "--n", 1, "--context", 2, "--frames", 4, "--samples", 2, "--out",
+                      tmp_path / "p.png")  # fmt: skip
+    assert code == 0, text
+    from PIL import Image
+
+    with Image.open(tmp_path / "p.png") as strip:  # 3 strips (truth, 2 samples) of 6 frames, 16 px + 2 px borders
+        assert strip.size == (4 * (6 * 18 + 2), 4 * (3 * 18 + 2))  # enlarged 4x
     first = np.load(clips)[0, :3]  # one clip's first 3 frames, (T, H, W) uint8
     np.save(tmp_path / "first.npy", first)
     code, text = _cli("predict", video_run, "--input", tmp_path / "first.npy", "--frames", 4, "--samples", 2,

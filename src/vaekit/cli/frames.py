@@ -41,9 +41,10 @@ def predict(
 ) -> None:
     """Continue clips: the model reads the given frames, then generates --frames more, --samples times (each
     continuation draws its own latents from the learned prior). Video: a GIF/MP4 with, per input, the truth (when
-    known) and each continuation after the given frames, side by side; series: a PNG plot (truth dashed), a CSV or
-    an .npy (samples × inputs, given + predicted frames). When the truth is known, the line printed compares the
-    best continuation's mean squared error with repeating the last given frame."""
+    known) and each continuation after the given frames, side by side, or a PNG with a strip of frames per clip
+    (truth first); series: a PNG plot (truth dashed), a CSV or an .npy (samples × inputs, given + predicted frames).
+    When the truth is known, the line printed compares the best continuation's mean squared error with repeating
+    the last given frame."""
     from ..workflows.frames import Inputs
     from ..workflows.frames import predict as fn
 

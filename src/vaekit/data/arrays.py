@@ -277,19 +277,18 @@ def _layout(x: np.ndarray, path: object, schema: Schema | None) -> tuple[str, np
     )
 
 
-def _image_values(x: np.ndarray, path: object) -> np.ndarray:
-    """Image samples -> float32 in [0, 1] (uint8 divided by 255; others must already lie in [0, 1])."""
+def unit_values(x: np.ndarray, where: object, what: str = "images", expected: str = "") -> np.ndarray:
+    """Pictures (images, clips) -> float32 in [0, 1]: uint8 divided by 255, other dtypes must already lie in [0, 1]
+    (else one DataError line: ``where`` holds ``what`` with values in [lo, hi], then ``expected``)."""
     if x.dtype == np.uint8:
         out = x.astype(np.float32)
         out /= 255
         return out
-    out = to_float32(x, str(path))
+    out = to_float32(x, str(where))
     lo, hi = float(out.min()), float(out.max())
     if lo < 0 or hi > 1:
-        raise DataError(
-            f"{path} holds images with values in [{lo:g}, {hi:g}]: values must be in [0, 1] for "
-            "images (or uint8 0-255), or pass a 2-D (N, D) array"
-        )
+        expected = expected or f"values must be in [0, 1] for {what} (or uint8 0-255)"
+        raise DataError(f"{where} holds {what} with values in [{lo:g}, {hi:g}]: {expected}")
     return out
 
 
@@ -337,7 +336,8 @@ def array_dataset(
             f"trained on samples of shape {tuple(schema.shape)}"
         )
     if kind == "image":
-        x = _image_values(x, where)
+        x = unit_values(x, where, "images", "values must be in [0, 1] for images (or uint8 0-255), or pass a 2-D "
+                        "(N, D) array")  # fmt: skip
         if image_size is not None and schema is None:
             x = conform_images(x, channels=None, size=(image_size, image_size))
     else:

@@ -52,7 +52,7 @@ from .arrays import (
     label_codes,
     label_tensor,
     read_npy,
-    to_float32,
+    unit_values,
 )
 from .pixels import conform_images
 from .schema import Dataset, Schema
@@ -296,21 +296,6 @@ def _layout(raw: np.ndarray, where: object, schema: Schema | None) -> np.ndarray
     )
 
 
-def _clip_values(x: np.ndarray, where: object) -> np.ndarray:
-    """Clip samples -> float32 in [0, 1] (uint8 divided by 255; others must already lie in [0, 1])."""
-    if x.dtype == np.uint8:
-        out = x.astype(np.float32)
-        out /= 255
-        return out
-    out = to_float32(x, str(where))
-    lo, hi = float(out.min()), float(out.max())
-    if lo < 0 or hi > 1:
-        raise DataError(
-            f"{where} holds clips with values in [{lo:g}, {hi:g}] ({x.dtype}): expected uint8 0-255 or values in [0, 1]"
-        )
-    return out
-
-
 def _conform(x: np.ndarray, where: object, schema: Schema | None) -> np.ndarray:
     """Clips ``(N, T, C, H, W)`` cut to the schema's T frames and converted to its channels and frame size."""
     if schema is None:
@@ -334,7 +319,8 @@ def _check_schema(where: object, schema: Schema | None) -> None:
 def _array_clips(path: Path, schema: Schema | None) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
     raw, y = read_npy(path, CLIP_KEYS)
     check_numeric(raw, path)
-    x = _conform(_clip_values(_layout(raw, path, schema), path), path, schema)
+    clips = unit_values(_layout(raw, path, schema), path, "clips", "expected uint8 0-255 or values in [0, 1]")
+    x = _conform(clips, path, schema)
     known = schema.label_names if schema is not None else None
     codes, names = label_codes(y, len(x), path, known) if y is not None else (None, known)
     return x, codes, names

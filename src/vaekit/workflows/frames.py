@@ -20,7 +20,7 @@ from ..data.video import write_clips_gif, write_clips_mp4
 from ..errors import VaekitError
 from ..vae import VAE, load_model
 from .data import select_arrays
-from .outputs import check_out, save_array
+from .outputs import check_out, grid, save_array, save_image
 
 VIDEO_EXT, SERIES_EXT, ARRAY = {".gif", ".mp4"}, {".png", ".csv"}, {".npy"}
 
@@ -185,7 +185,7 @@ def predict(
     model = load_model(run)
     if not getattr(model, "is_frames", False):
         raise VaekitError(f"predict continues video clips and time series; this run is a {model.schema.kind} model")
-    out = check_out(out, frame_formats(model), "predicted frames", overwrite=overwrite)
+    out = check_out(out, frame_formats(model) | {".png"}, "predicted frames", overwrite=overwrite)
     for name, value in (("--n", inputs.n), ("--frames", frames), ("--samples", samples)):
         if value < 1:
             raise VaekitError(f"{name} must be at least 1")
@@ -223,4 +223,8 @@ def _write_prediction(model: VAE, seen, cont, truth, out: Path) -> None:
             pad = full.shape[2] - len(clip)
             rows.append(torch.cat([clip, torch.zeros(pad, *clip.shape[1:])]) if pad else clip)
         rows.extend(full[:, i])
+    if out.suffix.lower() == ".png":  # a strip per clip, a column per frame: the truth first, then each sample
+        strips = torch.stack(rows)
+        save_image(grid(strips.flatten(0, 1).clamp(0, 1), strips.shape[1]), out)
+        return
     write_frames(model, torch.stack(rows), out, columns=samples + (truth is not None))
