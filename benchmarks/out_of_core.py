@@ -1,16 +1,21 @@
 """Training on data larger than memory: a uint8 image array of at least 2× the free memory, read from disk.
 
-    python benchmarks/out_of_core.py [--times 2.05] [--minutes 2] [--subset 500000] [--path runs/out_of_core/images.npy]
+    python benchmarks/out_of_core.py [--times 2.05] [--minutes 2] [--rounds 3] [--subset 500000]
+        [--path runs/out_of_core/images.npy]
 
 1. Writes (once; kept for later runs) ``--path``: an (N, 28, 28) uint8 .npy of ``--times`` × the memory available
    now (MemAvailable), made from the shipped MNIST training digits, each shifted by up to ±2 pixels at random
    (seeded), in chunks, atomically (a temporary file renamed).
-2. Four runs of ``vaekit train`` (seed preset, batch 128, seed 0, ``--time-limit --minutes``), one after another,
-   each a child process whose resident memory (its own and its DataLoader workers', summed) is sampled every 0.1 s:
-   * ``stream``: the whole array with ``--stream`` (2 reader workers; the default order: a permutation of rows);
-   * ``stream-blocks``: the same with ``--shuffle blocks`` (runs of 64 rows; the disk reads 64 rows at once);
+2. ``--rounds`` rounds of three runs of ``vaekit train`` (seed preset, batch 128, seed 0, ``--time-limit
+   --minutes``), one after another, each round in another order (a slow spell of a shared machine then hits each
+   kind once), then one more run; each a child process whose resident memory (its own and any DataLoader workers',
+   summed) is sampled every 0.1 s:
    * ``memory``: the first ``--subset`` rows, saved as their own .npy and read into memory (the usual path);
-   * ``stream-subset``: the same subset, streamed (from the disk at first, then from the page cache: it fits).
+   * ``stream-blocks``: the whole array with ``--stream --shuffle blocks`` (runs of 64 rows; the disk reads 64 rows
+     at once; read ahead by a thread of the training process, the default for a .npy);
+   * ``stream``: the same with the default order (a permutation of rows);
+   * ``stream-subset`` (once, at the end): the subset streamed (from the disk at first, then the page cache).
+   The figures: per round, a streamed run's samples/s over the same round's in-memory run; the median over rounds.
 Before each run the page cache is emptied (as root; recorded), so the data comes from the disk at first. Per run:
 training samples/s (from metrics.jsonl, the epoch the time limit cut), the peak RSS of the training process (VmHWM)
 and the peak PSS of the process with its workers (shared pages counted once), and the 1-minute load at its start.
@@ -166,6 +171,7 @@ def main() -> None:
     ap.add_argument("--times", type=float, default=2.05, help="array size as a multiple of the available memory")
     ap.add_argument("--minutes", type=float, default=2.0, help="training time per run")
     ap.add_argument("--subset", type=int, default=500_000, help="rows of the in-memory comparison")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of memory, stream-blocks and stream runs")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of each run (1: robust to other load)")
     ap.add_argument("--path", type=Path, default=Path("runs/out_of_core/images.npy"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -177,12 +183,20 @@ def main() -> None:
     subset = args.path.with_name("subset.npy")
     np.save(subset, np.load(args.path, mmap_mode="r")[: args.subset])
     folder = args.path.parent
-    runs = [
-        train("stream", args.path, args, folder, ["--stream"]),
-        train("stream-blocks", args.path, args, folder, ["--stream", "--shuffle", "blocks"]),
-        train("memory", subset, args, folder, ["--in-memory"]),
-        train("stream-subset", subset, args, folder, ["--stream"]),
+    configs = [
+        ("memory", subset, ["--in-memory"]),
+        ("stream-blocks", args.path, ["--stream", "--shuffle", "blocks"]),
+        ("stream", args.path, ["--stream"]),
     ]
+    runs, ratios = [], {"stream": [], "stream-blocks": []}
+    for r in range(args.rounds):  # each round in another order: a slow minute of the machine hits each config once
+        done = {}
+        for name, data, extra in configs[r % 3 :] + configs[: r % 3]:
+            done[name] = {**train(name, data, args, folder, extra), "round": r + 1}
+            runs.append(done[name])
+        for name in ratios:
+            ratios[name].append(done[name]["samples_per_s"] / done["memory"]["samples_per_s"])
+    runs.append({**train("stream-subset", subset, args, folder, ["--stream"]), "round": args.rounds})
     result = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -200,19 +214,30 @@ def main() -> None:
         "minutes_per_run": args.minutes,
         "threads": args.threads,
         "runs": runs,
-        "stream_vs_memory": runs[0]["samples_per_s"] / runs[2]["samples_per_s"],
-        "stream_blocks_vs_memory": runs[1]["samples_per_s"] / runs[2]["samples_per_s"],
+        "rounds": args.rounds,
+        # per round: the streamed run's samples/s over the same round's in-memory run; the figure is their median
+        "stream_vs_memory_per_round": ratios["stream"],
+        "stream_blocks_vs_memory_per_round": ratios["stream-blocks"],
+        "stream_vs_memory": float(np.median(ratios["stream"])),
+        "stream_blocks_vs_memory": float(np.median(ratios["stream-blocks"])),
         "command": " ".join(["python", *sys.argv]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "out_of_core.json").write_text(json.dumps(result, indent=2) + "\n")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
-    names = [r["name"] for r in runs]
-    colours = ["tab:blue", "tab:purple", "tab:grey", "tab:cyan"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.2))
+    names = [f"{r['name']}\n#{r['round']}" for r in runs]
+    palette = {"memory": "tab:grey", "stream-blocks": "tab:purple", "stream": "tab:blue", "stream-subset": "tab:cyan"}
+    colours = [palette[r["name"]] for r in runs]
     a.bar(names, [r["samples_per_s"] for r in runs], color=colours)
     a.set_ylabel("training samples / s")
-    a.set_title(f"÷ memory: stream {result['stream_vs_memory']:.2f}, blocks {result['stream_blocks_vs_memory']:.2f}")
+    a.tick_params(axis="x", labelsize=7)
+    a.set_title(
+        f"÷ memory (median of {args.rounds} rounds): stream {result['stream_vs_memory']:.2f}, "
+        f"blocks {result['stream_blocks_vs_memory']:.2f}",
+        fontsize=9,
+    )
     b.bar(names, [r["peak_pss_tree_bytes"] / 2**30 for r in runs], color=colours)
+    b.tick_params(axis="x", labelsize=7)
     b.axhline(2, color="red", linestyle="--", label="2 GB bound")
     b.set_ylabel("peak memory (GiB): PSS of process + workers")
     b.set_title(f"array {rows * 784 / 2**30:.1f} GiB = {rows * 784 / available:.2f}× available memory")

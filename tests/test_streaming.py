@@ -79,6 +79,26 @@ def test_rows_read_slices_and_select_views(digits):
         assert torch.equal(torch.cat(got), whole[order])
 
 
+def test_batches_are_read_a_group_at_a_time_ahead_of_use(digits, monkeypatch):
+    rows, whole = load_dataset(digits, read=STREAM).splits["all"], load_dataset(digits).splits["all"]
+    assert streaming.default_workers(rows) == 0  # a .npy: a thread of this process reads ahead
+    order = streaming.block_order(300, torch.Generator().manual_seed(1))
+    reads = []
+    real_read = streaming.NpyReader.read
+    monkeypatch.setattr(streaming.NpyReader, "read", lambda self, r: reads.append(len(r)) or real_read(self, r))
+    monkeypatch.setattr(streaming, "GROUP_ROWS", 100)  # two batches of 50 per read
+    got = list(streaming.batches(rows, order, 50, workers=0))
+    assert [len(b) for b in got] == [50] * 6 and torch.equal(torch.cat(got), whole[order])
+    assert reads == [100, 100, 100]
+    feed = streaming.batches(rows, order, 50, workers=0)
+    assert torch.equal(next(feed), whole[order[:50]])
+    feed.close()  # stopped early (a time limit): the read-ahead thread ends, nothing hangs
+    monkeypatch.setattr(streaming, "GROUP_BYTES", 4 * 784 * 60)  # at most 60 samples read at once: one batch
+    reads.clear()
+    assert torch.equal(torch.cat(list(streaming.batches(rows, order, 50, workers=0))), whole[order])
+    assert reads == [50] * 6
+
+
 def test_layouts_and_float_images_stream_as_they_load(tmp_path):
     rng = np.random.default_rng(1)
     for name, x in {

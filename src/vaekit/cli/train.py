@@ -125,7 +125,11 @@ def train(
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="--stream: processes reading batches ahead (0: none). [default: 2]")
+        int | None,
+        typer.Option(
+            help="--stream: DataLoader processes reading batches ahead (0: a thread of this process). "
+            "[default: 0 for a .npy, 2 for images]"
+        ),
     ] = None,
     shuffle: Annotated[
         Literal["rows", "blocks"] | None,

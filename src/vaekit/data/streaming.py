@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +40,8 @@ from .schema import Dataset, Schema
 CHUNK_BYTES = 64 << 20  # a sequential pass (statistics) reads this much at a time
 READ_THREADS = 8  # reads in flight per process
 GAP_BYTES = 64 << 10  # rows closer than this are read in one request, the bytes between them dropped
+BLOCK, WINDOW = 64, 16  # the block order: runs of 64 consecutive rows, shuffled together 16 runs at a time
+GROUP_ROWS, GROUP_BYTES = BLOCK * WINDOW, 32 << 20  # rows of the batches read at once (a window), and their cap
 
 
 class NpyReader:
@@ -122,8 +125,9 @@ class NpyReader:
         if len(spans) < 4:
             for bounds in spans:
                 span(bounds)
-        else:
-            list(self._pool().map(span, spans))
+        else:  # each thread reads every k-th span: k tasks, not one per span (a task costs ~20 µs of Python)
+            k = min(READ_THREADS, len(spans))
+            list(self._pool().map(lambda j: [span(bounds) for bounds in spans[j::k]], range(k)))
         return out
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -249,45 +253,73 @@ def samples(raw: np.ndarray, kind: str, layout: str, reader: Any, file_rows: np.
     return torch.from_numpy(x)
 
 
-class _Batches(torch.utils.data.Dataset):
-    """Batch ``b`` of an epoch: the rows ``order[b * size : (b + 1) * size]`` of ``rows``, read in a worker."""
+class _Groups(torch.utils.data.Dataset):
+    """Group ``g`` of an epoch's batches: the rows of ``per`` consecutive batches (``order[g * per * size : ...]``)
+    read at once, in ascending order, each file row once (a block order's window is one read per run of the file),
+    then split into the batches."""
 
-    def __init__(self, rows: Rows, order: np.ndarray, size: int) -> None:
-        self.rows, self.order, self.size = rows.to("cpu"), order, size
+    def __init__(self, rows: Rows, order: np.ndarray, size: int, per: int) -> None:
+        self.rows, self.order, self.size, self.per = rows.to("cpu"), order, size, per
 
     def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.size)
+        return math.ceil(len(self.order) / (self.size * self.per))
 
-    def __getitem__(self, b: int) -> torch.Tensor:
-        return self.rows.take(self.order[b * self.size : (b + 1) * self.size])
+    def __getitem__(self, g: int) -> tuple[torch.Tensor, ...]:
+        span = self.size * self.per
+        return self.rows.take(self.order[g * span : (g + 1) * span]).split(self.size)
 
 
-def default_workers() -> int:
-    """DataLoader workers reading streamed batches: 2, or 1 on a one-core machine."""
+def default_workers(x: Rows) -> int:
+    """DataLoader processes reading streamed batches: none for an ``.npy`` (a thread of the training process reads
+    ahead: its reads wait on the disk, not the processor, and a batch from a worker process costs ~1 ms of processor
+    time to hand over), 2 (1 on a one-core machine) for images decoded from files."""
+    if isinstance(x.reader, NpyReader):
+        return 0
     return min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _read_ahead(groups: _Groups, depth: int = 2) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The groups in order, each read by a thread of this process while the ones before it are used."""
+    with ThreadPoolExecutor(1, thread_name_prefix="vaekit-read") as pool:
+        pending = deque(pool.submit(groups.__getitem__, g) for g in range(min(depth, len(groups))))
+        try:
+            for g in range(len(pending), len(groups) + len(pending)):
+                group = pending.popleft().result()
+                if g < len(groups):
+                    pending.append(pool.submit(groups.__getitem__, g))
+                yield group
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def batches(x: Any, order: torch.Tensor, size: int, *, workers: int | None = None) -> Iterator[torch.Tensor]:
     """The batches of one epoch, ``x[order[b * size : (b + 1) * size]]`` for b = 0, 1, ...: indexed directly for a
-    tensor, read ahead by ``workers`` DataLoader processes for :class:`Rows` (0: in this process)."""
+    tensor; for :class:`Rows`, read ahead ``GROUP_ROWS`` rows at a time (at most ``GROUP_BYTES``) by ``workers``
+    DataLoader processes, or by a thread of this process when ``workers`` is 0 (default: :func:`default_workers`)."""
     n = math.ceil(len(order) / size)
     if not isinstance(x, Rows):
         for b in range(n):
             yield x[order[b * size : (b + 1) * size]]
         return
-    workers = default_workers() if workers is None else workers
-    loader = torch.utils.data.DataLoader(
-        _Batches(x, order.cpu().numpy(), size),
-        batch_size=None,
-        num_workers=workers,
-        prefetch_factor=4 if workers else None,
-        pin_memory=x.device.type == "cuda",
-    )
-    for batch in loader:
-        yield batch.to(x.device, non_blocking=True)
+    sample_bytes = 4 * math.prod(x.sample_shape)
+    groups = _Groups(x, order.cpu().numpy(), size, max(1, min(GROUP_ROWS, GROUP_BYTES // sample_bytes) // size))
+    workers = default_workers(x) if workers is None else workers
+    if workers == 0:
+        feed: Any = _read_ahead(groups)
+    else:
+        feed = torch.utils.data.DataLoader(
+            groups, batch_size=None, num_workers=workers, prefetch_factor=2, pin_memory=x.device.type == "cuda"
+        )
+    try:
+        for group in feed:
+            for batch in group:
+                yield batch.to(x.device, non_blocking=True)
+    finally:
+        if workers == 0:
+            feed.close()
 
 
-BLOCK, WINDOW = 64, 16  # the block order: runs of 64 consecutive rows, shuffled together 16 runs at a time
 
 
 def block_order(n: int, generator: torch.Generator, device: Any = "cpu") -> torch.Tensor:

@@ -46,7 +46,8 @@ class TrainConfig:
     # read a .npy array or a folder of images from disk batch by batch (vaekit.data.streaming) instead of into memory;
     # None: only a .npy larger than half the memory available when training starts. The results are the same
     stream: bool | None = None
-    # streamed data: DataLoader processes reading batches ahead (None: 2, or 1 on a one-core machine; 0: none)
+    # streamed data: DataLoader processes reading batches ahead (0: a thread of this process; None: 0 for a .npy,
+    # 2 for images decoded from files, 1 on a one-core machine)
     workers: int | None = None
     # the epoch's order: rows (a permutation of the rows: what an in-memory run does), or blocks (streamed data: runs
     # of 64 consecutive rows in random order, shuffled within windows of 16 runs: a disk reads 64 rows at a time)
