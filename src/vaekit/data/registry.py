@@ -23,6 +23,7 @@ from .moving_mnist import canonical_moving_mnist_spec, is_moving_mnist_spec, loa
 from .schema import Dataset, Schema
 from .series import is_series_spec, load_series
 from .shapes import canonical_shapes_spec, is_shapes_spec, load_shapes
+from .stream_tables import stream_table
 from .streaming import stream_array
 from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
 from .video import is_video_path, load_video
@@ -39,7 +40,8 @@ SEQUENCE_KINDS = ("video", "series")
 class ReadOptions:
     """How to read data that can be read more than one way (``load_dataset``'s ``read``)."""
 
-    # a .npy array or a folder of images read when a batch needs it (vaekit.data.streaming): data larger than memory
+    # a .npy array or a folder of images read when a batch needs it (vaekit.data.streaming), a table encoded in chunks
+    # into a cached .npy and read so (vaekit.data.stream_tables): data larger than memory
     stream: bool = False
     # "video" or "series" (a video or series model's; its schema says so too): read a path that could be something
     # else as such — an .npy of clips (N, T, H, W[, C]), a folder of frame folders, a CSV/Parquet of series (one row
@@ -88,7 +90,14 @@ def _only_for_tables(spec: str, label_column: str | None) -> None:
 
 
 def _stream_path(path: Path, image_size: int | None, label_column: str | None, schema: Schema | None, types) -> Dataset:
-    """``path`` read on demand (``vaekit.data.streaming``): a .npy array or a folder of images."""
+    """``path`` read on demand (``vaekit.data.streaming``): a .npy array, a folder of images or a table (encoded in
+    chunks into a cached .npy: ``vaekit.data.stream_tables``)."""
+    if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
+        if image_size is not None:
+            raise DataError(f"--image-size applies to images, not to the table {path}")
+        if schema is not None:
+            raise DataError(f"--stream reads a table to train on; a trained model reads {path} in memory")
+        return stream_table(path, label_column=label_column, **types)
     _only_for_tables(str(path), label_column)
     if any(types.values()):
         raise DataError(f"--categorical / --numeric apply to .csv/.tsv/.parquet tables, not to {path}")
@@ -99,7 +108,9 @@ def _stream_path(path: Path, image_size: int | None, label_column: str | None, s
         if image_size is not None:
             raise DataError("--image-size does not apply to a streamed .npy array: save it at the size to train on")
         return stream_array(path, schema=schema)
-    raise DataError(f"--stream reads a .npy array or a folder of PNG/JPEG images, not {path}")
+    raise DataError(
+        f"--stream reads a .npy array, a folder of PNG/JPEG images or a .csv/.tsv/.parquet table, not {path}"
+    )
 
 
 def _load_path(

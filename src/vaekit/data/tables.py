@@ -28,7 +28,7 @@ from .schema import Dataset, Schema
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-_SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}
+SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}
 
 
 def _empty(path: object) -> DataError:
@@ -41,7 +41,7 @@ def read_frame(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep=_SEPARATORS[path.suffix.lower()], low_memory=False)
+            frame = pd.read_csv(path, sep=SEPARATORS[path.suffix.lower()], low_memory=False)
     except pd.errors.EmptyDataError:
         raise _empty(path) from None
     except Exception as e:
@@ -123,6 +123,14 @@ def infer_types(
 ) -> tuple[str, ...]:
     """ "numeric" / "categorical" per column: ``default_type``, overridden by the columns the user names."""
     names = list(frame.columns)
+    return column_types(names, [default_type(frame[c]) for c in names], path, categorical, numeric)
+
+
+def column_types(
+    names: list[str], defaults: list[str], path: object, categorical: list[str] | None, numeric: list[str] | None
+) -> tuple[str, ...]:
+    """The type of each column ``names``: its default type (``defaults``), overridden by the columns the user names
+    (refused when unknown or named twice)."""
     for option, chosen in (("--categorical", categorical), ("--numeric", numeric)):
         unknown = [c for c in chosen or () if c not in names]
         if unknown:
@@ -131,8 +139,8 @@ def infer_types(
     if both:
         raise DataError(f"column(s) {both} are named in both --categorical and --numeric")
     return tuple(
-        "categorical" if c in (categorical or ()) else "numeric" if c in (numeric or ()) else default_type(frame[c])
-        for c in names
+        "categorical" if c in (categorical or ()) else "numeric" if c in (numeric or ()) else d
+        for c, d in zip(names, defaults, strict=True)
     )
 
 
@@ -140,22 +148,35 @@ def categories_of(series: pd.Series, column: str, path: object) -> tuple[str, ..
     """The category names of a training column: its distinct values as text, in their natural order."""
     values = series.dropna()
     if values.empty:
-        raise DataError(f"categorical column {column!r} in {path} has no values (every cell is missing): drop it")
-    uniques = list(pd.unique(values))
+        raise no_values(column, path)
+    return category_names(list(pd.unique(values)), column, path)
+
+
+def no_values(column: str, path: object) -> DataError:
+    return DataError(f"categorical column {column!r} in {path} has no values (every cell is missing): drop it")
+
+
+def too_many_categories(column: str, path: object, count: str) -> DataError:
+    return DataError(
+        f"column {column!r} in {path} has {count} distinct values, more than the {MAX_CATEGORIES} a "
+        "categorical column may have: drop it (an identifier?) or pass --numeric " + column
+    )
+
+
+def category_names(uniques: list, column: str, path: object) -> tuple[str, ...]:
+    """Category names from a column's distinct values (in order of first appearance): as text, in their natural
+    order (numbers by value, text alphabetically)."""
     try:
         ordered = sorted(uniques)
     except TypeError:  # mixed types: order by their text
         ordered = sorted(uniques, key=str)
     names = tuple(dict.fromkeys(category_key(v) for v in ordered))
     if len(names) > MAX_CATEGORIES:
-        raise DataError(
-            f"column {column!r} in {path} has {len(names)} distinct values, more than the {MAX_CATEGORIES} a "
-            "categorical column may have: drop it (an identifier?) or pass --numeric " + column
-        )
+        raise too_many_categories(column, path, str(len(names)))
     return names
 
 
-def _numeric_column(series: pd.Series, column: str, where: object) -> np.ndarray:
+def _numeric_column(series: pd.Series, column: str, where: object, first: int = 0) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     numbers = pd.to_numeric(series, errors="coerce")
@@ -163,13 +184,13 @@ def _numeric_column(series: pd.Series, column: str, where: object) -> np.ndarray
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
         raise DataError(
-            f"column {column!r} in {where} is numeric but holds {series.iloc[row]!r} (row {row + 1}): expected "
+            f"column {column!r} in {where} is numeric but holds {series.iloc[row]!r} (row {first + row + 1}): expected "
             "numbers (train with --categorical " + column + " to treat it as categories)"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _codes(series: pd.Series, column: str, names: tuple[str, ...], where: object) -> np.ndarray:
+def _codes(series: pd.Series, column: str, names: tuple[str, ...], where: object, first: int = 0) -> np.ndarray:
     """Category indices of a categorical column, NaN where missing; an unknown category is an error."""
     index = {name: i for i, name in enumerate(names)}
     present = series.notna().to_numpy()
@@ -180,16 +201,17 @@ def _codes(series: pd.Series, column: str, names: tuple[str, ...], where: object
         row = int(np.flatnonzero(present)[keys.index(unknown[0])])
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         raise DataError(
-            f"column {column!r} in {where} has the category {unknown[0]!r} (row {row + 1}), which the model was not "
-            f"trained on: it knows {shown}"
+            f"column {column!r} in {where} has the category {unknown[0]!r} (row {first + row + 1}), which the model "
+            f"was not trained on: it knows {shown}"
         )
     codes[present] = [index[k] for k in keys]
     return codes
 
 
-def frame_values(frame: pd.DataFrame, schema: Schema, where: object) -> np.ndarray:
+def frame_values(frame: pd.DataFrame, schema: Schema, where: object, first: int = 0) -> np.ndarray:
     """The float32 ``(N, D)`` values of a table read through a model's schema: columns matched by name (any
-    order), categorical ones as category indices, NaN where missing; infinite values are an error."""
+    order), categorical ones as category indices, NaN where missing; infinite values are an error. ``first``: the
+    row of the table ``frame`` starts at (a chunk of it), for messages."""
     frame = _match_columns(frame, schema, where)
     columns = list(schema.columns) if schema.columns is not None else list(frame.columns)
     types = schema.column_types or ("numeric",) * len(columns)
@@ -197,10 +219,10 @@ def frame_values(frame: pd.DataFrame, schema: Schema, where: object) -> np.ndarr
     for j, (c, t) in enumerate(zip(columns, types, strict=True)):
         column = frame.iloc[:, j]
         if t == "categorical":
-            x[:, j] = _codes(column, c, (schema.categories or {})[c], where)
+            x[:, j] = _codes(column, c, (schema.categories or {})[c], where, first)
         else:
-            x[:, j] = _numeric_column(column, c, where)
-    return _finite(x, frame, where)
+            x[:, j] = _numeric_column(column, c, where, first)
+    return _finite(x, frame, where, first)
 
 
 def values_frame(x: np.ndarray, schema: Schema) -> pd.DataFrame:
@@ -229,9 +251,9 @@ def frame_with_condition(x: np.ndarray, schema: Schema, y: np.ndarray | None) ->
     return pd.concat([frame, values_frame(y, described)], axis=1)
 
 
-def _first_bad(mask: np.ndarray, frame: pd.DataFrame) -> str:
+def _first_bad(mask: np.ndarray, frame: pd.DataFrame, first: int = 0) -> str:
     row, col = np.argwhere(mask)[0]
-    return f"first in column {frame.columns[col]!r}, row {row + 1}"
+    return f"first in column {frame.columns[col]!r}, row {first + row + 1}"
 
 
 def _values(frame: pd.DataFrame, path: Path) -> np.ndarray:
@@ -244,7 +266,7 @@ def _values(frame: pd.DataFrame, path: Path) -> np.ndarray:
     return _finite(x, frame, path)
 
 
-def _finite(x: np.ndarray, frame: pd.DataFrame, path: object) -> np.ndarray:
+def _finite(x: np.ndarray, frame: pd.DataFrame, path: object, first: int = 0) -> np.ndarray:
     """float64 -> float32, NaN kept; DataError for infinite or beyond-float32 values."""
     with np.errstate(over="ignore"):
         out = x.astype(np.float32)
@@ -252,7 +274,7 @@ def _finite(x: np.ndarray, frame: pd.DataFrame, path: object) -> np.ndarray:
     if infinite.any():
         raise DataError(
             f"table {path} has {int(infinite.sum())} infinite or too large values "
-            f"({_first_bad(infinite, frame)}): expected finite numbers within float32 range"
+            f"({_first_bad(infinite, frame, first)}): expected finite numbers within float32 range"
         )
     return out
 
@@ -324,7 +346,7 @@ def frame_dataset(
 
 def read_text_matrix(path: Path) -> np.ndarray:
     """A float32 ``(N, D)`` matrix from numeric ``.csv`` / ``.tsv`` / whitespace ``.txt``; header optional."""
-    sep = _SEPARATORS[path.suffix.lower()]
+    sep = SEPARATORS[path.suffix.lower()]
     frame = None
     for header in (None, 0):
         try:

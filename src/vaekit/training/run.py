@@ -23,6 +23,7 @@ from ..data.condition import parse_names, with_condition
 from ..data.memory import is_in_memory, is_smiles
 from ..data.registry import sequence_kind
 from ..data.schema import Dataset
+from ..data.stream_tables import table_bytes
 from ..data.streaming import available_memory, npy_float32_bytes
 from ..device import resolve_device
 from ..errors import BundleError, VaekitError
@@ -323,7 +324,7 @@ def _dataset(data, spec: dict[str, Any], preset: str, cfg: TrainConfig, callback
         dataset = load_dataset(
             spec["data"],
             read=ReadOptions(
-                stream=_stream(spec["data"], cfg, callbacks),
+                stream=_stream(spec, preset, cfg, callbacks),
                 kind=preset if preset in FRAMES_PRESETS else None,
                 id_column=spec.get("id_column"),
                 time_column=spec.get("time_column"),
@@ -339,17 +340,23 @@ def _dataset(data, spec: dict[str, Any], preset: str, cfg: TrainConfig, callback
     return dataset, molecules
 
 
-def _stream(data: str, cfg: TrainConfig, callbacks) -> bool:
-    """Whether to read ``data`` from disk batch by batch: as asked, else for a .npy larger than half the memory
-    available (with a word)."""
+def _stream(spec: dict[str, Any], preset: str | None, cfg: TrainConfig, callbacks) -> bool:
+    """Whether to read the data ``spec`` names from disk batch by batch: as asked, else for a .npy larger than half
+    the memory available, or a table (CSV/TSV: its file, Parquet: its uncompressed data) larger than a quarter — a
+    table in memory takes two to three times that: the DataFrame, its values, the float32 tensor — (with a word).
+    A table a model is conditioned on, or read as time series, stays in memory unless asked."""
     if cfg.stream is not None:
         return cfg.stream
-    size, available = npy_float32_bytes(data), available_memory()
-    if size is None or available is None or size <= available // 2:
+    data, available = spec["data"], available_memory()
+    size, share = npy_float32_bytes(data), 2
+    if size is None and not spec.get("condition") and preset not in FRAMES_PRESETS:
+        size, share = table_bytes(data), 4
+    if size is None or available is None or size <= available // share:
         return False
+    what = f"holds {size / 2**30:.1f} GiB as float32" if share == 2 else f"is a {size / 2**30:.1f} GiB table"
     for cb in callbacks:
         cb.on_message(
-            f"{data} holds {size / 2**30:.1f} GiB as float32, more than half the memory available "
+            f"{data} {what}, more than {'half' if share == 2 else 'a quarter of'} the memory available "
             f"({available / 2**30:.1f} GiB): reading it from disk batch by batch (--stream)"
         )
     return True
