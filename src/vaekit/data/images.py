@@ -27,7 +27,7 @@ from .schema import Attributes, Dataset, Schema
 from .streaming import FileReader, Rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
@@ -101,7 +101,7 @@ def decode_image(path: Path, gray: bool, size: tuple[int, int] | None) -> np.nda
     return np.repeat(chw, 3, axis=0) if not gray and chw.shape[0] == 1 else chw
 
 
-def _check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
+def check_sizes(files: list[Path], sizes: list[tuple[int, int]]) -> None:
     for f, s in zip(files, sizes, strict=True):
         if s != sizes[0]:
             a, b = f"{sizes[0][0]}×{sizes[0][1]}", f"{s[0]}×{s[1]}"
@@ -132,9 +132,9 @@ def _plan(folder: Path, image_size: int | None, schema: Schema | None, attribute
     probes = [_probe(f) for f in files]
     channels, size = image_target(image_size, schema)
     if size is None:
-        _check_sizes(files, [wh for _, wh in probes])
+        check_sizes(files, [wh for _, wh in probes])
         size = (probes[0][1][1], probes[0][1][0])
-    gray = channels == 1 if channels is not None else all(mode in _GRAY_MODES for mode, _ in probes)
+    gray = channels == 1 if channels is not None else all(mode in GRAY_MODES for mode, _ in probes)
     return files, classes, found, gray, size
 
 

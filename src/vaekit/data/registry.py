@@ -1,8 +1,9 @@
 """Pick the loader for a dataset spec: a known name ("mnist") or a path to a file or folder.
 
-Dispatch, in order: the name ``mnist`` (any case; write ``./mnist`` for a folder of that name); a folder
-holding IDX image files (names containing ``idx3``); any other folder (PNG/JPEG images); ``.npy``/``.npz``;
-``.csv``/``.tsv``/``.parquet``; a file that looks like IDX by name or by its first bytes.
+Dispatch, in order: the name ``mnist`` (any case; write ``./mnist`` for a folder of that name); WebDataset tar
+shards (a ``.tar`` file, a folder of them without images, a brace pattern ``shards-{000..009}.tar``:
+``vaekit.data.shards``); a folder holding IDX image files (names containing ``idx3``); any other folder (PNG/JPEG
+images); ``.npy``/``.npz``; ``.csv``/``.tsv``/``.parquet``; a file that looks like IDX by name or by its first bytes.
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ from .moving_mnist import canonical_moving_mnist_spec, is_moving_mnist_spec, loa
 from .schema import Dataset, Schema
 from .series import is_series_spec, load_series
 from .shapes import canonical_shapes_spec, is_shapes_spec, load_shapes
+from .shards import is_brace_pattern, is_shard_spec, load_shards, stream_shards
 from .stream_tables import stream_table
 from .streaming import stream_array
 from .tables import TABLE_SUFFIXES, TEXT_SUFFIXES, load_table, read_text_matrix
 from .video import is_video_path, load_video
 
 KNOWN_DATASETS = ("mnist",)  # and the generated shapes, shapes-colour, shapes:N (vaekit.data.shapes)
-FORMATS = "IDX files (optionally .gz), a folder of PNG/JPEG images, a .npy/.npz array or a .csv/.tsv/.parquet table"
+FORMATS = (
+    "IDX files (optionally .gz), a folder of PNG/JPEG images, .tar shards of images, a .npy/.npz array or a "
+    ".csv/.tsv/.parquet table"
+)
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -84,6 +89,16 @@ def _require_image_schema(spec: str, schema: Schema | None) -> None:
         )
 
 
+def _only_images(spec: str, label_column: str | None, schema: Schema | None, *, types, attributes) -> None:
+    """Options that do not apply to tar shards of images: one line each."""
+    _only_for_tables(spec, label_column)
+    if types:
+        raise DataError(f"--categorical / --numeric apply to .csv/.tsv/.parquet tables, not to {spec}")
+    if attributes is not None:
+        raise DataError(f"--attributes applies to a folder of images, not to the tar shards {spec}")
+    _require_image_schema(spec, schema)
+
+
 def _only_for_tables(spec: str, label_column: str | None) -> None:
     if label_column is not None:
         raise DataError(f"--label-column applies to .csv/.tsv/.parquet tables, not to {spec}")
@@ -109,7 +124,8 @@ def _stream_path(path: Path, image_size: int | None, label_column: str | None, s
             raise DataError("--image-size does not apply to a streamed .npy array: save it at the size to train on")
         return stream_array(path, schema=schema)
     raise DataError(
-        f"--stream reads a .npy array, a folder of PNG/JPEG images or a .csv/.tsv/.parquet table, not {path}"
+        f"--stream reads a .npy array, a folder of PNG/JPEG images, .tar shards or a .csv/.tsv/.parquet table, "
+        f"not {path}"
     )
 
 
@@ -144,8 +160,11 @@ def _load_path(
 
 
 def canonical_spec(spec: str | os.PathLike[str]) -> str:
-    """How a run records its data: a known name in lower case, an existing path made absolute."""
+    """How a run records its data: a known name in lower case, an existing path (or a brace pattern of tar
+    shards) made absolute."""
     spec = os.fspath(spec)
+    if is_brace_pattern(spec):
+        return str(Path(spec).expanduser().resolve())
     if is_shapes_spec(spec):
         return canonical_shapes_spec(spec)
     if is_moving_mnist_spec(spec):
@@ -211,6 +230,14 @@ def load_dataset(
         if read.stream:
             raise DataError(f"--stream reads a .npy array or a folder of images from disk; {spec} is held in memory")
         return _named(spec, label_column, schema, image_size, types)
+    return _files(spec, image_size, label_column, schema, types, attributes, read)
+
+
+def _files(spec: str, image_size, label_column, schema: Schema | None, types, attributes, read: ReadOptions) -> Dataset:
+    """Data from files (``load_dataset``): tar shards, a folder, or a file by its suffix."""
+    if is_shard_spec(spec):
+        _only_images(spec, label_column, schema, types=any(types.values()), attributes=attributes)
+        return (stream_shards if read.stream else load_shards)(spec, image_size=image_size, schema=schema)
     path = Path(spec).expanduser()
     if not path.exists():
         raise _missing(spec)
