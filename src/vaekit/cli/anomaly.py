@@ -33,7 +33,8 @@ ScoreOpt = Annotated[
         "a log(1 + H(x)) with a fitted by calibrate; images), relative (-log p(x|z) at the posterior mean / "
         "(1 + H(x)); images), elbo (-ELBO), iwae (-log p(x), K samples) or recon (-log p(x|z) at the posterior "
         "mean), or a comma-separated list; higher = more anomalous. [default: the calibrated score, else relative "
-        "for images (Bernoulli likelihood), elbo for tables; recon for a plain autoencoder of tables]",
+        "for images (Bernoulli likelihood), elbo for tables, video and series; recon for a plain autoencoder of "
+        "tables]",
     ),
 ]
 IwOpt = Annotated[int | None, typer.Option(help=f"Importance samples K for --score iwae. [default: {IW_SAMPLES}]")]
@@ -42,7 +43,8 @@ IwOpt = Annotated[int | None, typer.Option(help=f"Importance samples K for --sco
 @anomaly_app.command(
     "score",
     epilog="Examples:  `vaekit anomaly score runs/seed --data mnist --out scores.csv`  ·  "
-    "`vaekit anomaly score runs/tab --data new.csv --score recon,elbo --out scores.csv`",
+    "`vaekit anomaly score runs/tab --data new.csv --score recon,elbo --out scores.csv`  ·  "
+    "`vaekit anomaly score runs/gp --data ucr:GunPoint --out scores.csv --per-step steps.csv`",
 )
 @friendly
 def anomaly_score(
@@ -57,16 +59,27 @@ def anomaly_score(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the scoring noise. [default: the calibration's, or 0]")
     ] = None,
+    per_step: Annotated[
+        Path | None,
+        typer.Option(
+            "--per-step",
+            help="Video and time series: also write the score of every frame / step (-ELBO of the step, nats) to "
+            "this file: a long .csv (input, step, score_elbo; one row per step up to the input's last observed one, "
+            "empty at a missing step) or an .npy (N, T), NaN at missing and padded steps. They sum to score_elbo.",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Anomaly score of every input (CSV: score_METHOD columns), with its p-value and a 0/1 flag once calibrated.
 
-    Scores may be a comma-separated list (e.g. recon,elbo); the calibrated one is always included."""
-    from ..workflows.anomaly import score_run
+    Scores may be a comma-separated list (e.g. recon,elbo); the calibrated one is always included. Video and time
+    series models score with elbo (-ELBO summed over the observed steps); --per-step adds the score of every step."""
+    from ..workflows.anomaly import Scoring, score_run
 
     methods = [m.strip() for m in score.split(",") if m.strip()] if score else None
-    r = score_run(run, out, data, split, methods, iw_samples, seed, overwrite=overwrite)
+    scoring = Scoring(methods, iw_samples, seed)
+    r = score_run(run, out, data, split, scoring, overwrite=overwrite, per_step=per_step)
     if r.calibration is not None:
         c = r.calibration
         tail = f"{r.flagged:,} flagged at fpr {c.fpr:g} ({c.method} score above {c.threshold:.2f})"
@@ -74,7 +87,8 @@ def anomaly_score(
         tail = "not calibrated: `vaekit anomaly calibrate` adds p-values and flags"
     if r.notes:  # molecules: what was read and skipped
         out_console.print(escape(r.notes), soft_wrap=True)
-    out_console.print(f"wrote {out} ({r.n:,} rows of {r.split}; {tail})", soft_wrap=True)
+    steps = f"; every step's score → {r.per_step}" if r.per_step is not None else ""
+    out_console.print(f"wrote {out} ({r.n:,} rows of {r.split}; {tail}){steps}", soft_wrap=True)
 
 
 @anomaly_app.command(
@@ -94,7 +108,8 @@ def anomaly_calibrate(
         str | None,
         typer.Option(
             help="excess, relative, elbo, iwae or recon (see `vaekit anomaly score --help`). [default: excess for "
-            "images, its exponent fitted on this clean data; elbo for tables; recon for a plain autoencoder of tables]"
+            "images, its exponent fitted on this clean data; elbo for tables, video and series; recon for a plain "
+            "autoencoder of tables]"
         ),
     ] = None,
     iw_samples: IwOpt = None,

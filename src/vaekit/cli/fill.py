@@ -89,39 +89,49 @@ def denoise(
 
 @app.command(
     epilog="Examples:  `vaekit impute runs/tab --data holes.csv --out filled.csv`  ·  "
-    "`vaekit impute runs/tab --data holes.csv --draws 20 --out draws.csv`"
+    "`vaekit impute runs/tab --data holes.csv --draws 20 --out draws.csv`  ·  "
+    "`vaekit impute runs/gp --data gaps.csv --out filled.csv` (time series)"
 )
 @friendly
 def impute(
     run: RunArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The filled table: .csv or .parquet (never the input).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The filled table: .csv or .parquet (never the input). Time series: a wide table comes back as "
+            "itself, other inputs as a long .csv/.parquet (series, step, channels); .npy (N, T, D) and .ts too.",
+        ),
+    ],
     data: Annotated[
-        str | None, typer.Option("--data", help="A .csv/.parquet table with empty cells. [default: the run's table]")
+        str | None,
+        typer.Option(
+            "--data",
+            help="A .csv/.parquet table with empty cells. Time series: a wide table (one row per series), a .ts "
+            "file, an .npy (N, T, D) or ucr:Name, NaN / empty / ? where missing. [default: the run's data]",
+        ),
     ] = None,
     draws: Annotated[
         int, typer.Option(help="Multiple imputation: M draws in one long table with a first column `draw` (1..M).")
     ] = 0,
     iw_samples: Annotated[int, typer.Option(help="Importance samples K per row.")] = IW_SAMPLES,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Time series: how gaps are filled: elbo (the missing values moved up the model's ELBO of the whole "
+            "series, from linear interpolation), iterate (repeated teacher-forced reconstruction) or linear "
+            "(interpolation, no model). [default: elbo]"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Fill the missing cells of a table: the conditional mean given each row's observed cells (categorical: the
-    most probable category), observed cells unchanged; or --draws M multiple imputations."""
+    most probable category), observed cells unchanged; or --draws M multiple imputations. A time series model fills
+    the gaps of series (missing values before each series' end) given the whole series."""
     from ..workflows.impute import impute_run
 
-    r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed, overwrite=overwrite)
-    what = f"{draws} draws" if draws else "the conditional mean"
-    empty = (
-        f"; {r.empty_rows:,} rows had no observed value and were filled from the model's unconditional distribution"
-        if r.empty_rows
-        else ""
-    )
-    from ..inference.imputation import ADAPT
-
-    again = f"; {r.resampled:,} rows with collapsed weights sampled again with {ADAPT}×K" if r.resampled else ""
-    out_console.print(
-        f"filled {r.missing_cells:,} missing cells in {r.rows:,} rows with {what} (mean ESS {r.mean_ess:.1f} of "
-        f"{iw_samples}{again}){empty} → {out}",
-        soft_wrap=True,
-    )
+    r = impute_run(run, data, out, draws=draws, iw_samples=iw_samples, seed=seed, overwrite=overwrite, method=method)
+    out_console.print(r.summary, soft_wrap=True)

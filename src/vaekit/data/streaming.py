@@ -320,8 +320,6 @@ def batches(x: Any, order: torch.Tensor, size: int, *, workers: int | None = Non
             feed.close()
 
 
-
-
 def block_order(n: int, generator: torch.Generator, device: Any = "cpu") -> torch.Tensor:
     """An epoch's order of ``n`` rows for data read from disk: the runs of ``BLOCK`` consecutive rows in random order,
     then the rows of each ``WINDOW`` consecutive runs shuffled together. A batch of 128 thus draws from about 16 places

@@ -36,6 +36,10 @@ flagged only by a decoder that is confident about the background: models like th
 images) rank it above their digit's test images (ROC-AUC >= 0.999), a small model trained for a few epochs ranks it
 as normal, so score such models with recon or elbo too.
 
+Video clips and time series (a frames model) score with ``elbo`` only: -ELBO summed over the observed steps, one
+posterior draw per step (``vaekit.inference.frame_scores``; ``frame_anomaly_scores`` gives the score of every step,
+NaN where nothing is observed, and they sum to the clip's). NaN marks missing values and end padding in series.
+
 ``calibrate`` scores clean data and keeps the sorted scores (:class:`vaekit.core.conformal.Calibration`);
 p-values are the rank of a new score among them, and a point is flagged when p <= fpr. The commands on a run
 folder live in ``vaekit.workflows.anomaly``.
@@ -54,6 +58,7 @@ from ..defaults import IW_SAMPLES
 from ..errors import VaekitError
 from ..models.module import VAEModule as VAE
 from .estimators import batch_starts, elbo_stats, iwae_per_sample
+from .frame_scores import frame_anomaly_scores, frames_tensor, series_scores
 
 DEFAULT_IW_SAMPLES = IW_SAMPLES
 NOT_CALIBRATED = (
@@ -71,6 +76,8 @@ def default_method(model: VAE, calibration: Calibration | None = None) -> str:
     elbo (recon for a plain autoencoder)."""
     if calibration is not None:
         return calibration.method
+    if _frames(model):
+        return "elbo"
     if _bernoulli(model):
         return "relative"
     return "recon" if model.config.autoencoder else "elbo"
@@ -78,6 +85,10 @@ def default_method(model: VAE, calibration: Calibration | None = None) -> str:
 
 def _bernoulli(model: VAE) -> bool:
     return isinstance(model.config.likelihood, BernoulliConfig)
+
+
+def _frames(model: VAE) -> bool:
+    return bool(getattr(model, "is_frames", False))
 
 
 def settings(
@@ -92,6 +103,11 @@ def settings(
     method = method or default_method(model, calibration)
     if method not in METHODS:
         raise VaekitError(f"unknown anomaly score '{method}': expected one of {', '.join(METHODS)}")
+    if _frames(model) and method != "elbo":
+        raise VaekitError(
+            f"the {method} score does not apply to video and time series models: they score with elbo (-ELBO per "
+            "clip or series, and per step with --per-step)"
+        )
     if method in ("relative", "excess") and not _bernoulli(model):
         kind = model.config.likelihood.kind
         raise VaekitError(
@@ -129,6 +145,8 @@ def anomaly_scores(
     """Anomaly score of every input of x (N, *shape) — arrays, tensors, uint8 images or a DataFrame — higher =
     more anomalous (see the module doc). The same x, method, K and seed give the same scores. (N,) float64"""
     method, k, seed = settings(model, method, iw_samples, seed, model.calibration)
+    if _frames(model):  # -ELBO summed over the observed steps (vaekit.inference.frame_scores)
+        return series_scores(frame_anomaly_scores(model, x, seed=seed, description=f"anomaly score ({method})"))
     x = as_batch(x, model.schema, model.shift.device)
     if len(x) == 0:
         return torch.zeros(0, dtype=torch.float64)
@@ -203,7 +221,7 @@ def calibrate(
     Needs at least ceil(1 / fpr) - 1 rows. Defaults: see calibration_method, K=100, seed 0."""
     fpr = check_fpr(fpr)
     method, k, seed = settings(model, method or calibration_method(model), iw_samples, seed)
-    x_clean = as_batch(x_clean, model.schema, model.shift.device)
+    x_clean = frames_tensor(model, x_clean) if _frames(model) else as_batch(x_clean, model.schema, model.shift.device)
     check_rows(len(x_clean), fpr)  # before the (possibly long) scoring
     exponent = None
     if method == "excess":
@@ -219,7 +237,7 @@ def calibrate(
 def calibration_method(model: VAE) -> str:
     """The score ``calibrate`` uses when none is named: excess for a Bernoulli likelihood (its exponent is fitted
     on the clean data), else the uncalibrated default."""
-    return "excess" if _bernoulli(model) else default_method(model)
+    return "excess" if _bernoulli(model) and not _frames(model) else default_method(model)
 
 
 def _calibration(model: VAE) -> Calibration:
