@@ -47,6 +47,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/impute_intervals.py --out benchmarks/results
 	$(PY) benchmarks/molecules_moses.py --out benchmarks/results  # trains runs/moses_seq (30 min) when absent
 	$(PY) benchmarks/control.py --out benchmarks/results  # conditional VAEs, edits, disentanglement, tables (~1 h)
+	$(PY) benchmarks/video_predict.py --out benchmarks/results  # trains runs/smm (75 min) when absent; 12 min
+	$(PY) benchmarks/series_ucr.py --out benchmarks/results  # UCR: one-class anomaly detection, gap filling (~30 min)
+	$(PY) benchmarks/out_of_core.py --rounds 3 --out benchmarks/results  # writes a .npy of 2x the free memory
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
