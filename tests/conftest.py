@@ -13,6 +13,15 @@ from vaekit.nn import MLPConfig
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train fastest on one thread: with two, on a busy 2-core machine, they ran 16x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from vaekit.data import load_dataset

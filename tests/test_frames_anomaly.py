@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
+from series_helpers import one_line, run_cli, sine_waves
 
 import vaekit
-from vaekit.cli import app
 from vaekit.core.likelihoods import GaussianConfig
 from vaekit.data.schema import Dataset, Schema
 from vaekit.errors import VaekitError
@@ -25,45 +24,22 @@ from vaekit.nn import FramesConfig
 T = 32
 
 
-def sines(n: int, seed: int) -> np.ndarray:
-    """n sine waves of period 16 steps with random phases and a little noise, (n, T, 1) float32."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(T)
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    return (np.sin(2 * np.pi * t / 16 + phase) + 0.05 * rng.normal(size=(n, T)))[..., None].astype(np.float32)
-
-
-def _cli(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def one_line(text: str) -> bool:
-    return text.strip().count("\n") == 0 and "error" in text
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread; with two, on a busy 2-core machine, they ran 16x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def sine_run(tmp_path_factory):
+def sine_run(tmp_path_factory, one_torch_thread):
     """A series model of sine waves (a few seconds), saved as a run, and a wide CSV of clean test series."""
     root = tmp_path_factory.mktemp("sines")
-    data = Dataset(splits={"train": torch.from_numpy(sines(64, 0))}, schema=Schema("series", (T, 1)))
+    data = Dataset(splits={"train": torch.from_numpy(sine_waves(64, 0))}, schema=Schema("series", (T, 1)))
     vaekit.train(data, out=root / "run", preset="series", epochs=15, seed=0, progress=False)
-    pd.DataFrame(sines(40, 1)[..., 0]).to_csv(root / "clean.csv", index=False)
+    pd.DataFrame(sine_waves(40, 1)[..., 0]).to_csv(root / "clean.csv", index=False)
     return root
 
 
 def test_per_step_scores_shape_nan_sum_and_determinism(sine_run):
     model = vaekit.load(sine_run / "run")
-    x = torch.from_numpy(sines(6, 2))
+    x = torch.from_numpy(sine_waves(6, 2))
     x[0, 20:] = math.nan  # a shorter series: end padding
     x[1, 5] = math.nan  # a missing step
     steps = frame_anomaly_scores(model, x)
@@ -79,7 +55,7 @@ def test_per_step_scores_shape_nan_sum_and_determinism(sine_run):
 
 def test_a_spike_scores_highest_at_its_step(sine_run):
     model = vaekit.load(sine_run / "run")
-    x = torch.from_numpy(sines(8, 3))
+    x = torch.from_numpy(sine_waves(8, 3))
     spiked = x.clone()
     spiked[:, 20, 0] += 4.0  # far outside any sine of amplitude 1
     steps = frame_anomaly_scores(model, spiked)
@@ -93,7 +69,7 @@ def test_cli_per_step_csv_and_npy_sum_to_the_series_scores(sine_run, tmp_path):
     holes.iloc[1, 3] = np.nan  # a missing step
     holes.iloc[2, 25:] = np.nan  # a shorter series
     holes.to_csv(tmp_path / "h.csv", index=False)
-    code, text = _cli("anomaly", "score", run, "--data", tmp_path / "h.csv", "--out", tmp_path / "s.csv",
+    code, text = run_cli("anomaly", "score", run, "--data", tmp_path / "h.csv", "--out", tmp_path / "s.csv",
                       "--per-step", tmp_path / "steps.csv")  # fmt: skip
     assert code == 0 and "every step's score" in text, text
     per_input = pd.read_csv(tmp_path / "s.csv")
@@ -103,7 +79,7 @@ def test_cli_per_step_csv_and_npy_sum_to_the_series_scores(sine_run, tmp_path):
     assert np.isnan(steps.set_index(["input", "step"]).loc[(1, 3), "score_elbo"])
     sums = steps.groupby("input")["score_elbo"].sum().to_numpy()
     np.testing.assert_allclose(sums, per_input["score_elbo"].to_numpy(), rtol=1e-9)
-    code, text = _cli("anomaly", "score", run, "--data", tmp_path / "h.csv", "--out", tmp_path / "s2.csv",
+    code, text = run_cli("anomaly", "score", run, "--data", tmp_path / "h.csv", "--out", tmp_path / "s2.csv",
                       "--per-step", tmp_path / "steps.npy")  # fmt: skip
     assert code == 0, text
     values = np.load(tmp_path / "steps.npy")
@@ -113,12 +89,12 @@ def test_cli_per_step_csv_and_npy_sum_to_the_series_scores(sine_run, tmp_path):
 
 def test_calibrating_a_series_run_gives_p_values(sine_run, tmp_path):
     run = sine_run / "run"
-    code, text = _cli("anomaly", "calibrate", run, "--data", sine_run / "clean.csv", "--fpr", 0.1)
+    code, text = run_cli("anomaly", "calibrate", run, "--data", sine_run / "clean.csv", "--fpr", 0.1)
     assert code == 0 and "calibrated the elbo score on 40 clean rows" in text, text
-    x = sines(4, 5)
+    x = sine_waves(4, 5)
     x[3, 12, 0] += 5.0
     pd.DataFrame(x[..., 0]).to_csv(tmp_path / "new.csv", index=False)
-    code, text = _cli("anomaly", "score", run, "--data", tmp_path / "new.csv", "--out", tmp_path / "s.csv")
+    code, text = run_cli("anomaly", "score", run, "--data", tmp_path / "new.csv", "--out", tmp_path / "s.csv")
     assert code == 0, text
     scored = pd.read_csv(tmp_path / "s.csv")
     assert {"score_elbo", "p_value", "anomaly"} <= set(scored.columns)
@@ -128,19 +104,19 @@ def test_calibrating_a_series_run_gives_p_values(sine_run, tmp_path):
 
 def test_refusals_are_one_line(sine_run, tmp_path):
     run = sine_run / "run"
-    code, text = _cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--score", "recon",
+    code, text = run_cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--score", "recon",
                       "--out", tmp_path / "s.csv")  # fmt: skip
     assert code == 2 and one_line(text) and "score with elbo" in text, text
-    code, text = _cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--out", tmp_path / "s.csv",
+    code, text = run_cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--out", tmp_path / "s.csv",
                       "--per-step", tmp_path / "s.csv")  # fmt: skip
     assert code == 2 and one_line(text) and "is the --out file" in text, text
-    code, text = _cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--out", tmp_path / "s.csv",
+    code, text = run_cli("anomaly", "score", run, "--data", sine_run / "clean.csv", "--out", tmp_path / "s.csv",
                       "--per-step", tmp_path / "s.png")  # fmt: skip
     assert code == 2 and one_line(text) and ".csv, .npy" in text, text
     table = tmp_path / "t.csv"
     pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=list("abc")).to_csv(table, index=False)
     vaekit.train(str(table), out=tmp_path / "tab", preset="table", epochs=1, progress=False)
-    code, text = _cli("anomaly", "score", tmp_path / "tab", "--out", tmp_path / "t_s.csv", "--per-step",
+    code, text = run_cli("anomaly", "score", tmp_path / "tab", "--out", tmp_path / "t_s.csv", "--per-step",
                       tmp_path / "t_steps.csv")  # fmt: skip
     assert code == 2 and one_line(text) and "--per-step scores the frames" in text, text
 

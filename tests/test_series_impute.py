@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
+from series_helpers import one_line, run_cli, sine_waves
 
 import vaekit
-from vaekit.cli import app
 from vaekit.data.schema import Dataset, Schema
 from vaekit.data.series import read_ts
 from vaekit.errors import DataError
@@ -24,43 +23,20 @@ from vaekit.nn import FramesConfig
 T = 32
 
 
-def sines(n: int, seed: int) -> np.ndarray:
-    """n sine waves of period 16 steps with random phases and a little noise, (n, T, 1) float32."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(T)
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    return (np.sin(2 * np.pi * t / 16 + phase) + 0.02 * rng.normal(size=(n, T)))[..., None].astype(np.float32)
-
-
-def _cli(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def one_line(text: str) -> bool:
-    return text.strip().count("\n") == 0 and "error" in text
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread; with two, on a busy 2-core machine, they ran 16x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def sine_run(tmp_path_factory):
+def sine_run(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("sines")
-    data = Dataset(splits={"train": torch.from_numpy(sines(64, 0))}, schema=Schema("series", (T, 1)))
+    data = Dataset(splits={"train": torch.from_numpy(sine_waves(64, 0, noise=0.02))}, schema=Schema("series", (T, 1)))
     vaekit.train(data, out=root / "run", preset="series", epochs=15, seed=0, progress=False)
     return root / "run"
 
 
 def holed(n: int = 8, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(truth, with a gap of 6 steps per series, the gap mask); the last series is shorter (end padding)."""
-    truth = torch.from_numpy(sines(n, seed))
+    truth = torch.from_numpy(sine_waves(n, seed, noise=0.02))
     truth[-1, 26:] = math.nan
     rng = np.random.default_rng(seed)
     mask = torch.zeros_like(truth, dtype=torch.bool)
@@ -106,25 +82,25 @@ def test_cli_round_trips_a_wide_csv_and_writes_npy_and_ts(sine_run, tmp_path):
     table = pd.DataFrame(x[..., 0].numpy(), columns=[f"t{i}" for i in range(T)])
     table.to_csv(tmp_path / "gaps.csv", index=False)
     table = pd.read_csv(tmp_path / "gaps.csv")  # the cells as written
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "filled.csv")
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "filled.csv")
     assert code == 0 and "filled 48 missing values in 8 of 8 series (elbo" in text, text
     filled = pd.read_csv(tmp_path / "filled.csv")
     assert list(filled.columns) == list(table.columns) and filled.shape == table.shape
     seen = table.notna().to_numpy()
     np.testing.assert_array_equal(filled.to_numpy()[seen], table.to_numpy()[seen])  # observed cells as written
     assert filled.isna().sum().sum() == 6 and filled.iloc[-1, 26:].isna().all()  # the end padding stays empty
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "f.npy", "--method",
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "f.npy", "--method",
                       "linear")  # fmt: skip
     assert code == 0 and "(linear)" in text, text
     values = np.load(tmp_path / "f.npy")
     assert values.shape == (8, T, 1) and np.isnan(values[-1, 26:]).all() and not np.isnan(values[:-1]).any()
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "f.ts", "--method",
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "gaps.csv", "--out", tmp_path / "f.ts", "--method",
                       "linear")  # fmt: skip
     assert code == 0, text
     back = read_ts(tmp_path / "f.ts")
     assert len(back.series) == 8 and back.series[-1].shape == (26, 1)
     np.testing.assert_allclose(back.series[0], values[0], rtol=1e-6)
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "f.ts", "--out", tmp_path / "again.csv")
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "f.ts", "--out", tmp_path / "again.csv")
     assert code == 0 and "filled 0 missing values" in text, text  # a .ts in; nothing left to fill
     assert list(pd.read_csv(tmp_path / "again.csv").columns) == ["series", "step", "x0"]
 
@@ -132,14 +108,14 @@ def test_cli_round_trips_a_wide_csv_and_writes_npy_and_ts(sine_run, tmp_path):
 def test_refusals_are_one_line(sine_run, tmp_path):
     truth, x, mask = holed()
     pd.DataFrame(x[..., 0].numpy()).to_csv(tmp_path / "g.csv", index=False)
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.csv", "--draws", 3)
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.csv", "--draws", 3)
     assert code == 2 and one_line(text) and "--draws applies to tables" in text, text
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.csv", "--method",
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.csv", "--method",
                       "spline")  # fmt: skip
     assert code == 2 and one_line(text) and "expected one of elbo, iterate, linear" in text, text
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "g.csv", "--overwrite")
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "g.csv", "--overwrite")
     assert code == 2 and one_line(text) and "the input is never overwritten" in text, text
-    code, text = _cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.png")
+    code, text = run_cli("impute", sine_run, "--data", tmp_path / "g.csv", "--out", tmp_path / "f.png")
     assert code == 2 and one_line(text) and "expected a file ending in" in text, text
     torch.manual_seed(0)
     cfg = ModelConfig(latent_dim=3, architecture=FramesConfig(channels=4, hidden=16, features=16, rnn=16))
@@ -147,5 +123,5 @@ def test_refusals_are_one_line(sine_run, tmp_path):
     with pytest.raises(DataError, match="filling frames of video clips is not offered"):
         fill_gaps(video, torch.rand(2, 4, 1, 16, 16))
     video.save(tmp_path / "video")
-    code, text = _cli("impute", tmp_path / "video", "--data", tmp_path / "g.csv", "--out", tmp_path / "v.csv")
+    code, text = run_cli("impute", tmp_path / "video", "--data", tmp_path / "g.csv", "--out", tmp_path / "v.csv")
     assert code == 2 and one_line(text) and "filling frames of video clips is not offered" in text, text
