@@ -84,7 +84,7 @@ class ConvDecoder(nn.Module):
             # ConvTranspose2d(k=4, s=2, p=1) gives 2*h + output_padding; crop one pixel when the target is odd
             layers.append(nn.ConvTranspose2d(ci, co, 4, 2, 1))
             if (2 * hi, 2 * wi) != (ho, wo):
-                layers.append(_Crop(ho, wo))
+                layers.append(Crop(ho, wo))
             if i > 1:
                 layers.append(ACTIVATIONS[cfg.activation]())
         self.net = nn.Sequential(*layers)
@@ -93,7 +93,7 @@ class ConvDecoder(nn.Module):
         return self.net(self.fc(z).view(z.shape[0], *self.start))
 
 
-class _Crop(nn.Module):
+class Crop(nn.Module):
     def __init__(self, h: int, w: int):
         super().__init__()
         self.h, self.w = h, w

@@ -55,6 +55,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from .conv import Crop
+
 
 @dataclass(frozen=True)
 class FramesConfig:
@@ -138,7 +140,7 @@ class FrameDecoder(nn.Module):
             (ci, hi, wi), (co, ho, wo) = sizes[i], sizes[i - 1]
             layers: list[nn.Module] = [nn.ConvTranspose2d(2 * ci, co, 4, 2, 1)]  # reads [upsampled, skip]
             if (2 * hi, 2 * wi) != (ho, wo):
-                layers.append(_Crop(ho, wo))
+                layers.append(Crop(ho, wo))
             if i > 1:
                 layers.append(nn.LeakyReLU(0.2))
             ups.append(nn.Sequential(*layers))
@@ -154,15 +156,6 @@ class FrameDecoder(nn.Module):
         for up, skip in zip(self.ups, reversed(skips), strict=True):
             d = up(torch.cat([d, skip], 1))
         return d
-
-
-class _Crop(nn.Module):
-    def __init__(self, h: int, w: int):
-        super().__init__()
-        self.h, self.w = h, w
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[..., : self.h, : self.w]
 
 
 class _Recurrent(nn.Module):

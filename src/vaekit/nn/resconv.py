@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .conv import _Crop, _plan
+from .conv import Crop, _plan
 from .mlp import ACTIVATIONS
 
 
@@ -83,7 +83,7 @@ class ResConvDecoder(nn.Module):
             (ci, hi, wi), (co, ho, wo) = sizes[i], sizes[i - 1]
             layers += [*_blocks(ci, cfg), act(), nn.ConvTranspose2d(ci, co, 4, 2, 1)]
             if (2 * hi, 2 * wi) != (ho, wo):
-                layers.append(_Crop(ho, wo))
+                layers.append(Crop(ho, wo))
         layers += [act(), nn.Conv2d(cfg.channels, c_out * params_per_value, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
