@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .._io import atomic_path, write_json
 from ..errors import DataError
@@ -64,21 +63,12 @@ class TableRows(Rows):
     """The rows of an encoded table (:class:`Rows` over its cache ``.npy``), NaN marking a missing cell. Infinite
     values never reach the cache (``frame_values`` refuses them), so rows are not checked again when read."""
 
-    def to(self, device: Any) -> TableRows:
-        return TableRows(self.reader, self.kind, self.layout, self.index, device)
-
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, tuple):  # columns: only a table's conditioning selects them (vaekit.data.condition)
             raise DataError(
                 "a table read with --stream cannot be conditioned on its columns yet: train it in memory (--in-memory)"
             )
-        got = super().__getitem__(key)
-        return got if isinstance(key, slice) else TableRows(got.reader, got.kind, got.layout, got.index, got.device)
-
-    def read(self, file_rows: np.ndarray) -> torch.Tensor:
-        order, first = np.unique(file_rows, return_inverse=True)
-        x = np.ascontiguousarray(self.reader.read(order)[first], dtype=np.float32)
-        return torch.from_numpy(x).to(self.device)
+        return super().__getitem__(key)
 
 
 def cache_dir() -> Path:
@@ -349,7 +339,7 @@ def _cached(folder: Path, name: str, path: Path) -> Dataset | None:
 
 def _dataset(reader: NpyReader, schema: Schema, labels: np.ndarray | None) -> Dataset:
     out = {"all": label_tensor(labels)} if labels is not None else {}
-    return Dataset(splits={"all": TableRows(reader, "vector", "")}, schema=schema, labels=out)  # type: ignore[dict-item]
+    return Dataset(splits={"all": TableRows(reader, "table", "")}, schema=schema, labels=out)  # type: ignore[dict-item]
 
 
 def _build(path: Path, folder: Path, name: str, options: _Options) -> None:

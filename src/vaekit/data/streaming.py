@@ -163,7 +163,7 @@ class Rows:
     """The rows ``index`` (all when None) of a reader, as float32 samples of ``sample_shape`` in data units.
 
     ``layout`` turns the file's rows into samples: "nhw" adds a channel axis, "nhwc" moves it first, "" keeps them.
-    ``kind`` is "image" or "vector"; ``source`` names the data in messages."""
+    ``kind`` is "image", "vector" or "table" (encoded, NaN allowed); ``source`` names the data in messages."""
 
     dtype = torch.float32
 
@@ -190,14 +190,14 @@ class Rows:
 
     def to(self, device: Any) -> Rows:
         """These rows, read onto ``device``."""
-        return Rows(self.reader, self.kind, self.layout, self.index, device)
+        return type(self)(self.reader, self.kind, self.layout, self.index, device)
 
     def __getitem__(self, key: Any) -> Any:
         """``rows[i:j]``: those rows read (a tensor); ``rows[index]`` (tensor or array of positions): a view."""
         if isinstance(key, slice):
             return self.read(self._file_rows(np.arange(*key.indices(len(self)))))
         positions = key.cpu().numpy() if torch.is_tensor(key) else np.asarray(key)
-        return Rows(self.reader, self.kind, self.layout, self._file_rows(positions), self.device)
+        return type(self)(self.reader, self.kind, self.layout, self._file_rows(positions), self.device)
 
     def _file_rows(self, positions: np.ndarray) -> np.ndarray:
         """The file's row numbers at ``positions`` of these rows (shares ``positions`` when these are all rows)."""
@@ -230,7 +230,7 @@ class Rows:
 
 def samples(raw: np.ndarray, kind: str, layout: str, reader: Any, file_rows: np.ndarray) -> torch.Tensor:
     """File rows -> float32 samples in data units: uint8 images / 255, float images checked in [0, 1], vectors
-    checked finite (a bad row is named)."""
+    checked finite (a bad row is named), encoded tables as they are."""
     if layout == "nhw":
         raw = raw[:, None]
     elif layout == "nhwc":
@@ -241,6 +241,8 @@ def samples(raw: np.ndarray, kind: str, layout: str, reader: Any, file_rows: np.
         return torch.from_numpy(x)
     with np.errstate(over="ignore", invalid="ignore"):
         x = np.ascontiguousarray(raw, dtype=np.float32)
+    if kind == "table":  # an encoded table (vaekit.data.stream_tables): NaN marks a missing cell, checked when encoded
+        return torch.from_numpy(x)
     if kind == "image":
         bad = ~((x >= 0) & (x <= 1)).reshape(len(x), math.prod(x.shape[1:])).all(1)
         need = "values in [0, 1] (or uint8 0-255)"
