@@ -17,7 +17,7 @@ from ..inference.anomaly import anomaly_scores, calibrate, default_method, setti
 from ..inference.frame_scores import frame_anomaly_scores, series_scores
 from ..vae import load_model
 from .kinds import select
-from .outputs import check_out
+from .outputs import check_out, save_array
 
 
 @dataclass
@@ -123,7 +123,7 @@ def write_step_scores(steps: torch.Tensor, out: Path) -> None:
     missing step inside: an empty score; the end padding of a shorter series: no row)."""
     values = steps.double().numpy()
     if out.suffix.lower() == ".npy":
-        _save_npy(out, values)
+        save_array(values, out)
         return
     import pandas as pd
 
@@ -169,13 +169,3 @@ def calibrate_run(
     cal = calibrate(model, sel.x, fpr, method, iw_samples=iw_samples, seed=seed, data=spec, split=sel.split)
     write_json(Path(run) / FILE, cal.to_dict())
     return cal
-
-
-def _save_npy(out: Path, values: np.ndarray) -> None:
-    """``values`` to the .npy ``out`` atomically (through a file object: np.save would add ".npy" to the temp name)."""
-
-    def write(p) -> None:
-        with open(p, "wb") as f:
-            np.save(f, values, allow_pickle=False)
-
-    atomic_write(out, write)

@@ -51,7 +51,8 @@ def write_frames(model: VAE, x: torch.Tensor, out: Path, *, columns: int | None 
         _series_plot(model, [values], out, context=0)
 
 
-def _channel_names(model: VAE) -> list[str]:
+def channel_names(model: VAE) -> list[str]:
+    """The names of a series model's channels: its columns, else x0, x1, ..."""
     d = model.schema.shape[-1]
     return list(model.schema.columns) if model.schema.columns else [f"x{i}" for i in range(d)]
 
@@ -60,7 +61,7 @@ def _series_csv(model: VAE, x: torch.Tensor, out: Path) -> None:
     import pandas as pd
 
     n, t, d = x.shape
-    frame = pd.DataFrame(x.reshape(n * t, d).numpy(), columns=_channel_names(model))
+    frame = pd.DataFrame(x.reshape(n * t, d).numpy(), columns=channel_names(model))
     frame.insert(0, "step", np.tile(np.arange(t), n))
     frame.insert(0, "series", np.repeat(np.arange(n), t))
     atomic_write(out, lambda p: frame.to_csv(p, index=False))
@@ -78,7 +79,7 @@ def _series_plot(model: VAE, groups: list[torch.Tensor], out: Path, context: int
     cols = min(n, 3)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
-    names = _channel_names(model)
+    names = channel_names(model)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")

@@ -28,7 +28,8 @@ from ..data.tables import TABLE_SUFFIXES, category_key, frame_values, read_frame
 from ..defaults import IW_SAMPLES
 from ..errors import DataError, VaekitError
 from ..vae import VAE, load_model
-from .outputs import check_out
+from .frames import channel_names
+from .outputs import check_out, save_array
 
 DEFAULT_IW_SAMPLES = IW_SAMPLES
 
@@ -250,9 +251,9 @@ def _series_input(model: VAE, data: str | Path | None) -> tuple[torch.Tensor, pd
 def _write_series(model: VAE, values: torch.Tensor, out: Path, table: pd.DataFrame | None) -> None:
     suffix = out.suffix.lower()
     if suffix == ".npy":
-        _save_npy(out, values.numpy())
+        save_array(values, out)
     elif suffix == ".ts":
-        text = series_ts_text(values.numpy(), _channel_names(model))
+        text = series_ts_text(values.numpy(), channel_names(model))
         atomic_write(out, lambda p: Path(p).write_text(text, encoding="utf-8"))
     else:
         frame = _wide_filled(model, values, table) if table is not None else _long_frame(model, values)
@@ -260,11 +261,6 @@ def _write_series(model: VAE, values: torch.Tensor, out: Path, table: pd.DataFra
             atomic_write(out, lambda p: frame.to_parquet(p, index=False))
         else:
             atomic_write(out, lambda p: frame.to_csv(p, index=False))
-
-
-def _channel_names(model: VAE) -> list[str]:
-    d = model.schema.shape[-1]
-    return list(model.schema.columns) if model.schema.columns else [f"x{i}" for i in range(d)]
 
 
 def _wide_filled(model: VAE, values: torch.Tensor, table: pd.DataFrame) -> pd.DataFrame:
@@ -287,7 +283,7 @@ def _long_frame(model: VAE, values: torch.Tensor) -> pd.DataFrame:
 
     ends = series_ends(values).numpy()
     rows, steps = np.nonzero(np.arange(values.shape[1])[None, :] < ends[:, None])
-    frame = pd.DataFrame(values.numpy()[rows, steps], columns=_channel_names(model))
+    frame = pd.DataFrame(values.numpy()[rows, steps], columns=channel_names(model))
     frame.insert(0, "step", steps)
     frame.insert(0, "series", rows)
     return frame
@@ -318,13 +314,3 @@ def series_ts_text(values: np.ndarray, channels: list[str]) -> str:
         for i in range(n)
     ]
     return "\n".join(head + lines) + "\n"
-
-
-def _save_npy(out: Path, values: np.ndarray) -> None:
-    """``values`` to the .npy ``out`` atomically (through a file object: np.save would add ".npy" to the temp name)."""
-
-    def write(p) -> None:
-        with open(p, "wb") as f:
-            np.save(f, values, allow_pickle=False)
-
-    atomic_write(out, write)
